@@ -1,0 +1,138 @@
+"""The HTTP API's Lambda: sessions, upload grants; one resolver, each route one domain call."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.metrics import MetricUnit
+from botocore.config import Config
+
+from handlers import contract, layout
+from handlers.api.models import CreateSessionRequest, ErrorBody, GrantRequest, SessionCreated, SessionStatus, UploadGrant
+from handlers.domain import grants, sessions
+from handlers.domain.errors import BadRequest, Conflict, NotFound
+from handlers.domain.store import SessionStore
+from handlers.settings import ApiSettings
+
+logger = Logger()
+metrics = Metrics(namespace=contract.METRICS_NAMESPACE)
+tracer = Tracer()
+settings = ApiSettings.from_env()
+
+store = SessionStore(boto3.resource("dynamodb").Table(settings.table_name), clock=time.time)
+# SigV4 on the bucket's regional, virtual-hosted endpoint: boto3's defaults would presign for the global
+# endpoint (and, in several regions, with SigV2, which binds neither Content-Length nor most headers).
+s3_client = boto3.client(
+    "s3",
+    config=Config(signature_version="s3v4", s3={"us_east_1_regional_endpoint": "regional", "addressing_style": "virtual"}),
+)
+
+app = APIGatewayHttpResolver(enable_validation=True)
+
+_ERRORS = {400: "invalid request", 401: "missing or invalid bearer token", 404: "session not found", 409: "conflict"}
+
+
+def _error(status: int, message: str) -> Response:
+    return Response(status_code=status, content_type=content_types.APPLICATION_JSON, body={"error": message})
+
+
+def _responses(*statuses: int) -> dict:
+    return {s: {"description": _ERRORS[s], "content": {"application/json": {"model": ErrorBody}}} for s in statuses}
+
+
+class Unauthorized(Exception):
+    """No caller identity: the authorizer did not pass a `sub` claim."""
+
+
+def caller() -> str:
+    authorizer = app.current_event.request_context.authorizer
+    sub = (authorizer.jwt_claim or {}).get("sub") if authorizer else None
+    if not isinstance(sub, str) or not sub:
+        raise Unauthorized()
+    return sub
+
+
+@app.exception_handler(Unauthorized)
+def _unauthorized(_: Unauthorized) -> Response:
+    return _error(401, _ERRORS[401])
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid(error: RequestValidationError) -> Response:
+    problems = []
+    for detail in error.errors():
+        field = ".".join(str(part) for part in detail.get("loc", ())[1:] if part != 0) or "body"
+        problems.append(f"{field}: {detail.get('msg', 'invalid')}")
+    return _error(400, "; ".join(problems))
+
+
+@app.exception_handler(BadRequest)
+def _bad_request(error: BadRequest) -> Response:
+    return _error(400, str(error))
+
+
+@app.exception_handler(NotFound)
+def _not_found(error: NotFound) -> Response:
+    return _error(404, str(error))
+
+
+@app.exception_handler(Conflict)
+def _conflict(error: Conflict) -> Response:
+    return _error(409, str(error))
+
+
+@app.not_found
+def _no_route(_: Exception) -> Response:
+    return _error(404, "no such route")
+
+
+SessionId = Annotated[str, Path(description="The session's id, as returned by POST /sessions.")]
+
+
+@app.post("/sessions", responses={201: {"description": "created", "content": {"application/json": {"model": SessionCreated}}}, **_responses(400, 401)})
+def create_session(body: CreateSessionRequest) -> Response[SessionCreated]:
+    created = sessions.create_session(
+        caller(), body.captureMode, store=store, retention_days=settings.retention_days
+    )
+    metrics.add_metric(name="SessionsCreated", unit=MetricUnit.Count, value=1)
+    return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=created)
+
+
+@app.get("/sessions/<sessionId>", responses={200: {"description": "the session", "content": {"application/json": {"model": SessionStatus}}}, **_responses(401, 404)})
+def get_session(sessionId: SessionId) -> SessionStatus:
+    return sessions.session_status(sessionId, caller(), store)
+
+
+@app.post("/sessions/<sessionId>/audio", responses={200: {"description": "a presigned PUT", "content": {"application/json": {"model": UploadGrant}}}, **_responses(400, 401, 404, 409)})
+def grant_audio(
+    sessionId: SessionId,
+    body: GrantRequest,
+    windowIndex: Annotated[int, Query(ge=0, le=layout.MAX_WINDOW_INDEX)],
+) -> UploadGrant:
+    grant = grants.grant_audio_upload(
+        sessionId,
+        caller(),
+        windowIndex,
+        body.sizeBytes,
+        body.sha256,
+        store=store,
+        s3_client=s3_client,
+        bucket=settings.bucket_name,
+        expires_in=settings.url_expires_seconds,
+        max_bytes=settings.max_audio_bytes,
+    )
+    metrics.add_metric(name="UploadGrants", unit=MetricUnit.Count, value=1)
+    return grant.body()
+
+
+@logger.inject_lambda_context(correlation_id_path="requestContext.requestId")
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict, context: object) -> dict:
+    return app.resolve(event, context)

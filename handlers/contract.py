@@ -1,0 +1,40 @@
+"""The project's facts besides the key layout: limits, enumerations, environment variable names and defaults."""
+
+from __future__ import annotations
+
+AUDIO_CONTENT_TYPE = "audio/wav"
+CAPTURE_MODES = ("audio_only", "audio_video")
+
+STATUS_RECORDING = "recording"
+STATUS_FINALIZING = "finalizing"
+STATUS_READY = "ready"
+STATUS_INCOMPLETE = "incomplete"
+STATUSES = (STATUS_RECORDING, STATUS_FINALIZING, STATUS_READY, STATUS_INCOMPLETE)
+
+DEFAULT_URL_EXPIRES_SECONDS = 300
+DEFAULT_MAX_AUDIO_BYTES = 10 * 1024 * 1024
+MAX_URL_EXPIRES_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs cannot live longer
+# A claim to invoke ingest for a window expires after this long, so that a claimant that crashed or timed out
+# cannot strand the window. It must exceed the completion function's timeout (a live claimant finishes first)
+# and stay below Lambda's first async retry delay (about one minute), so the retry can take the claim over.
+DEFAULT_INGEST_CLAIM_LEASE_SECONDS = 45
+COMPLETION_FUNCTION_TIMEOUT_SECONDS = 30
+
+# Environment variables: the first five keep the names the old system used.
+ENV_BUCKET_NAME = "BUCKET_NAME"
+ENV_SESSIONS_TABLE_NAME = "SESSIONS_TABLE_NAME"
+ENV_INGEST_FUNCTION_NAME = "INGEST_FUNCTION_NAME"
+ENV_URL_EXPIRES_SECONDS = "URL_EXPIRES_SECONDS"
+ENV_MAX_AUDIO_BYTES = "MAX_AUDIO_BYTES"
+ENV_INGEST_CLAIM_LEASE_SECONDS = "INGEST_CLAIM_LEASE_SECONDS"
+
+# Powertools metrics namespace shared by every function of the stack.
+METRICS_NAMESPACE = "SessionUploads"
+
+# The sessions table's TTL attribute (epoch seconds): rows expire with their objects.
+TTL_ATTRIBUTE = "expiresAt"
+DEFAULT_RETENTION_DAYS = 30
+ENV_RETENTION_DAYS = "RETENTION_DAYS"
+
+# The sessions table's partition key.
+TABLE_HASH_KEY = "sessionId"

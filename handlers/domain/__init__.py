@@ -1,0 +1,1 @@
+"""Domain logic: plain functions over injected clients, no environment, testable without AWS."""

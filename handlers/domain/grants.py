@@ -1,0 +1,81 @@
+"""Grant one presigned PUT bound to a window's key, exact size, content type and (optionally) SHA-256."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from dataclasses import dataclass
+from typing import Any
+
+from handlers import contract, layout
+from handlers.domain.errors import BadRequest, Conflict
+from handlers.domain.sessions import load_owned
+from handlers.domain.store import SessionStore
+
+
+@dataclass(frozen=True)
+class Grant:
+    url: str
+    s3_key: str
+    window_index: int
+    expires_in: int
+    headers: dict[str, str]
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "url": self.url,
+            "s3Key": self.s3_key,
+            "windowIndex": self.window_index,
+            "expiresIn": self.expires_in,
+            "headers": self.headers,
+        }
+
+
+def validate_sha256(value: str) -> str:
+    """A standard base64 encoding of 32 bytes, exactly as S3 expects in x-amz-checksum-sha256."""
+    try:
+        digest = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise BadRequest("sha256: must be the base64 encoding of a SHA-256 digest") from None
+    if len(digest) != 32 or base64.b64encode(digest).decode() != value:
+        raise BadRequest("sha256: must be the base64 encoding of a SHA-256 digest (32 bytes)")
+    return value
+
+
+def grant_audio_upload(
+    session_id: str,
+    user_id: str,
+    window_index: int,
+    size_bytes: int,
+    sha256: str | None,
+    *,
+    store: SessionStore,
+    s3_client: Any,
+    bucket: str,
+    expires_in: int,
+    max_bytes: int,
+) -> Grant:
+    """The caller must own a recording session; the URL's signature covers every header it returns."""
+    if not layout.is_window_index(window_index):
+        raise BadRequest(f"windowIndex: must be an integer from 0 to {layout.MAX_WINDOW_INDEX}")
+    if not 1 <= size_bytes <= max_bytes:
+        raise BadRequest(f"sizeBytes: must be an integer from 1 to {max_bytes}")
+    if sha256 is not None:
+        validate_sha256(sha256)
+    item = load_owned(session_id, user_id, store)
+    if item["status"] != contract.STATUS_RECORDING:
+        raise Conflict(f"session is {item['status']}: it no longer accepts uploads")
+
+    key = layout.audio_key(session_id, window_index)
+    headers = {"Content-Type": contract.AUDIO_CONTENT_TYPE, "Content-Length": str(size_bytes)}
+    params: dict[str, Any] = {
+        "Bucket": bucket,
+        "Key": key,
+        "ContentType": contract.AUDIO_CONTENT_TYPE,
+        "ContentLength": size_bytes,
+    }
+    if sha256 is not None:
+        params["ChecksumSHA256"] = sha256
+        headers["x-amz-checksum-sha256"] = sha256
+    url = s3_client.generate_presigned_url("put_object", Params=params, ExpiresIn=expires_in)
+    return Grant(url=url, s3_key=key, window_index=window_index, expires_in=expires_in, headers=headers)

@@ -1,0 +1,84 @@
+"""Settings read from the environment, in one place, failing loudly when a required variable is missing."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from handlers import contract
+
+
+class SettingsError(RuntimeError):
+    """A required environment variable is missing or malformed: a deployment bug, never a client error."""
+
+
+def _required(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"environment variable {name} is required")
+    return value
+
+
+def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"environment variable {name} must be an integer, got {raw!r}") from None
+    if value <= 0:
+        raise SettingsError(f"environment variable {name} must be positive, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    bucket_name: str
+    table_name: str
+    url_expires_seconds: int
+    max_audio_bytes: int
+    retention_days: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ApiSettings:
+        expires = _positive_int(env, contract.ENV_URL_EXPIRES_SECONDS, contract.DEFAULT_URL_EXPIRES_SECONDS)
+        if expires > contract.MAX_URL_EXPIRES_SECONDS:
+            raise SettingsError(
+                f"environment variable {contract.ENV_URL_EXPIRES_SECONDS} must be at most "
+                f"{contract.MAX_URL_EXPIRES_SECONDS}, got {expires}"
+            )
+        return cls(
+            bucket_name=_required(env, contract.ENV_BUCKET_NAME),
+            table_name=_required(env, contract.ENV_SESSIONS_TABLE_NAME),
+            url_expires_seconds=expires,
+            max_audio_bytes=_positive_int(env, contract.ENV_MAX_AUDIO_BYTES, contract.DEFAULT_MAX_AUDIO_BYTES),
+            retention_days=_positive_int(env, contract.ENV_RETENTION_DAYS, contract.DEFAULT_RETENTION_DAYS),
+        )
+
+
+@dataclass(frozen=True)
+class CompletionSettings:
+    table_name: str
+    ingest_function_name: str
+    claim_lease_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> CompletionSettings:
+        return cls(
+            table_name=_required(env, contract.ENV_SESSIONS_TABLE_NAME),
+            ingest_function_name=_required(env, contract.ENV_INGEST_FUNCTION_NAME),
+            claim_lease_seconds=_positive_int(
+                env, contract.ENV_INGEST_CLAIM_LEASE_SECONDS, contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS
+            ),
+        )
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    bucket_name: str
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> IngestSettings:
+        return cls(bucket_name=_required(env, contract.ENV_BUCKET_NAME))

@@ -1,0 +1,78 @@
+"""The completion Lambda: S3 notification records or EventBridge "Object Created" events, each window recorded
+and ingested exactly once (see handlers.domain.completion)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from urllib.parse import unquote_plus
+
+import boto3
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, S3Event
+
+from handlers import contract
+from handlers.domain import completion
+from handlers.domain.store import SessionStore
+from handlers.settings import CompletionSettings
+
+logger = Logger()
+metrics = Metrics(namespace=contract.METRICS_NAMESPACE)
+tracer = Tracer()
+settings = CompletionSettings.from_env()
+
+store = SessionStore(boto3.resource("dynamodb").Table(settings.table_name), clock=time.time)
+ingest = completion.LambdaIngestTarget(boto3.client("lambda"), settings.ingest_function_name)
+
+_METRIC_BY_OUTCOME = {
+    completion.Outcome.IGNORED_KEY: "ForeignKeysSkipped",
+    completion.Outcome.UNKNOWN_SESSION: "UnknownSessionsSkipped",
+    completion.Outcome.RECORDED: "WindowsRecorded",
+    completion.Outcome.INGEST_TRIGGERED: "IngestsTriggered",
+    completion.Outcome.ALREADY_TRIGGERED: "DuplicateEvents",
+}
+
+
+def objects_created(event: dict) -> Iterator[completion.ObjectCreated]:
+    """Every object of the event, whichever transport delivered it."""
+    if "Records" in event:
+        for record in S3Event(event).records:
+            if not record.event_name.startswith("ObjectCreated:"):
+                continue
+            obj = record.s3.get_object
+            # Keys in S3 notifications are URL-encoded; Powertools' S3Object.key returns them as sent.
+            yield completion.ObjectCreated(unquote_plus(obj.key), int(obj.size or 0), obj.etag or "")
+        return
+    bridge = EventBridgeEvent(event)
+    if bridge.detail_type != "Object Created":  # moto, for one, also emits "Object Tags Added" for a plain PUT
+        return
+    obj = bridge.detail["object"]
+    # EventBridge keys are raw: Powertools' S3EventBridgeNotificationObject.key would unquote_plus a raw key.
+    yield completion.ObjectCreated(obj["key"], int(obj.get("size", 0)), obj.get("etag", ""))
+
+
+@logger.inject_lambda_context
+@metrics.log_metrics
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event: dict, context: object) -> dict:
+    """Handle every object; raise at the end if any failed, so the whole event is retried (handling is idempotent)."""
+    failures: list[Exception] = []
+    handled = 0
+    for obj in objects_created(event):
+        try:
+            outcome = completion.audio_window_created(
+                obj, store=store, ingest=ingest, lease_seconds=settings.claim_lease_seconds
+            )
+        except Exception as error:  # noqa: BLE001 - collected and re-raised below, after the other records
+            logger.exception("window not handled; the event will be retried", extra={"key": obj.key})
+            failures.append(error)
+            continue
+        handled += 1
+        metrics.add_metric(name=_METRIC_BY_OUTCOME[outcome], unit=MetricUnit.Count, value=1)
+        log = logger.warning if outcome in (completion.Outcome.IGNORED_KEY, completion.Outcome.UNKNOWN_SESSION) else logger.info
+        log("window handled", extra={"key": obj.key, "outcome": outcome.value})
+    if failures:
+        metrics.add_metric(name="WindowFailures", unit=MetricUnit.Count, value=len(failures))
+        raise failures[0]
+    return {"handled": handled}

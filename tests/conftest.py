@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import os
 import sys
@@ -18,17 +19,32 @@ TABLE = "session-uploads-sessions-test"
 INGEST_FUNCTION = "session-uploads-ingest-test"
 
 
-@pytest.fixture(autouse=True)
-def fake_credentials(monkeypatch):
+FAKE_ENV = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+    "POWERTOOLS_SERVICE_NAME": "session-uploads-test",
+    "POWERTOOLS_TRACE_DISABLED": "true",
+}
+HANDLER_ENV = {
+    contract.ENV_BUCKET_NAME: BUCKET,
+    contract.ENV_SESSIONS_TABLE_NAME: TABLE,
+    contract.ENV_INGEST_FUNCTION_NAME: INGEST_FUNCTION,
+}
+
+
+def _fake_environment(patch: pytest.MonkeyPatch) -> None:
     """No test may reach a real account: fake credentials and region, and no endpoint overrides."""
     for name in list(os.environ):
         if name.startswith("AWS_ENDPOINT_URL") or name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-            monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("POWERTOOLS_SERVICE_NAME", "session-uploads-test")
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+            patch.delenv(name, raising=False)
+    for name, value in FAKE_ENV.items():
+        patch.setenv(name, value)
+
+
+@pytest.fixture(autouse=True)
+def fake_credentials(monkeypatch):
+    _fake_environment(monkeypatch)
 
 
 def create_table(dynamodb, name: str = TABLE):
@@ -40,18 +56,32 @@ def create_table(dynamodb, name: str = TABLE):
     )
 
 
-@pytest.fixture
-def aws(monkeypatch):
+@contextlib.contextmanager
+def mocked_stack():
     """moto with the stack's bucket and table, and the handlers' environment variables set."""
-    monkeypatch.setenv(contract.ENV_BUCKET_NAME, BUCKET)
-    monkeypatch.setenv(contract.ENV_SESSIONS_TABLE_NAME, TABLE)
-    monkeypatch.setenv(contract.ENV_INGEST_FUNCTION_NAME, INGEST_FUNCTION)
-    with mock_aws():
-        boto3.client("s3", region_name=REGION).create_bucket(
-            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
-        )
-        create_table(boto3.resource("dynamodb", region_name=REGION))
-        yield
+    with pytest.MonkeyPatch.context() as patch:
+        _fake_environment(patch)
+        for name, value in HANDLER_ENV.items():
+            patch.setenv(name, value)
+        with mock_aws():
+            boto3.client("s3", region_name=REGION).create_bucket(
+                Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
+            )
+            create_table(boto3.resource("dynamodb", region_name=REGION))
+            yield patch
+
+
+@pytest.fixture
+def aws():
+    with mocked_stack() as patch:
+        yield patch
+
+
+@pytest.fixture(scope="module")
+def aws_module():
+    """The same, shared by a module's tests: each test works on its own sessions."""
+    with mocked_stack() as patch:
+        yield patch
 
 
 def load_handler(module: str):

@@ -14,7 +14,14 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
 from handlers import contract, layout
-from handlers.api.models import CreateSessionRequest, ErrorBody, GrantRequest, SessionCreated, SessionStatus, UploadGrant
+from handlers.api.models import (
+    CreateSessionRequest,
+    ErrorBody,
+    GrantRequest,
+    SessionCreated,
+    SessionStatus,
+    UploadGrant,
+)
 from handlers.domain import grants, sessions
 from handlers.domain.errors import BadRequest, Conflict, NotFound
 from handlers.domain.store import SessionStore
@@ -30,7 +37,9 @@ store = SessionStore(boto3.resource("dynamodb").Table(settings.table_name), cloc
 # endpoint (and, in several regions, with SigV2, which binds neither Content-Length nor most headers).
 s3_client = boto3.client(
     "s3",
-    config=Config(signature_version="s3v4", s3={"us_east_1_regional_endpoint": "regional", "addressing_style": "virtual"}),
+    config=Config(
+        signature_version="s3v4", s3={"us_east_1_regional_endpoint": "regional", "addressing_style": "virtual"}
+    ),
 )
 
 app = APIGatewayHttpResolver(enable_validation=True)
@@ -95,21 +104,37 @@ def _no_route(_: Exception) -> Response:
 SessionId = Annotated[str, Path(description="The session's id, as returned by POST /sessions.")]
 
 
-@app.post("/sessions", responses={201: {"description": "created", "content": {"application/json": {"model": SessionCreated}}}, **_responses(400, 401)})
+@app.post(
+    "/sessions",
+    responses={
+        201: {"description": "created", "content": {"application/json": {"model": SessionCreated}}},
+        **_responses(400, 401),
+    },
+)
 def create_session(body: CreateSessionRequest) -> Response[SessionCreated]:
-    created = sessions.create_session(
-        caller(), body.captureMode, store=store, retention_days=settings.retention_days
-    )
+    created = sessions.create_session(caller(), body.captureMode, store=store, retention_days=settings.retention_days)
     metrics.add_metric(name="SessionsCreated", unit=MetricUnit.Count, value=1)
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=created)
 
 
-@app.get("/sessions/<sessionId>", responses={200: {"description": "the session", "content": {"application/json": {"model": SessionStatus}}}, **_responses(401, 404)})
+@app.get(
+    "/sessions/<sessionId>",
+    responses={
+        200: {"description": "the session", "content": {"application/json": {"model": SessionStatus}}},
+        **_responses(401, 404),
+    },
+)
 def get_session(sessionId: SessionId) -> SessionStatus:
     return sessions.session_status(sessionId, caller(), store)
 
 
-@app.post("/sessions/<sessionId>/audio", responses={200: {"description": "a presigned PUT", "content": {"application/json": {"model": UploadGrant}}}, **_responses(400, 401, 404, 409)})
+@app.post(
+    "/sessions/<sessionId>/audio",
+    responses={
+        200: {"description": "a presigned PUT", "content": {"application/json": {"model": UploadGrant}}},
+        **_responses(400, 401, 404, 409),
+    },
+)
 def grant_audio(
     sessionId: SessionId,
     body: GrantRequest,

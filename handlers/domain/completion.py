@@ -13,7 +13,9 @@ A claimant that crashes or times out between 2 and 3 leaves a claim that expires
 the function timeout, shorter than Lambda's first retry delay), so the redelivered event takes it over. A
 claim found held and unexpired raises `WindowClaimInFlight`: the event is retried, and either finds the window
 triggered (done) or the claim expired (takes it over). The only way to ingest twice is a claimant that
-outlives its lease, which the function timeout forbids.
+outlives its lease, which the function timeout forbids, or one that dies in the milliseconds between an accepted
+invoke and the confirm write; every ingest request carries (sessionId, windowIndex), so a target can deduplicate
+that residual case.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from __future__ import annotations
 import enum
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from handlers import layout
@@ -65,7 +67,7 @@ class ObjectCreated:
 
 
 def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _ready_for_ingest(item: Item, window: int) -> bool:
@@ -86,7 +88,9 @@ def _ingest_request(item: Item, window: int) -> dict[str, Any]:
     }
 
 
-def trigger_ingest_once(item: Item, window: int, store: SessionStore, ingest: IngestTarget, lease_seconds: int) -> Outcome:
+def trigger_ingest_once(
+    item: Item, window: int, store: SessionStore, ingest: IngestTarget, lease_seconds: int
+) -> Outcome:
     """Claim, invoke, confirm; or release and raise. See the module docstring for why this is exactly once."""
     session_id = item["sessionId"]
     claim = store.claim_ingest(session_id, window, lease_seconds)

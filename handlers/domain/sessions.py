@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from handlers import contract
@@ -28,7 +28,7 @@ def create_session(
         "userId": user_id,
         "captureMode": capture_mode,
         "status": contract.STATUS_RECORDING,
-        "createdAt": datetime.fromtimestamp(now, tz=timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "createdAt": datetime.fromtimestamp(now, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
         # TTL attribute: the row expires with the objects (the bucket's lifecycle rule uses the same retention).
         contract.TTL_ATTRIBUTE: int(now) + retention_days * 86400,
     }

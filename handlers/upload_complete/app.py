@@ -70,7 +70,11 @@ def lambda_handler(event: dict, context: object) -> dict:
             continue
         handled += 1
         metrics.add_metric(name=_METRIC_BY_OUTCOME[outcome], unit=MetricUnit.Count, value=1)
-        log = logger.warning if outcome in (completion.Outcome.IGNORED_KEY, completion.Outcome.UNKNOWN_SESSION) else logger.info
+        log = (
+            logger.warning
+            if outcome in (completion.Outcome.IGNORED_KEY, completion.Outcome.UNKNOWN_SESSION)
+            else logger.info
+        )
         log("window handled", extra={"key": obj.key, "outcome": outcome.value})
     if failures:
         metrics.add_metric(name="WindowFailures", unit=MetricUnit.Count, value=len(failures))

@@ -1,0 +1,192 @@
+"""The API Lambda under moto: every route, every documented error, and the presigned URL taken apart."""
+
+import base64
+import hashlib
+import re
+import uuid
+from datetime import datetime
+from urllib.parse import parse_qs, urlparse
+
+import boto3
+import pytest
+
+from handlers import contract, layout
+from tests.conftest import BUCKET, REGION, TABLE
+
+
+def sha256_b64(data: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def set_status(session_id, status):
+    boto3.resource("dynamodb", region_name=REGION).Table(TABLE).update_item(
+        Key={"sessionId": session_id},
+        UpdateExpression="SET #s = :s",
+        ExpressionAttributeNames={"#s": "status"},
+        ExpressionAttributeValues={":s": status},
+    )
+
+
+# --- POST /sessions ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", contract.CAPTURE_MODES)
+def test_create_session_returns_201_and_stores_the_owner(api, mode):
+    status, body = api.call("POST", "/sessions", body={"captureMode": mode})
+    assert status == 201
+    assert set(body) == {"sessionId", "captureMode", "status", "createdAt"}
+    assert uuid.UUID(body["sessionId"]).version == 4
+    assert (body["captureMode"], body["status"]) == (mode, "recording")
+    datetime.fromisoformat(body["createdAt"].replace("Z", "+00:00"))
+    item = (
+        boto3.resource("dynamodb", region_name=REGION)
+        .Table(TABLE)
+        .get_item(Key={"sessionId": body["sessionId"]})["Item"]
+    )
+    assert item["userId"] == "alice"
+    assert item[contract.TTL_ATTRIBUTE] > datetime.now().timestamp() + 29 * 86400
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ('{"captureMode": "video_only"}', "captureMode"),
+        ('{"captureMode": 1}', "captureMode"),
+        ("{}", "captureMode"),
+        ('{"captureMode": "audio_only", "extra": 1}', "extra"),
+        ("[]", "body"),
+        ('"audio_only"', "body"),
+        ("not json", "body"),
+        (None, "body"),
+    ],
+)
+def test_create_session_rejects_bad_bodies_with_400_naming_the_field(api, body, field):
+    status, response = api.call("POST", "/sessions", body=body, raw=True)
+    assert status == 400
+    assert field in response["error"]
+
+
+def test_every_route_requires_a_caller(api):
+    sid = api.create()
+    for method, path, body in (
+        ("POST", "/sessions", {"captureMode": "audio_only"}),
+        ("GET", f"/sessions/{sid}", None),
+        ("POST", f"/sessions/{sid}/audio?windowIndex=0", {"sizeBytes": 1}),
+    ):
+        path, _, query = path.partition("?")
+        status, response = api.call(method, path, body=body, query=query or None, user=None)
+        assert (status, response) == (401, {"error": "missing or invalid bearer token"})
+
+
+# --- GET /sessions/{id} -----------------------------------------------------------------------------------------
+
+
+def test_get_session_returns_the_status_body(api):
+    sid = api.create("audio_video")
+    status, body = api.call("GET", f"/sessions/{sid}")
+    assert status == 200
+    assert body == {
+        "sessionId": sid,
+        "captureMode": "audio_video",
+        "status": "recording",
+        "createdAt": body["createdAt"],
+        "completedAudioWindows": [],
+        "completedFrameWindows": [],
+        "ingestTriggeredWindows": [],
+        "expectedWindowCount": None,
+        "missingWindows": [],
+    }
+
+
+def test_a_session_is_invisible_to_other_callers_and_unknown_ids_look_the_same(api):
+    sid = api.create(user="alice")
+    foreign = api.call("GET", f"/sessions/{sid}", user="mallory")
+    unknown = api.call("GET", f"/sessions/{uuid.uuid4()}", user="mallory")
+    malformed = api.call("GET", "/sessions/../../etc", user="mallory")
+    assert foreign == unknown == (404, {"error": "session not found"})
+    assert malformed[0] == 404
+    assert api.grant(sid, 0, user="mallory") == (404, {"error": "session not found"})
+
+
+def test_unknown_route_is_a_json_404(api):
+    assert api.call("GET", "/nothing-here") == (404, {"error": "no such route"})
+
+
+# --- POST /sessions/{id}/audio ----------------------------------------------------------------------------------
+
+
+def test_grant_is_a_sigv4_url_on_the_regional_endpoint_binding_type_and_length(api):
+    sid = api.create()
+    status, grant = api.grant(sid, 7, size=2_000_000)
+    assert status == 200
+    key = layout.audio_key(sid, 7)
+    assert grant["s3Key"] == key and grant["windowIndex"] == 7 and grant["expiresIn"] == 300
+    assert grant["headers"] == {"Content-Type": "audio/wav", "Content-Length": "2000000"}
+    url = urlparse(grant["url"])
+    query = {k: v[0] for k, v in parse_qs(url.query).items()}
+    assert url.scheme == "https"
+    assert url.netloc == f"{BUCKET}.s3.{REGION}.amazonaws.com"
+    assert url.path == f"/{key}"
+    assert query["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
+    assert query["X-Amz-Expires"] == "300"
+    assert re.fullmatch(rf"[^/]+/\d{{8}}/{REGION}/s3/aws4_request", query["X-Amz-Credential"])
+    assert query["X-Amz-SignedHeaders"].split(";") == ["content-length", "content-type", "host"]
+    assert re.fullmatch(r"[0-9a-f]{64}", query["X-Amz-Signature"])
+
+
+def test_grant_with_sha256_signs_and_returns_the_checksum_header(api):
+    sid = api.create()
+    digest = sha256_b64(b"RIFF....WAVE")
+    status, grant = api.grant(sid, 0, size=12, sha256=digest)
+    assert status == 200
+    assert grant["headers"]["x-amz-checksum-sha256"] == digest
+    signed = parse_qs(urlparse(grant["url"]).query)["X-Amz-SignedHeaders"][0].split(";")
+    assert sorted(signed) == sorted([h.lower() for h in grant["headers"]] + ["host"])
+
+
+@pytest.mark.parametrize(
+    "query, body, field",
+    [
+        ({}, {"sizeBytes": 10}, "windowIndex"),
+        ({"windowIndex": "-1"}, {"sizeBytes": 10}, "windowIndex"),
+        ({"windowIndex": str(layout.MAX_WINDOW_INDEX + 1)}, {"sizeBytes": 10}, "windowIndex"),
+        ({"windowIndex": "abc"}, {"sizeBytes": 10}, "windowIndex"),
+        ({"windowIndex": "1.5"}, {"sizeBytes": 10}, "windowIndex"),
+        ({"windowIndex": ""}, {"sizeBytes": 10}, "windowIndex"),
+        ({"windowIndex": "1"}, {}, "sizeBytes"),
+        ({"windowIndex": "1"}, {"sizeBytes": 0}, "sizeBytes"),
+        ({"windowIndex": "1"}, {"sizeBytes": -5}, "sizeBytes"),
+        ({"windowIndex": "1"}, {"sizeBytes": contract.DEFAULT_MAX_AUDIO_BYTES + 1}, "sizeBytes"),
+        ({"windowIndex": "1"}, {"sizeBytes": "100"}, "sizeBytes"),
+        ({"windowIndex": "1"}, {"sizeBytes": True}, "sizeBytes"),
+        ({"windowIndex": "1"}, {"sizeBytes": 1.5}, "sizeBytes"),
+        ({"windowIndex": "1"}, {"sizeBytes": 10, "sha256": "not base64!"}, "sha256"),
+        ({"windowIndex": "1"}, {"sizeBytes": 10, "sha256": base64.b64encode(b"short").decode()}, "sha256"),
+        ({"windowIndex": "1"}, {"sizeBytes": 10, "sha256": 12}, "sha256"),
+        ({"windowIndex": "1"}, {"sizeBytes": 10, "sha": "x"}, "sha"),
+    ],
+)
+def test_grant_rejects_invalid_input_with_400_naming_the_field(api, query, body, field):
+    sid = api.create()
+    status, response = api.call("POST", f"/sessions/{sid}/audio", query=query, body=body)
+    assert status == 400, response
+    assert field in response["error"]
+
+
+@pytest.mark.parametrize("body", ["[1, 2]", "null", "{", ""])
+def test_grant_rejects_a_body_that_is_not_a_json_object(api, body):
+    sid = api.create()
+    status, response = api.call("POST", f"/sessions/{sid}/audio", query={"windowIndex": "0"}, body=body, raw=True)
+    assert status == 400 and response["error"]
+
+
+@pytest.mark.parametrize("state", ["finalizing", "ready", "incomplete"])
+def test_grant_for_a_session_no_longer_recording_is_409(api, state):
+    sid = api.create()
+    set_status(sid, state)
+    status, response = api.grant(sid, 0)
+    assert status == 409 and state in response["error"]
+
+
+def test_grant_for_an_unknown_session_is_404(api):
+    assert api.grant(str(uuid.uuid4()), 0) == (404, {"error": "session not found"})

@@ -1,0 +1,183 @@
+"""The HTTP API: JWT authorizer, the contract's routes to the API Lambda, a throttled stage with access logs."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.lambda_function import LambdaFunction, LambdaFunctionArgs, statement
+from handlers import contract, layout
+
+TYPE = "session-uploads:index:Api"
+# The routes handlers/api/app.py serves (DESIGN.md, "HTTP contract").
+ROUTES = ("POST /sessions", "GET /sessions/{sessionId}", "POST /sessions/{sessionId}/audio")
+_ACCESS_LOG_FORMAT = json.dumps({
+    "requestId": "$context.requestId", "ip": "$context.identity.sourceIp", "time": "$context.requestTime",
+    "routeKey": "$context.routeKey", "status": "$context.status", "latency": "$context.responseLatency",
+    "integrationError": "$context.integrationErrorMessage", "authorizerError": "$context.authorizer.error",
+    "sub": "$context.authorizer.claims.sub",
+})
+
+
+@dataclass
+class ApiArgs:
+    bucket_name: pulumi.Input[str]
+    """The session bucket the grants presign for."""
+    bucket_arn: pulumi.Input[str]
+    """Its ARN: the API may PutObject under the sessions prefix only (a presigned URL acts as its signer)."""
+    table_name: pulumi.Input[str]
+    """The sessions table."""
+    table_arn: pulumi.Input[str]
+    """Its ARN: the API gets and puts items."""
+    runtime: str
+    """Lambda runtime."""
+    layer_arn: pulumi.Input[str]
+    """Powertools layer."""
+    log_retention_days: int
+    """Retention of the function's and the stage's log groups."""
+    url_expires_seconds: int
+    """Lifetime of a presigned PUT."""
+    max_audio_bytes: int
+    """Largest window a grant allows."""
+    retention_days: int
+    """Session rows' TTL."""
+    throttling_rate_limit: float
+    """Steady requests per second across the stage's routes."""
+    throttling_burst_limit: int
+    """Burst across the stage's routes."""
+    jwt_issuer: str | None = None
+    """The IdP's issuer URL; None only with allow_unauthenticated."""
+    jwt_audience: Sequence[str] = ()
+    """Accepted `aud` values."""
+    allow_unauthenticated: bool = False
+    """Explicit opt-out: routes without an authorizer."""
+    cors_allowed_origins: Sequence[str] = ()
+    """Browser origins allowed to call the API."""
+    kms_key_arn: pulumi.Input[str] | None = None
+    """The bucket's KMS key, when it has one: a PUT through a grant generates a data key as the signer."""
+
+
+class Api(pulumi.ComponentResource):
+    api: aws.apigatewayv2.Api
+    stage: aws.apigatewayv2.Stage
+    handler: LambdaFunction
+    url: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ApiArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TYPE, name, None, opts)
+        if args.jwt_issuer is None and not args.allow_unauthenticated:
+            raise ValueError("an API without a JWT issuer must set allow_unauthenticated explicitly")
+        child = pulumi.ResourceOptions(parent=self)
+
+        statements = [
+            statement(["dynamodb:GetItem", "dynamodb:PutItem"], [args.table_arn], sid="Sessions"),
+            statement(["s3:PutObject"],
+                      [pulumi.Output.from_input(args.bucket_arn).apply(
+                          lambda arn: layout.objects_arn(arn, layout.SESSIONS_PREFIX))], sid="GrantUploads"),
+        ]
+        if args.kms_key_arn is not None:
+            statements.append(statement(["kms:GenerateDataKey"], [args.kms_key_arn], sid="EncryptUploads"))
+        self.handler = LambdaFunction(
+            f"{name}-handler",
+            LambdaFunctionArgs(
+                handler="handlers.api.app.lambda_handler",
+                service_name="session-uploads-api",
+                runtime=args.runtime,
+                layer_arn=args.layer_arn,
+                log_retention_days=args.log_retention_days,
+                statements=statements,
+                environment={
+                    contract.ENV_BUCKET_NAME: args.bucket_name,
+                    contract.ENV_SESSIONS_TABLE_NAME: args.table_name,
+                    contract.ENV_URL_EXPIRES_SECONDS: str(args.url_expires_seconds),
+                    contract.ENV_MAX_AUDIO_BYTES: str(args.max_audio_bytes),
+                    contract.ENV_RETENTION_DAYS: str(args.retention_days),
+                },
+                timeout_seconds=10,
+                memory_mb=512,  # pydantic validation and the resolver import faster with more CPU
+                description="session-uploads HTTP API",
+            ),
+            opts=child,
+        )
+
+        cors = None
+        if args.cors_allowed_origins:
+            cors = aws.apigatewayv2.ApiCorsConfigurationArgs(
+                allow_origins=list(args.cors_allowed_origins), allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type"], max_age=3600)
+        self.api = aws.apigatewayv2.Api(
+            f"{name}-http-api", aws.apigatewayv2.ApiArgs(protocol_type="HTTP", cors_configuration=cors), opts=child
+        )
+        integration = aws.apigatewayv2.Integration(
+            f"{name}-integration",
+            aws.apigatewayv2.IntegrationArgs(api_id=self.api.id, integration_type="AWS_PROXY",
+                                             integration_uri=self.handler.function.invoke_arn,
+                                             payload_format_version="2.0"),
+            opts=child,
+        )
+        authorizer = None
+        if not args.allow_unauthenticated:
+            authorizer = aws.apigatewayv2.Authorizer(
+                f"{name}-jwt-authorizer",
+                aws.apigatewayv2.AuthorizerArgs(
+                    api_id=self.api.id, authorizer_type="JWT",
+                    identity_sources=["$request.header.Authorization"],
+                    jwt_configuration=aws.apigatewayv2.AuthorizerJwtConfigurationArgs(
+                        issuer=args.jwt_issuer, audiences=list(args.jwt_audience)),
+                ),
+                opts=child,
+            )
+        for route_key in ROUTES:
+            aws.apigatewayv2.Route(
+                f"{name}-route-{self._slug(route_key)}",
+                aws.apigatewayv2.RouteArgs(
+                    api_id=self.api.id,
+                    route_key=route_key,
+                    target=integration.id.apply(lambda integration_id: f"integrations/{integration_id}"),
+                    authorization_type="JWT" if authorizer else "NONE",
+                    authorizer_id=authorizer.id if authorizer else None,
+                ),
+                opts=child,
+            )
+        access_logs = aws.cloudwatch.LogGroup(
+            f"{name}-access-logs", aws.cloudwatch.LogGroupArgs(retention_in_days=args.log_retention_days), opts=child
+        )
+        self.stage = aws.apigatewayv2.Stage(
+            f"{name}-stage",
+            aws.apigatewayv2.StageArgs(
+                api_id=self.api.id,
+                name="$default",
+                auto_deploy=True,
+                access_log_settings=aws.apigatewayv2.StageAccessLogSettingsArgs(
+                    destination_arn=access_logs.arn, format=_ACCESS_LOG_FORMAT),
+                default_route_settings=aws.apigatewayv2.StageDefaultRouteSettingsArgs(
+                    throttling_rate_limit=args.throttling_rate_limit,
+                    throttling_burst_limit=args.throttling_burst_limit,
+                    detailed_metrics_enabled=True,
+                ),
+            ),
+            opts=child,
+        )
+        aws.lambda_.Permission(
+            f"{name}-invoke-permission",
+            aws.lambda_.PermissionArgs(
+                action="lambda:InvokeFunction",
+                function=self.handler.function.name,
+                principal="apigateway.amazonaws.com",
+                # Only this API's routes, on any stage: {executionArn}/{stage}/{method}/{path}.
+                source_arn=self.api.execution_arn.apply(lambda arn: f"{arn}/*/*"),
+            ),
+            opts=child,
+        )
+        self.url = self.api.api_endpoint
+        self.register_outputs({"url": self.url})
+
+    @staticmethod
+    def _slug(route_key: str) -> str:
+        method, path = route_key.split(" ", 1)
+        parts = [p.strip("{}") for p in path.strip("/").split("/")]
+        return "-".join([method.lower(), *parts])

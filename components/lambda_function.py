@@ -1,0 +1,106 @@
+"""One Lambda with everything it owns: role, one inline policy, log group, tracing, Powertools layer, code."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+TYPE = "session-uploads:index:LambdaFunction"
+# Lambda code is handlers/ only, importable as the `handlers` package: never the repo root (it holds the venv).
+HANDLERS_DIR = "./handlers"
+
+
+def code_archive() -> pulumi.AssetArchive:
+    return pulumi.AssetArchive({"handlers": pulumi.FileArchive(HANDLERS_DIR)})
+
+
+def statement(actions: Sequence[str], resources: Sequence[pulumi.Input[str]],
+              sid: str | None = None) -> aws.iam.GetPolicyDocumentStatementArgs:
+    return aws.iam.GetPolicyDocumentStatementArgs(sid=sid, effect="Allow", actions=list(actions),
+                                                 resources=list(resources))
+
+
+@dataclass
+class LambdaFunctionArgs:
+    handler: str
+    """Entry point inside the archive, e.g. `handlers.api.app.lambda_handler`."""
+    service_name: str
+    """POWERTOOLS_SERVICE_NAME: names the function's logs, metrics dimension and traces."""
+    runtime: str
+    """A python3.1x runtime matching the layer."""
+    layer_arn: pulumi.Input[str]
+    """The Powertools layer version ARN for the stack's region and runtime."""
+    log_retention_days: int
+    """Retention of the function's own log group."""
+    statements: Sequence[aws.iam.GetPolicyDocumentStatementArgs]
+    """Exactly the calls the code makes, on exact ARNs; logging and tracing are added here."""
+    environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
+    """Environment variables besides POWERTOOLS_SERVICE_NAME."""
+    timeout_seconds: int = 10
+    """Function timeout."""
+    memory_mb: int = 256
+    """Function memory."""
+    description: str | None = None
+    """Shown in the console."""
+
+
+class LambdaFunction(pulumi.ComponentResource):
+    function: aws.lambda_.Function
+    role: aws.iam.Role
+    log_group: aws.cloudwatch.LogGroup
+    arn: pulumi.Output[str]
+    name: pulumi.Output[str]
+
+    def __init__(self, name: str, args: LambdaFunctionArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TYPE, name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.log_group = aws.cloudwatch.LogGroup(
+            f"{name}-logs", aws.cloudwatch.LogGroupArgs(retention_in_days=args.log_retention_days), opts=child
+        )
+        assume = aws.iam.get_policy_document_output(statements=[aws.iam.GetPolicyDocumentStatementArgs(
+            effect="Allow",
+            actions=["sts:AssumeRole"],
+            principals=[aws.iam.GetPolicyDocumentStatementPrincipalArgs(type="Service",
+                                                                        identifiers=["lambda.amazonaws.com"])],
+        )])
+        self.role = aws.iam.Role(f"{name}-role", aws.iam.RoleArgs(assume_role_policy=assume.json), opts=child)
+        policy = aws.iam.get_policy_document_output(statements=[
+            *args.statements,
+            # The function writes only to its own log group (it exists, so no logs:CreateLogGroup).
+            statement(["logs:CreateLogStream", "logs:PutLogEvents"],
+                      [self.log_group.arn.apply(lambda arn: f"{arn}:*")], sid="Logs"),
+            # X-Ray's write actions support no resource-level permissions: "*" is the only valid resource.
+            statement(["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"], sid="Tracing"),
+        ])
+        role_policy = aws.iam.RolePolicy(
+            f"{name}-policy", aws.iam.RolePolicyArgs(role=self.role.id, policy=policy.json), opts=child
+        )
+        self.function = aws.lambda_.Function(
+            f"{name}-function",
+            aws.lambda_.FunctionArgs(
+                role=self.role.arn,
+                runtime=args.runtime,
+                handler=args.handler,
+                code=code_archive(),
+                layers=[args.layer_arn],
+                architectures=["x86_64"],
+                timeout=args.timeout_seconds,
+                memory_size=args.memory_mb,
+                description=args.description,
+                tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
+                logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text",
+                                                                     log_group=self.log_group.name),
+                environment=aws.lambda_.FunctionEnvironmentArgs(
+                    variables={"POWERTOOLS_SERVICE_NAME": args.service_name, **args.environment}
+                ),
+            ),
+            # The first invocation must already find the policy in place.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
+        )
+        self.arn = self.function.arn
+        self.name = self.function.name
+        self.register_outputs({"arn": self.arn, "name": self.name, "roleArn": self.role.arn})

@@ -1,0 +1,44 @@
+"""The sessions table: on demand, point-in-time recovery, encrypted, rows expiring through a TTL attribute."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from handlers import contract
+
+TYPE = "session-uploads:index:SessionsTable"
+
+
+@dataclass
+class SessionsTableArgs:
+    deletion_protection: bool = False
+    """Refuse DeleteTable (production)."""
+
+
+class SessionsTable(pulumi.ComponentResource):
+    table: aws.dynamodb.Table
+    name: pulumi.Output[str]
+    arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: SessionsTableArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TYPE, name, None, opts)
+        self.table = aws.dynamodb.Table(
+            f"{name}-table",
+            aws.dynamodb.TableArgs(
+                billing_mode="PAY_PER_REQUEST",
+                hash_key=contract.TABLE_HASH_KEY,
+                attributes=[aws.dynamodb.TableAttributeArgs(name=contract.TABLE_HASH_KEY, type="S")],
+                point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
+                # The AWS managed key (aws/dynamodb): callers need no KMS permissions of their own.
+                server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
+                ttl=aws.dynamodb.TableTtlArgs(attribute_name=contract.TTL_ATTRIBUTE, enabled=True),
+                deletion_protection_enabled=args.deletion_protection,
+            ),
+            opts=pulumi.ResourceOptions(parent=self, protect=args.deletion_protection),
+        )
+        self.name = self.table.name
+        self.arn = self.table.arn
+        self.register_outputs({"tableName": self.name, "tableArn": self.arn})

@@ -1,0 +1,191 @@
+"""Upload completion: the Lambda S3 events reach (notification or EventBridge), its retries and its DLQ."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.lambda_function import LambdaFunction, LambdaFunctionArgs, statement
+from handlers import contract, layout
+
+TYPE = "session-uploads:index:UploadCompletion"
+TRANSPORTS = ("notification", "eventbridge")
+ASYNC_RETRIES = 2  # Lambda's maximum: a failed event is tried three times, then lands in the DLQ
+DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # SQS's maximum
+
+
+@dataclass
+class UploadCompletionArgs:
+    bucket_name: pulumi.Input[str]
+    """The session bucket whose object-created events complete windows."""
+    bucket_arn: pulumi.Input[str]
+    """Its ARN: the only source allowed to invoke the function."""
+    table_name: pulumi.Input[str]
+    """The sessions table."""
+    table_arn: pulumi.Input[str]
+    """Its ARN: the function gets and updates items."""
+    ingest_function_arn: pulumi.Input[str]
+    """The ingest target, the only function this one may invoke."""
+    account_id: pulumi.Input[str]
+    """The bucket owner's account: the notification permission's source account."""
+    runtime: str
+    """Lambda runtime."""
+    layer_arn: pulumi.Input[str]
+    """Powertools layer."""
+    log_retention_days: int
+    """Retention of the function's log group."""
+    max_event_age_seconds: int
+    """An event older than this goes to the DLQ instead of being retried."""
+    event_transport: str = "notification"
+    """`notification`: the bucket's notification invokes the function; `eventbridge`: a rule on the default bus."""
+    claim_lease_seconds: int = contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS
+    """How long an ingest claim holds (see handlers.domain.completion)."""
+
+
+class UploadCompletion(pulumi.ComponentResource):
+    handler: LambdaFunction
+    dlq: aws.sqs.Queue
+    invoke_config: aws.lambda_.FunctionEventInvokeConfig
+    notification: aws.s3.BucketNotification
+    permission: aws.lambda_.Permission
+    rule: aws.cloudwatch.EventRule | None
+    dlq_url: pulumi.Output[str]
+    dlq_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: UploadCompletionArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TYPE, name, None, opts)
+        if args.event_transport not in TRANSPORTS:
+            raise ValueError(f"event_transport must be one of {TRANSPORTS}, got {args.event_transport!r}")
+        child = pulumi.ResourceOptions(parent=self)
+
+        self.dlq = aws.sqs.Queue(
+            f"{name}-dlq",
+            aws.sqs.QueueArgs(message_retention_seconds=DLQ_RETENTION_SECONDS, sqs_managed_sse_enabled=True),
+            opts=child,
+        )
+        self.handler = LambdaFunction(
+            f"{name}-handler",
+            LambdaFunctionArgs(
+                handler="handlers.upload_complete.app.lambda_handler",
+                service_name="session-uploads-upload-complete",
+                runtime=args.runtime,
+                layer_arn=args.layer_arn,
+                log_retention_days=args.log_retention_days,
+                statements=[
+                    statement(["dynamodb:GetItem", "dynamodb:UpdateItem"], [args.table_arn], sid="Sessions"),
+                    statement(["lambda:InvokeFunction"], [args.ingest_function_arn], sid="Ingest"),
+                    # Lambda sends failed events to the on-failure destination with the function's role.
+                    statement(["sqs:SendMessage"], [self.dlq.arn], sid="DeadLetters"),
+                ],
+                environment={
+                    contract.ENV_SESSIONS_TABLE_NAME: args.table_name,
+                    contract.ENV_INGEST_FUNCTION_NAME: args.ingest_function_arn,
+                    contract.ENV_INGEST_CLAIM_LEASE_SECONDS: str(args.claim_lease_seconds),
+                },
+                timeout_seconds=contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS,
+                description="session-uploads upload completion",
+            ),
+            opts=child,
+        )
+        self.invoke_config = aws.lambda_.FunctionEventInvokeConfig(
+            f"{name}-invoke-config",
+            aws.lambda_.FunctionEventInvokeConfigArgs(
+                function_name=self.handler.function.name,
+                maximum_retry_attempts=ASYNC_RETRIES,
+                maximum_event_age_in_seconds=args.max_event_age_seconds,
+                destination_config=aws.lambda_.FunctionEventInvokeConfigDestinationConfigArgs(
+                    on_failure=aws.lambda_.FunctionEventInvokeConfigDestinationConfigOnFailureArgs(
+                        destination=self.dlq.arn),
+                ),
+            ),
+            opts=child,
+        )
+        self.rule = None
+        if args.event_transport == "notification":
+            self._direct_notification(name, args)
+        else:
+            self._eventbridge(name, args)
+        self.dlq_url = self.dlq.url
+        self.dlq_arn = self.dlq.arn
+        self.register_outputs({"functionArn": self.handler.arn, "dlqUrl": self.dlq_url, "dlqArn": self.dlq_arn})
+
+    def _direct_notification(self, name: str, args: UploadCompletionArgs) -> None:
+        self.permission = aws.lambda_.Permission(
+            f"{name}-s3-permission",
+            aws.lambda_.PermissionArgs(
+                action="lambda:InvokeFunction",
+                function=self.handler.function.name,
+                principal="s3.amazonaws.com",
+                source_arn=args.bucket_arn,
+                # Bucket names are global: without the account, a same-named bucket elsewhere could invoke us.
+                source_account=args.account_id,
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        # The bucket has exactly one notification configuration, and S3 validates it by test-invoking the
+        # function: the permission must exist first.
+        self.notification = aws.s3.BucketNotification(
+            f"{name}-notification",
+            aws.s3.BucketNotificationArgs(
+                bucket=args.bucket_name,
+                lambda_functions=[aws.s3.BucketNotificationLambdaFunctionArgs(
+                    lambda_function_arn=self.handler.function.arn,
+                    events=["s3:ObjectCreated:*"],
+                    filter_prefix=layout.SESSIONS_PREFIX,
+                    filter_suffix=layout.AUDIO_SUFFIX,
+                )],
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.permission]),
+        )
+
+    def _eventbridge(self, name: str, args: UploadCompletionArgs) -> None:
+        child = pulumi.ResourceOptions(parent=self)
+        self.notification = aws.s3.BucketNotification(
+            f"{name}-notification", aws.s3.BucketNotificationArgs(bucket=args.bucket_name, eventbridge=True),
+            opts=child,
+        )
+        pattern = pulumi.Output.from_input(args.bucket_name).apply(lambda bucket: json.dumps({
+            "source": ["aws.s3"],
+            "detail-type": ["Object Created"],
+            # One wildcard holds both the prefix and the suffix: two patterns on one field would be OR-ed.
+            "detail": {"bucket": {"name": [bucket]},
+                       "object": {"key": [{"wildcard": f"{layout.SESSIONS_PREFIX}*{layout.AUDIO_SUFFIX}"}]}},
+        }))
+        self.rule = aws.cloudwatch.EventRule(
+            f"{name}-rule", aws.cloudwatch.EventRuleArgs(event_pattern=pattern), opts=child
+        )
+        self.permission = aws.lambda_.Permission(
+            f"{name}-events-permission",
+            aws.lambda_.PermissionArgs(action="lambda:InvokeFunction", function=self.handler.function.name,
+                                       principal="events.amazonaws.com", source_arn=self.rule.arn),
+            opts=child,
+        )
+        # EventBridge delivers events it could not hand to Lambda to the DLQ, as itself.
+        aws.sqs.QueuePolicy(
+            f"{name}-dlq-policy",
+            aws.sqs.QueuePolicyArgs(
+                queue_url=self.dlq.url,
+                policy=aws.iam.get_policy_document_output(statements=[aws.iam.GetPolicyDocumentStatementArgs(
+                    sid="RuleDeadLetters", effect="Allow", actions=["sqs:SendMessage"], resources=[self.dlq.arn],
+                    principals=[aws.iam.GetPolicyDocumentStatementPrincipalArgs(
+                        type="Service", identifiers=["events.amazonaws.com"])],
+                    conditions=[aws.iam.GetPolicyDocumentStatementConditionArgs(
+                        test="ArnEquals", variable="aws:SourceArn", values=[self.rule.arn])],
+                )]).json,
+            ),
+            opts=child,
+        )
+        aws.cloudwatch.EventTarget(
+            f"{name}-target",
+            aws.cloudwatch.EventTargetArgs(
+                rule=self.rule.name,
+                arn=self.handler.function.arn,
+                retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                    maximum_retry_attempts=ASYNC_RETRIES, maximum_event_age_in_seconds=args.max_event_age_seconds),
+                dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=self.dlq.arn),
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.permission]),
+        )

@@ -1,0 +1,202 @@
+"""The stack's configuration: every `pulumi.Config` read, validated into one frozen, typed object."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+import pulumi
+
+from handlers import contract
+
+NAMESPACE = "session-uploads"
+TRANSPORTS = ("notification", "eventbridge")
+# The values CloudWatch Logs accepts for a log group's retention.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                      3288, 3653)
+# Powertools for AWS Lambda (Python) public layer version; its layer builds `aws-lambda-powertools[all]`, so it
+# ships pydantic v2 and aws-xray-sdk too. Pin the version that carries the library version in requirements.txt.
+DEFAULT_POWERTOOLS_LAYER_VERSION = 27
+MAX_SINGLE_PUT_BYTES = 5 * 1024**3  # S3 refuses a single PUT above 5 GiB
+_LAMBDA_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]+)?$")
+_KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
+_RUNTIME = re.compile(r"^python3\.(1[0-9])$")
+
+
+class ConfigError(ValueError):
+    """A stack configuration value is missing or invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    region: str
+    retention_days: int  # session objects and rows expire after this many days
+    kms_key_arn: str | None  # bucket encryption key; SSE-S3 when absent
+    cors_allowed_origins: tuple[str, ...]  # browser origins allowed to call the API and PUT to the bucket
+    jwt_issuer: str | None
+    jwt_audience: tuple[str, ...]
+    allow_unauthenticated: bool  # explicit opt-out of the JWT authorizer (dev stacks without an IdP)
+    event_transport: str  # "notification" (direct S3 -> Lambda) or "eventbridge"
+    ingest_function_arn: str | None  # an existing ingest target; the default ingest Lambda when absent
+    alarm_email: str | None
+    lambda_runtime: str
+    log_retention_days: int
+    max_event_age_seconds: int
+    url_expires_seconds: int
+    max_audio_bytes: int
+    throttling_rate_limit: float
+    throttling_burst_limit: int
+    powertools_layer_version: int
+    deletion_protection: bool
+
+    @property
+    def powertools_layer_arn(self) -> str:
+        """The public Powertools layer for this stack's region, runtime and x86_64."""
+        python = self.lambda_runtime.replace(".", "")  # python3.12 -> python312
+        return (f"arn:aws:lambda:{self.region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-{python}-x86_64:"
+                f"{self.powertools_layer_version}")
+
+
+class _Reader:
+    """Reads one namespace, turning every malformed value into a ConfigError that names its key."""
+
+    def __init__(self, config: pulumi.Config):
+        self._config = config
+        self.name = config.name
+
+    def key(self, key: str) -> str:
+        return f"{self.name}:{key}"
+
+    def fail(self, key: str, problem: str) -> ConfigError:
+        return ConfigError(f"config {self.key(key)}: {problem}")
+
+    def text(self, key: str, default: str | None = None) -> str | None:
+        value = self._config.get(key)
+        return default if value is None or value.strip() == "" else value.strip()
+
+    def required(self, key: str) -> str:
+        value = self.text(key)
+        if value is None:
+            raise self.fail(key, f"is required (set it with `pulumi config set {self.key(key)} <value>`)")
+        return value
+
+    def integer(self, key: str, default: int, low: int, high: int) -> int:
+        raw = self.text(key)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise self.fail(key, f"must be an integer, got {raw!r}") from None
+        if not low <= value <= high:
+            raise self.fail(key, f"must be from {low} to {high}, got {value}")
+        return value
+
+    def number(self, key: str, default: float, low: float, high: float) -> float:
+        raw = self.text(key)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise self.fail(key, f"must be a number, got {raw!r}") from None
+        if not low <= value <= high:
+            raise self.fail(key, f"must be from {low} to {high}, got {value}")
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        raw = self.text(key)
+        if raw is None:
+            return default
+        if raw.lower() not in ("true", "false"):
+            raise self.fail(key, f"must be true or false, got {raw!r}")
+        return raw.lower() == "true"
+
+    def strings(self, key: str) -> tuple[str, ...]:
+        """A list of strings: a YAML list in the stack file, or one comma-separated string."""
+        raw = self.text(key)
+        if raw is None:
+            return ()
+        if raw.startswith("["):
+            try:
+                values = json.loads(raw)
+            except json.JSONDecodeError:
+                raise self.fail(key, "must be a list of strings") from None
+            if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+                raise self.fail(key, "must be a list of non-empty strings")
+            return tuple(v.strip() for v in values)
+        return tuple(part.strip() for part in raw.split(",") if part.strip())
+
+
+def _origin(reader: _Reader, key: str, origin: str) -> str:
+    # An origin is scheme://host[:port] with no path; a wildcard would let any site upload with a granted URL.
+    if not re.fullmatch(r"https://[a-z0-9.-]+(:\d+)?|http://(localhost|127\.0\.0\.1)(:\d+)?", origin):
+        raise reader.fail(key, f"{origin!r} is not an https origin (scheme://host[:port], no path, no wildcard)")
+    return origin
+
+
+def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None = None) -> StackConfig:
+    """Read and validate the stack's configuration; raise ConfigError naming the first bad key."""
+    r = _Reader(config or pulumi.Config(NAMESPACE))
+    aws = _Reader(aws_config or pulumi.Config("aws"))
+
+    transport = r.text("eventTransport", "notification")
+    if transport not in TRANSPORTS:
+        raise r.fail("eventTransport", f"must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
+
+    allow_unauthenticated = r.boolean("allowUnauthenticated", False)
+    issuer, audience = r.text("jwtIssuer"), r.strings("jwtAudience")
+    if allow_unauthenticated:
+        if issuer is not None:
+            raise r.fail("allowUnauthenticated", "is true but jwtIssuer is set: choose one")
+    else:
+        issuer = r.required("jwtIssuer")
+        if not issuer.startswith("https://"):
+            raise r.fail("jwtIssuer", f"must be an https URL, got {issuer!r}")
+        if not audience:
+            raise r.fail("jwtAudience", "is required with jwtIssuer (a list of accepted `aud` values)")
+
+    kms_key_arn = r.text("kmsKeyArn")
+    if kms_key_arn is not None and not _KMS_KEY_ARN.match(kms_key_arn):
+        raise r.fail("kmsKeyArn", f"must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), got {kms_key_arn!r}")
+
+    ingest_arn = r.text("ingestFunctionArn")
+    if ingest_arn is not None and not _LAMBDA_ARN.match(ingest_arn):
+        raise r.fail("ingestFunctionArn", f"must be a Lambda function ARN, got {ingest_arn!r}")
+
+    alarm_email = r.text("alarmEmail")
+    if alarm_email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", alarm_email):
+        raise r.fail("alarmEmail", f"must be an email address, got {alarm_email!r}")
+
+    runtime = r.text("lambdaRuntime", "python3.12")
+    if not _RUNTIME.match(runtime):
+        raise r.fail("lambdaRuntime", f"must be a python3.1x Lambda runtime, got {runtime!r}")
+
+    log_retention = r.integer("logRetentionDays", 30, 1, 3653)
+    if log_retention not in LOG_RETENTION_DAYS:
+        raise r.fail("logRetentionDays", f"must be one of {LOG_RETENTION_DAYS}, got {log_retention}")
+
+    return StackConfig(
+        region=aws.required("region"),
+        retention_days=r.integer("retentionDays", contract.DEFAULT_RETENTION_DAYS, 1, 3650),
+        kms_key_arn=kms_key_arn,
+        cors_allowed_origins=tuple(_origin(r, "corsAllowedOrigins", o) for o in r.strings("corsAllowedOrigins")),
+        jwt_issuer=issuer,
+        jwt_audience=audience,
+        allow_unauthenticated=allow_unauthenticated,
+        event_transport=transport,
+        ingest_function_arn=ingest_arn,
+        alarm_email=alarm_email,
+        lambda_runtime=runtime,
+        log_retention_days=log_retention,
+        # Lambda's async invocation accepts 60 s to 6 h.
+        max_event_age_seconds=r.integer("maxEventAgeSeconds", 3600, 60, 21600),
+        url_expires_seconds=r.integer("urlExpiresSeconds", contract.DEFAULT_URL_EXPIRES_SECONDS, 1,
+                                      contract.MAX_URL_EXPIRES_SECONDS),
+        max_audio_bytes=r.integer("maxAudioBytes", contract.DEFAULT_MAX_AUDIO_BYTES, 1, MAX_SINGLE_PUT_BYTES),
+        throttling_rate_limit=r.number("throttlingRateLimit", 50.0, 1.0, 10000.0),
+        throttling_burst_limit=r.integer("throttlingBurstLimit", 100, 1, 5000),
+        powertools_layer_version=r.integer("powertoolsLayerVersion", DEFAULT_POWERTOOLS_LAYER_VERSION, 1, 10000),
+        deletion_protection=r.boolean("deletionProtection", False),
+    )

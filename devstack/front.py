@@ -1,0 +1,75 @@
+"""The HTTP API and its JWT authorizer: a valid bearer token or 401; each request becomes the payload-v2 event
+the API Lambda receives, and the Lambda's result becomes the HTTP response."""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from werkzeug.wrappers import Request, Response
+
+from devstack.apigw import http_api_event
+from devstack.runtime import Function
+
+log = logging.getLogger("devstack")
+
+UNAUTHORIZED = {"error": "missing or invalid bearer token"}
+
+
+def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps(body), status=status, headers=headers, content_type="application/json")
+
+
+class HttpApiFront:
+    """A WSGI app: `verify` maps an Authorization header to claims (None: rejected), `function` is the API Lambda."""
+
+    def __init__(self, function: Function, verify: Callable[[str | None], dict[str, Any] | None]):
+        self._function = function
+        self._verify = verify
+
+    def __call__(self, environ: dict, start_response: Callable) -> Any:
+        return self._respond(Request(environ), environ)(environ, start_response)
+
+    def _respond(self, request: Request, environ: dict) -> Response:
+        claims = self._verify(request.headers.get("Authorization"))
+        if claims is None:
+            return _json(401, UNAUTHORIZED, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
+        raw = urlsplit(environ.get("RAW_URI") or request.full_path)
+        data = request.get_data()
+        body: str | bytes | None = None
+        if data:
+            try:
+                body = data.decode("utf-8")
+            except UnicodeDecodeError:
+                body = data  # API Gateway base64-encodes a body that is not text
+        event = http_api_event(
+            request.method, raw.path, query=raw.query, body=body, headers=dict(request.headers), claims=claims
+        )
+        try:
+            result = self._function.invoke(event)
+        except Exception:  # noqa: BLE001 - what API Gateway answers when the integration fails
+            log.exception("API function failed")
+            return _json(500, {"message": "Internal Server Error"})
+        return _http_response(result)
+
+
+def _http_response(result: Any) -> Response:
+    """Payload format 2.0: a dict with statusCode is a response; anything else is a 200 JSON body."""
+    if not isinstance(result, dict) or "statusCode" not in result:
+        return _json(200, result)
+    content = result.get("body") or ""
+    data = base64.b64decode(content) if result.get("isBase64Encoded") else content.encode("utf-8")
+    response = Response(data, status=int(result["statusCode"]))
+    response.headers.pop("Content-Type", None)  # only what the function set
+    for name, value in (result.get("headers") or {}).items():
+        response.headers[name] = str(value)
+    for name, values in (result.get("multiValueHeaders") or {}).items():
+        for value in values:
+            response.headers.add(name, str(value))
+    for cookie in result.get("cookies") or []:
+        response.headers.add("Set-Cookie", cookie)
+    return response

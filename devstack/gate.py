@@ -1,0 +1,138 @@
+"""The presign gate: what S3 enforces on a presigned request (SigV4 over the actual request, expiry, checksum),
+checked before the request reaches moto, which enforces none of it. Other requests pass straight through."""
+
+from __future__ import annotations
+
+import base64
+import calendar
+import hashlib
+import hmac
+import http.client
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+from xml.sax.saxutils import escape
+
+from botocore.auth import SIGV4_TIMESTAMP, S3SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from werkzeug.wrappers import Request, Response
+
+_AUTH_PARAMS = (
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+)
+_HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection", "host"}
+MAX_EXPIRES_SECONDS = 7 * 24 * 3600
+
+
+class Rejected(Exception):
+    """An S3 error response: status, code, message and extra elements of the XML error document."""
+
+    def __init__(self, status: int, code: str, message: str, **extra: str):
+        super().__init__(message)
+        self.status, self.code, self.message, self.extra = status, code, message, extra
+
+    def response(self, resource: str) -> Response:
+        fields = {"Code": self.code, "Message": self.message, **self.extra, "Resource": resource}
+        inner = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in fields.items())
+        body = f'<?xml version="1.0" encoding="UTF-8"?>\n<Error>{inner}<RequestId>devstack</RequestId></Error>'
+        return Response(body, status=self.status, content_type="application/xml")
+
+
+def _iso8601(epoch: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+
+
+class PresignGate:
+    """A WSGI app in front of moto's S3. `clock` is the gate's idea of now (tests move it to expire URLs)."""
+
+    def __init__(self, upstream: str, credentials: Credentials, region: str, clock: Callable[[], float] = time.time):
+        parts = urlsplit(upstream)
+        self._upstream = (parts.hostname, parts.port)
+        self._credentials = credentials
+        self._region = region
+        self._clock = clock
+
+    def __call__(self, environ: dict, start_response: Callable) -> Any:
+        request = Request(environ)
+        raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.full_path
+        body = request.get_data()
+        query = parse_qsl(urlsplit(raw_uri).query, keep_blank_values=True)
+        if any(name == "X-Amz-Signature" for name, _ in query):
+            try:
+                self.check(request, raw_uri, query, body)
+            except Rejected as rejected:
+                return rejected.response(request.path)(environ, start_response)
+        return self._forward(request, raw_uri, body)(environ, start_response)
+
+    def check(self, request: Request, raw_uri: str, query: list[tuple[str, str]], body: bytes) -> None:
+        """Raise `Rejected` unless S3 would accept this presigned request."""
+        params = dict(query)
+        missing = [name for name in _AUTH_PARAMS if name not in params]
+        if missing or params["X-Amz-Algorithm"] != "AWS4-HMAC-SHA256":
+            raise Rejected(400, "AuthorizationQueryParametersError", "Query-string authentication version 4 requires "
+                           "the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, "
+                           "and X-Amz-Expires parameters.")
+        try:
+            signed_at = calendar.timegm(time.strptime(params["X-Amz-Date"], SIGV4_TIMESTAMP))
+            expires = int(params["X-Amz-Expires"])
+        except ValueError:
+            raise Rejected(400, "AuthorizationQueryParametersError", "X-Amz-Date or X-Amz-Expires is malformed.") from None
+        if not 1 <= expires <= MAX_EXPIRES_SECONDS:
+            raise Rejected(400, "AuthorizationQueryParametersError",
+                           "X-Amz-Expires must be less than a week (in seconds) that is; 604800 seconds.")
+        now = self._clock()
+        if now > signed_at + expires:
+            raise Rejected(403, "AccessDenied", "Request has expired", Expires=_iso8601(signed_at + expires),
+                           ServerTime=_iso8601(now), **{"X-Amz-Expires": str(expires)})
+        if not hmac.compare_digest(self._expected_signature(request, raw_uri, params), params["X-Amz-Signature"]):
+            raise Rejected(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the "
+                           "signature you provided. Check your key and signing method.")
+        claimed = request.headers.get("x-amz-checksum-sha256")
+        if claimed is not None and claimed != base64.b64encode(hashlib.sha256(body).digest()).decode():
+            raise Rejected(400, "BadDigest", "The SHA256 you specified did not match the calculated checksum.")
+
+    def _expected_signature(self, request: Request, raw_uri: str, params: dict[str, str]) -> str:
+        """botocore's presigner, replayed over the request as it arrived: its method, host, path, query and the
+        values actually sent for every signed header. A header that was signed but not sent changes the signed
+        header list, hence the signature; so does any other credential, scope or region."""
+        signed = params["X-Amz-SignedHeaders"].split(";")
+        headers = {name: request.headers[name] for name in signed if name in request.headers}
+        operation_query = "&".join(f"{name}={value}" for name, value in _raw_pairs(raw_uri) if name not in _AUTH_PARAMS)
+        parts = urlsplit(raw_uri)
+        url = f"http://{request.headers.get('Host', '')}{parts.path}" + (f"?{operation_query}" if operation_query else "")
+        replay = AWSRequest(method=request.method, url=url, headers=headers)
+        replay.context["timestamp"] = params["X-Amz-Date"]
+        signer = S3SigV4QueryAuth(self._credentials, "s3", self._region, expires=int(params["X-Amz-Expires"]))
+        # add_auth() would stamp the current time; these are its steps with the request's own timestamp.
+        signer._modify_request_before_signing(replay)
+        replayed = dict(parse_qsl(urlsplit(replay.url).query, keep_blank_values=True))
+        if any(replayed.get(name) != params[name] for name in ("X-Amz-Credential", "X-Amz-SignedHeaders")):
+            return ""
+        return signer.signature(signer.string_to_sign(replay, signer.canonical_request(replay)), replay)
+
+    def _forward(self, request: Request, raw_uri: str, body: bytes) -> Response:
+        headers = {name: value for name, value in request.headers.items() if name.lower() not in _HOP_BY_HOP}
+        if body or request.method in ("PUT", "POST"):
+            headers["Content-Length"] = str(len(body))
+        connection = http.client.HTTPConnection(*self._upstream, timeout=60)
+        try:
+            connection.request(request.method, raw_uri, body=body, headers=headers)
+            upstream = connection.getresponse()
+            content = upstream.read()
+            reply_headers = [(k, v) for k, v in upstream.getheaders() if k.lower() not in _HOP_BY_HOP]
+            return Response(content, status=upstream.status, headers=reply_headers)
+        finally:
+            connection.close()
+
+
+def _raw_pairs(raw_uri: str) -> list[tuple[str, str]]:
+    """The query's pairs as sent (still percent-encoded): the signer decodes and re-encodes them itself."""
+    query = urlsplit(raw_uri).query
+    return [(pair.partition("=")[0], pair.partition("=")[2]) for pair in query.split("&") if pair]

@@ -1,0 +1,79 @@
+"""The event relay: S3 notifications from the queue to the completion function, with Lambda's async semantics
+(2 retries, then the on-failure destination: the DLQ)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from datetime import UTC, datetime
+from typing import Any
+
+from devstack.runtime import AsyncInvoker
+
+log = logging.getLogger("devstack")
+
+
+def failure_record(function_arn: str, event: Any, request_id: str, error: BaseException, attempts: int) -> dict:
+    """What Lambda sends to an on-failure destination once an async invocation's retries are exhausted."""
+    return {
+        "version": "1.0",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "requestContext": {
+            "requestId": request_id,
+            "functionArn": f"{function_arn}:$LATEST",
+            "condition": "RetriesExhausted",
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": event,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": {"errorMessage": str(error), "errorType": type(error).__name__},
+    }
+
+
+class EventRelay:
+    """Polls the notification queue; each S3 event goes to the completion function's async invoker, and its
+    message is deleted once the event was handled or dead-lettered (so a crash in between redelivers it)."""
+
+    def __init__(self, sqs: Any, queue_url: str, invoker: AsyncInvoker, stopping: threading.Event):
+        self._sqs = sqs
+        self._queue_url = queue_url
+        self._invoker = invoker
+        self._stopping = stopping
+        self._thread = threading.Thread(target=self._poll, name="devstack-relay", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def join(self) -> None:
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _poll(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                messages = self._sqs.receive_message(
+                    QueueUrl=self._queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+                ).get("Messages", [])
+            except Exception:  # noqa: BLE001 - keep relaying; moto may be going away while we stop
+                if not self._stopping.is_set():
+                    log.exception("receiving S3 events failed")
+                    self._stopping.wait(0.5)
+                continue
+            for message in messages:
+                self._relay(message)
+
+    def _relay(self, message: dict) -> None:
+        receipt = message["ReceiptHandle"]
+        try:
+            event = json.loads(message["Body"])
+        except ValueError:
+            event = None
+        if not isinstance(event, dict) or event.get("Event") == "s3:TestEvent":
+            # S3 posts a test event when the notification is configured; a Lambda target never sees one.
+            self._delete(receipt)
+            return
+        self._invoker.submit(event, on_done=lambda: self._delete(receipt))
+
+    def _delete(self, receipt: str) -> None:
+        self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=receipt)

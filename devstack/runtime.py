@@ -1,0 +1,203 @@
+"""Lambda's runtime, in-process: handler modules loaded in their deployed environment, invoked with a context one
+at a time per function, and Lambda's asynchronous invocation (queued, retried twice with the same request id)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import boto3
+
+log = logging.getLogger("devstack")
+
+ACCOUNT_ID = "123456789012"  # moto's default account
+MEMORY_MB = 256
+_ENV_LOCK = threading.Lock()
+_ISOLATED_PREFIXES = ("AWS_", "POWERTOOLS_", "_X_AMZN_")
+
+
+@contextlib.contextmanager
+def deployed_environment(env: Mapping[str, str]) -> Iterator[None]:
+    """The process as a fresh Lambda container sees it: of the AWS_* variables, only the function's own, and a
+    new default boto3 session (the current one caches credentials resolved from some other environment)."""
+    with _ENV_LOCK:
+        saved = {name: value for name, value in os.environ.items() if name.startswith(_ISOLATED_PREFIXES) or name in env}
+        saved_session = boto3.DEFAULT_SESSION
+        try:
+            for name in saved:
+                del os.environ[name]
+            os.environ.update(env)
+            boto3.setup_default_session()
+            yield
+        finally:
+            for name in [*env, *saved]:
+                os.environ.pop(name, None)
+            os.environ.update(saved)
+            boto3.DEFAULT_SESSION = saved_session
+
+
+def load_handler_module(module_name: str, env: Mapping[str, str]) -> ModuleType:
+    """A private instance of a handler module, executed in its environment: it builds its clients and settings at
+    import, as in a container, and never touches the `sys.modules` copy that tests reload under moto's mock."""
+    spec = importlib.util.find_spec(module_name)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"no handler module {module_name}")
+    module = importlib.util.module_from_spec(spec)
+    with deployed_environment(env):
+        spec.loader.exec_module(module)
+    return module
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that handlers and Powertools read."""
+
+    function_name: str
+    invoked_function_arn: str
+    aws_request_id: str
+    timeout_seconds: float
+    memory_limit_in_mb: int = MEMORY_MB
+    function_version: str = "$LATEST"
+    log_group_name: str = ""
+    log_stream_name: str = "devstack"
+    _deadline: float = field(default=0.0, repr=False)
+
+    def __post_init__(self) -> None:
+        self.log_group_name = f"/aws/lambda/{self.function_name}"
+        self._deadline = time.monotonic() + self.timeout_seconds
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self._deadline - time.monotonic()) * 1000))
+
+
+class InjectedFault(RuntimeError):
+    """A failure the stack's fault hooks asked for."""
+
+
+class Function:
+    """One deployed function: its handler, run one invocation at a time, like a single warm container (handler
+    modules keep per-invocation state in module globals, e.g. Powertools' logger keys and metrics)."""
+
+    def __init__(
+        self,
+        name: str,
+        handler: Callable[[Any, Any], Any],
+        region: str,
+        timeout_seconds: float,
+        fault: Callable[[], bool] = lambda: False,
+    ):
+        self.name = name
+        self.arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"
+        self._handler = handler
+        self._timeout = timeout_seconds
+        self._fault = fault
+        self._lock = threading.Lock()
+
+    def invoke(self, event: Any, request_id: str | None = None) -> Any:
+        context = LambdaContext(self.name, self.arn, request_id or str(uuid.uuid4()), self._timeout)
+        with self._lock:
+            if self._fault():
+                raise InjectedFault(f"{self.name}: failure injected by devstack faults")
+            return self._handler(event, context)
+
+
+class Activity:
+    """Counts work in flight (queued or running invocations, retries waiting), so callers can wait for none."""
+
+    def __init__(self) -> None:
+        self._count = 0
+        self._lock = threading.Lock()
+
+    def begin(self) -> None:
+        with self._lock:
+            self._count += 1
+
+    def end(self) -> None:
+        with self._lock:
+            self._count -= 1
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return self._count > 0
+
+
+FailureHandler = Callable[[Any, str, BaseException, int], None]
+
+
+class AsyncInvoker:
+    """Lambda's asynchronous invocation of one function: accepted at once, run in the background, retried after
+    each delay with the same request id, then handed to `on_failure` (the function's on-failure destination)."""
+
+    def __init__(
+        self,
+        function: Function,
+        retry_delays: tuple[float, ...],
+        activity: Activity,
+        stopping: threading.Event,
+        on_failure: FailureHandler | None = None,
+    ):
+        self.function = function
+        self._delays = tuple(retry_delays)
+        self._activity = activity
+        self._stopping = stopping
+        self._on_failure = on_failure
+        self._threads: set[threading.Thread] = set()
+        self._lock = threading.Lock()
+
+    def submit(self, event: Any, on_done: Callable[[], None] | None = None) -> str:
+        request_id = str(uuid.uuid4())
+        self._activity.begin()
+        thread = threading.Thread(
+            target=self._run, args=(event, request_id, on_done), name=f"{self.function.name}-{request_id[:8]}", daemon=True
+        )
+        with self._lock:
+            self._threads.add(thread)
+        thread.start()
+        return request_id
+
+    def _run(self, event: Any, request_id: str, on_done: Callable[[], None] | None) -> None:
+        try:
+            error: BaseException | None = None
+            attempts = 0
+            for delay in (0.0, *self._delays):
+                if delay and self._stopping.wait(delay):
+                    return  # the stack is stopping: the event is dropped with it, as it lives in memory only
+                attempts += 1
+                try:
+                    self.function.invoke(event, request_id)
+                except Exception as failure:  # noqa: BLE001 - Lambda catches every error of an async invocation
+                    error = failure
+                    log.warning("%s attempt %d of %s failed: %r", self.function.name, attempts, request_id, failure)
+                    continue
+                error = None
+                break
+            if error is not None:
+                if self._on_failure is not None:
+                    self._on_failure(event, request_id, error, attempts)
+                else:
+                    log.error("%s: %s dropped after %d attempts", self.function.name, request_id, attempts)
+            if on_done is not None:
+                on_done()
+        except Exception:  # noqa: BLE001 - a background thread must log, never die silently
+            log.exception("%s: async invocation %s broke", self.function.name, request_id)
+        finally:
+            self._activity.end()
+            with self._lock:
+                self._threads.discard(threading.current_thread())
+
+    def join(self, timeout: float = 30.0) -> None:
+        """Wait for invocations in flight; call after setting `stopping`, which cuts retry delays short."""
+        with self._lock:
+            threads = list(self._threads)
+        for thread in threads:
+            thread.join(timeout)

@@ -1,0 +1,335 @@
+"""LocalStack: the deployed pipeline on 127.0.0.1, its handlers unchanged and in-process, moto behind them."""
+
+from __future__ import annotations
+
+import json
+import logging
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.credentials import Credentials
+
+from devstack.faults import Faults
+from devstack.front import HttpApiFront
+from devstack.gate import PresignGate
+from devstack.lambda_api import LambdaInvokeApi
+from devstack.relay import EventRelay, failure_record
+from devstack.runtime import Activity, AsyncInvoker, Function, load_handler_module
+from devstack.servers import MotoServer, WsgiServer
+from devstack.tokens import DevKey
+from handlers import contract, layout
+
+log = logging.getLogger("devstack")
+
+DEFAULT_STATE_DIR = Path(".devstack")
+ENDPOINTS_FILE = "endpoints.json"
+DEFAULT_REGION = "eu-west-1"
+DEV_USER = "dev-user"
+API_FUNCTION_TIMEOUT_SECONDS = 29  # the HTTP API's integration timeout
+INGEST_FUNCTION_TIMEOUT_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class Names:
+    """Resource names, suffixed like Pulumi's auto-names (so two stacks in one process, which share moto's
+    in-memory backends, never collide)."""
+
+    bucket: str
+    table: str
+    api_function: str
+    completion_function: str
+    ingest_function: str
+    events_queue: str
+    dlq: str
+
+    @classmethod
+    def generate(cls, project: str = "session-uploads") -> Names:
+        suffix = secrets.token_hex(4)
+        return cls(
+            bucket=f"{project}-media-{suffix}",
+            table=f"{project}-sessions-{suffix}",
+            api_function=f"{project}-api-{suffix}",
+            completion_function=f"{project}-upload-complete-{suffix}",
+            ingest_function=f"{project}-ingest-{suffix}",
+            events_queue=f"{project}-upload-events-{suffix}",
+            dlq=f"{project}-upload-complete-dlq-{suffix}",
+        )
+
+
+class LocalStack:
+    """Start with `with LocalStack() as stack:` (or start()/stop()). Options: `retry_delays` between Lambda's
+    async attempts, `claim_lease_seconds` (INGEST_CLAIM_LEASE_SECONDS), `url_expires_seconds`, `state_dir`."""
+
+    def __init__(
+        self,
+        *,
+        retry_delays: tuple[float, ...] = (2.0, 4.0),
+        claim_lease_seconds: int = 1,
+        url_expires_seconds: int = contract.DEFAULT_URL_EXPIRES_SECONDS,
+        max_audio_bytes: int = contract.DEFAULT_MAX_AUDIO_BYTES,
+        region: str = DEFAULT_REGION,
+        state_dir: Path | str = DEFAULT_STATE_DIR,
+    ):
+        self.retry_delays = tuple(retry_delays)
+        self.claim_lease_seconds = claim_lease_seconds
+        self.url_expires_seconds = url_expires_seconds
+        self.max_audio_bytes = max_audio_bytes
+        self.region = region
+        self.state_dir = Path(state_dir)
+        self.names = Names.generate()
+        self.faults = Faults()
+        # Per-stack fake credentials: the presign gate checks signatures made with them.
+        self.credentials = Credentials(f"DEVSTACK{secrets.token_hex(6).upper()}", secrets.token_urlsafe(30))
+        self._activity = Activity()
+        self._stopping = threading.Event()
+        self._servers: list[Any] = []
+        self._invokers: list[AsyncInvoker] = []
+        self._relay: EventRelay | None = None
+        self.endpoints: dict[str, str] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------------------------------
+
+    def __enter__(self) -> LocalStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def start(self) -> LocalStack:
+        try:
+            self._start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start(self) -> None:
+        self._key = DevKey.load_or_create(self.state_dir)
+        moto = MotoServer()
+        moto.start()
+        self._servers.append(moto)
+        self.aws_endpoint = moto.url
+        self._session = boto3.session.Session(
+            aws_access_key_id=self.credentials.access_key,
+            aws_secret_access_key=self.credentials.secret_key,
+            region_name=self.region,
+        )
+        self._s3 = self._client("s3")
+        self._sqs = self._client("sqs")
+        self._provision()
+
+        gate = PresignGate(self.aws_endpoint, self.credentials, self.region, clock=self._s3_clock)
+        self.s3_endpoint = self._serve(gate, "devstack-s3-gate")
+        lambda_api = LambdaInvokeApi(invoke_fault=self._invoke_fault)
+        self.lambda_endpoint = self._serve(lambda_api, "devstack-lambda")
+
+        ingest = self._function(
+            self.names.ingest_function, "handlers.ingest.app", INGEST_FUNCTION_TIMEOUT_SECONDS,
+            {contract.ENV_BUCKET_NAME: self.names.bucket}, fault="ingest_run",
+        )
+        completion = self._function(
+            self.names.completion_function, "handlers.upload_complete.app", contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS,
+            {
+                contract.ENV_SESSIONS_TABLE_NAME: self.names.table,
+                contract.ENV_INGEST_FUNCTION_NAME: self.names.ingest_function,
+                contract.ENV_INGEST_CLAIM_LEASE_SECONDS: str(self.claim_lease_seconds),
+            },
+            fault="completion",
+        )
+        api = self._function(
+            self.names.api_function, "handlers.api.app", API_FUNCTION_TIMEOUT_SECONDS,
+            {
+                contract.ENV_BUCKET_NAME: self.names.bucket,
+                contract.ENV_SESSIONS_TABLE_NAME: self.names.table,
+                contract.ENV_URL_EXPIRES_SECONDS: str(self.url_expires_seconds),
+                contract.ENV_MAX_AUDIO_BYTES: str(self.max_audio_bytes),
+            },
+        )
+        ingest_invoker = self._async(ingest)
+        completion_invoker = self._async(completion, on_failure=lambda *failure: self._dead_letter(completion, *failure))
+        lambda_api.functions = {f.function.name: f for f in (ingest_invoker, completion_invoker, self._async(api))}
+
+        self.api_url = self._serve(HttpApiFront(api, self._key.verify), "devstack-http-api")
+        self._relay = EventRelay(self._client("sqs"), self.events_queue_url, completion_invoker, self._stopping)
+        self._relay.start()
+        self.endpoints = {
+            "apiUrl": self.api_url,
+            "awsEndpoint": self.aws_endpoint,
+            "s3Endpoint": self.s3_endpoint,
+            "region": self.region,
+            "bucket": self.names.bucket,
+            "table": self.names.table,
+            "dlqUrl": self.dlq_url,
+            "token": self.token(DEV_USER),
+        }
+        (self.state_dir / ENDPOINTS_FILE).write_text(json.dumps(self.endpoints, indent=2) + "\n")
+
+    def stop(self) -> None:
+        """Stop every thread and server (ports freed); events still waiting for a retry are dropped."""
+        self._stopping.set()
+        if self._relay is not None:
+            self._relay.join()
+        for invoker in self._invokers:
+            invoker.join()
+        while self._servers:
+            self._servers.pop().stop()
+
+    # -- the agreed API ----------------------------------------------------------------------------------------
+
+    def token(self, user: str = DEV_USER, ttl_seconds: int | None = None) -> str:
+        """A dev bearer token for `user`, signed by the stack's key."""
+        return self._key.token(user) if ttl_seconds is None else self._key.token(user, ttl_seconds)
+
+    def ingest_counts(self, session_id: str) -> dict[int, int]:
+        """window -> number of distinct ingest invocations recorded by the ingest function for the session."""
+        counts: dict[int, int] = {}
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.names.bucket, Prefix=layout.INGEST_RECORDS_PREFIX):
+            for obj in page.get("Contents", []):
+                if session_id not in obj["Key"]:  # cheap filter; the record itself says which session it is
+                    continue
+                record = json.loads(self._s3.get_object(Bucket=self.names.bucket, Key=obj["Key"])["Body"].read())
+                if record["sessionId"] == session_id:
+                    counts[record["windowIndex"]] = counts.get(record["windowIndex"], 0) + 1
+        return counts
+
+    def dlq_messages(self) -> list[dict]:
+        """The records in the DLQ (Lambda's on-failure format: the event is under `requestPayload`), left in it."""
+        records, receipts = [], []
+        while True:
+            batch = self._sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30)
+            messages = batch.get("Messages", [])
+            if not messages:
+                break
+            records += [json.loads(m["Body"]) for m in messages]
+            receipts += [m["ReceiptHandle"] for m in messages]
+        for start in range(0, len(receipts), 10):  # make them visible again: reading is not consuming
+            self._sqs.change_message_visibility_batch(
+                QueueUrl=self.dlq_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": r, "VisibilityTimeout": 0}
+                    for i, r in enumerate(receipts[start : start + 10])
+                ],
+            )
+        return records
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Return once every S3 event was delivered (or dead-lettered) and every async invocation finished."""
+        deadline = time.monotonic() + timeout
+        while True:
+            # The queue first: a message leaves it only after its invocation ended, and an ingest invoke is
+            # counted before the completion invocation that made it ends.
+            attributes = self._sqs.get_queue_attributes(
+                QueueUrl=self.events_queue_url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            if not any(int(value) for value in attributes.values()) and not self._activity.busy:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"local stack still busy after {timeout} s: queue {attributes}")
+            time.sleep(0.05)
+
+    # -- parts -------------------------------------------------------------------------------------------------
+
+    def _client(self, service: str) -> Any:
+        return self._session.client(service, endpoint_url=self.aws_endpoint)
+
+    def _provision(self) -> None:
+        """The bucket, table and queues of the deployed stack; the bucket notifies the relay's queue."""
+        names = self.names
+        bucket_args: dict[str, Any] = {"Bucket": names.bucket}
+        if self.region != "us-east-1":
+            bucket_args["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
+        self._s3.create_bucket(**bucket_args)
+        dynamodb = self._client("dynamodb")
+        dynamodb.create_table(
+            TableName=names.table,
+            KeySchema=[{"AttributeName": contract.TABLE_HASH_KEY, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": contract.TABLE_HASH_KEY, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        dynamodb.update_time_to_live(
+            TableName=names.table,
+            TimeToLiveSpecification={"Enabled": True, "AttributeName": contract.TTL_ATTRIBUTE},
+        )
+        # An event stays in flight (invisible) through all its attempts: longer than the worst case of them.
+        in_flight = int(sum(self.retry_delays) + 3 * contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS + 60)
+        self.events_queue_url = self._sqs.create_queue(
+            QueueName=names.events_queue, Attributes={"VisibilityTimeout": str(in_flight)}
+        )["QueueUrl"]
+        self.dlq_url = self._sqs.create_queue(QueueName=names.dlq)["QueueUrl"]
+        queue_arn = self._sqs.get_queue_attributes(QueueUrl=self.events_queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        self._s3.put_bucket_notification_configuration(
+            Bucket=names.bucket,
+            NotificationConfiguration={
+                "QueueConfigurations": [
+                    {
+                        "QueueArn": queue_arn,
+                        "Events": ["s3:ObjectCreated:*"],
+                        "Filter": {
+                            "Key": {
+                                "FilterRules": [
+                                    {"Name": "prefix", "Value": layout.SESSIONS_PREFIX},
+                                    {"Name": "suffix", "Value": layout.AUDIO_SUFFIX},
+                                ]
+                            }
+                        },
+                    }
+                ]
+            },
+        )
+
+    def _serve(self, app: Any, name: str) -> str:
+        server = WsgiServer(app, name)
+        self._servers.append(server)
+        return server.url
+
+    def _environment(self, function_name: str, variables: dict[str, str]) -> dict[str, str]:
+        """What Lambda sets, the function's own variables, and botocore's standard endpoint overrides."""
+        return {
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": self.credentials.access_key,
+            "AWS_SECRET_ACCESS_KEY": self.credentials.secret_key,
+            "AWS_LAMBDA_FUNCTION_NAME": function_name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+            "AWS_ENDPOINT_URL": self.aws_endpoint,
+            "AWS_ENDPOINT_URL_S3": self.s3_endpoint,
+            "AWS_ENDPOINT_URL_LAMBDA": self.lambda_endpoint,
+            # No shared config or credentials files: a container has none, and a developer's must not leak in.
+            "AWS_CONFIG_FILE": str(self.state_dir / "no-aws-config"),
+            "AWS_SHARED_CREDENTIALS_FILE": str(self.state_dir / "no-aws-credentials"),
+            "POWERTOOLS_SERVICE_NAME": function_name,
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon to send segments to
+            **variables,
+        }
+
+    def _function(
+        self, name: str, module: str, timeout: float, variables: dict[str, str], fault: str | None = None
+    ) -> Function:
+        handler = load_handler_module(module, self._environment(name, variables)).lambda_handler
+        return Function(
+            name, handler, self.region, timeout, fault=(lambda: self.faults.take(fault)) if fault else (lambda: False)
+        )
+
+    def _async(self, function: Function, on_failure: Any = None) -> AsyncInvoker:
+        invoker = AsyncInvoker(function, self.retry_delays, self._activity, self._stopping, on_failure)
+        self._invokers.append(invoker)
+        return invoker
+
+    def _dead_letter(self, function: Function, event: Any, request_id: str, error: BaseException, attempts: int) -> None:
+        record = failure_record(function.arn, event, request_id, error, attempts)
+        self._sqs.send_message(QueueUrl=self.dlq_url, MessageBody=json.dumps(record))
+
+    def _invoke_fault(self, function_name: str) -> bool:
+        return function_name == self.names.ingest_function and self.faults.take("ingest_invoke")
+
+    def _s3_clock(self) -> float:
+        return time.time() + self.faults.s3_clock_skew_seconds

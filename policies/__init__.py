@@ -1,0 +1,1 @@
+"""The session-uploads CrossGuard policies, importable without starting the policy pack server."""

@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import yaml
 from pulumi.runtime import mocks, rpc
-from pulumi.runtime.settings import SETTINGS, get_root_resource
+from pulumi.runtime.settings import SETTINGS, get_root_resource, set_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
@@ -220,6 +220,8 @@ def run_program(stack: str, config_overrides: dict[str, str] | None = None) -> P
         config[key if ":" in key else f"{project}:{key}"] = value
     monitor = _RecordingMonitor(_Mocks(_region(config)))
     pulumi.runtime.set_all_config(config)
+    # set_mocks keeps an existing root stack: without this, a second run would parent to the first run's stack.
+    set_root_resource(None)
     pulumi.runtime.set_mocks(monitor.mocks, project=project, stack=stack, preview=False, monitor=monitor)
     SETTINGS.rpc_manager.clear()
     SETTINGS.outputs.clear()

@@ -1,0 +1,350 @@
+"""The whole program under mocks: wiring, least privilege, both transports, both ingest modes, prod settings."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+
+import pytest
+
+from components.api import ROUTES
+from handlers import contract, layout
+from handlers.settings import ApiSettings, CompletionSettings, IngestSettings
+from offline.program import ACCOUNT_ID, PROJECT_DIR, run_program
+from stack_config import ConfigError
+from tests.infra.conftest import FUNCTION, as_list, function, statements
+
+NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
+PERMISSION = "aws:lambda/permission:Permission"
+BUCKET = "aws:s3/bucket:Bucket"
+TABLE = "aws:dynamodb/table:Table"
+QUEUE = "aws:sqs/queue:Queue"
+COMPONENT_PREFIX = "session-uploads:index:"
+
+
+def arn_of(run, type_token, name=None):
+    """The ARN the mock gave a resource, as other resources received it."""
+    resource = run.one(type_token, name)
+    return {
+        BUCKET: f"arn:aws:s3:::{resource.name}-mock",
+        TABLE: f"arn:aws:dynamodb:eu-west-1:{ACCOUNT_ID}:table/{resource.name}-mock",
+        QUEUE: f"arn:aws:sqs:eu-west-1:{ACCOUNT_ID}:{resource.name}-mock",
+        FUNCTION: f"arn:aws:lambda:eu-west-1:{ACCOUNT_ID}:function:{resource.name}-mock",
+    }[type_token]
+
+
+# --- direct S3 notification (dev) -------------------------------------------------------------------------------
+
+def test_the_notification_filter_is_the_key_layout(dev):
+    notification = dev.one(NOTIFICATION)
+    assert notification.inputs["bucket"] == dev.outputs["bucketName"]
+    [target] = notification.inputs["lambdaFunctions"]
+    assert target["filterPrefix"] == layout.SESSIONS_PREFIX
+    assert target["filterSuffix"] == layout.AUDIO_SUFFIX
+    assert target["events"] == ["s3:ObjectCreated:*"]
+    assert target["lambdaFunctionArn"] == arn_of(dev, FUNCTION, "upload-completion-handler-function")
+
+
+def test_the_notification_depends_on_the_permission(dev):
+    permission = dev.one(PERMISSION, "upload-completion-s3-permission")
+    assert permission.urn in dev.one(NOTIFICATION).dependencies
+
+
+def test_only_this_bucket_in_this_account_may_invoke_completion(dev):
+    permission = dev.one(PERMISSION, "upload-completion-s3-permission").inputs
+    assert permission["principal"] == "s3.amazonaws.com"
+    assert permission["action"] == "lambda:InvokeFunction"
+    assert permission["sourceArn"] == arn_of(dev, BUCKET)
+    assert permission["sourceAccount"] == ACCOUNT_ID
+    assert permission["function"] == f"{function(dev, 'upload-completion').name}-mock"
+
+
+def test_failed_completion_events_are_retried_twice_then_land_in_the_encrypted_dlq(dev):
+    config = dev.one("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig").inputs
+    assert config["functionName"] == f"{function(dev, 'upload-completion').name}-mock"
+    assert config["maximumRetryAttempts"] == 2
+    assert config["maximumEventAgeInSeconds"] == 3600
+    assert config["destinationConfig"]["onFailure"]["destination"] == arn_of(dev, QUEUE)
+    dlq = dev.one(QUEUE).inputs
+    assert dlq["messageRetentionSeconds"] == 14 * 24 * 3600
+    assert dlq["sqsManagedSseEnabled"] is True
+
+
+# --- least privilege ----------------------------------------------------------------------------------------------
+
+def _grants(run, component):
+    """(sorted actions, sorted resources) of every statement but the logging and tracing ones."""
+    found = statements(run, component)
+    assert all(s["Effect"] == "Allow" for s in found.values())
+    logs, tracing = found.pop("Logs"), found.pop("Tracing")
+    log_group = run.one("aws:cloudwatch/logGroup:LogGroup", f"{component}-handler-logs")
+    assert as_list(logs["Resource"]) == [f"arn:aws:logs:eu-west-1:{ACCOUNT_ID}:log-group:{log_group.name}-mock:*"]
+    assert as_list(logs["Action"]) == ["logs:CreateLogStream", "logs:PutLogEvents"]
+    assert as_list(tracing["Action"]) == ["xray:PutTelemetryRecords", "xray:PutTraceSegments"]
+    assert tracing["Resource"] == "*"  # the only "*": X-Ray's write actions have no resource-level permissions
+    return {sid: (as_list(s["Action"]), as_list(s["Resource"])) for sid, s in found.items()}
+
+
+def test_the_api_role_reads_and_creates_sessions_and_puts_only_under_the_sessions_prefix(dev):
+    assert _grants(dev, "api") == {
+        "Sessions": (["dynamodb:GetItem", "dynamodb:PutItem"], [arn_of(dev, TABLE)]),
+        "GrantUploads": (["s3:PutObject"], [layout.objects_arn(arn_of(dev, BUCKET), layout.SESSIONS_PREFIX)]),
+    }
+
+
+def test_the_completion_role_invokes_only_the_ingest_target(dev):
+    assert _grants(dev, "upload-completion") == {
+        "Sessions": (["dynamodb:GetItem", "dynamodb:UpdateItem"], [arn_of(dev, TABLE)]),
+        "Ingest": (["lambda:InvokeFunction"], [arn_of(dev, FUNCTION, "ingest-handler-function")]),
+        "DeadLetters": (["sqs:SendMessage"], [arn_of(dev, QUEUE)]),
+    }
+
+
+def test_the_ingest_role_puts_only_under_the_ingest_records_prefix(dev):
+    assert _grants(dev, "ingest") == {
+        "IngestRecords": (["s3:PutObject"], [layout.objects_arn(arn_of(dev, BUCKET), layout.INGEST_RECORDS_PREFIX)]),
+    }
+
+
+def test_with_a_kms_key_the_api_may_generate_data_keys_for_it_only(dev, prod):
+    key = prod.config["session-uploads:kmsKeyArn"]
+    assert _grants(prod, "api")["EncryptUploads"] == (["kms:GenerateDataKey"], [key])
+    assert "EncryptUploads" not in _grants(dev, "api")
+
+
+def test_each_function_has_its_own_role(dev, prod):
+    for run in (dev, prod):
+        roles = [f.inputs["role"] for f in run.of_type(FUNCTION)]
+        assert len(roles) == len(set(roles))
+
+
+# --- every Lambda ---------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("component", "settings"),
+    [("api", ApiSettings), ("upload-completion", CompletionSettings), ("ingest", IngestSettings)],
+)
+def test_each_function_environment_is_what_its_handler_settings_read(dev, component, settings):
+    variables = function(dev, component).inputs["environment"]["variables"]
+    assert variables["POWERTOOLS_SERVICE_NAME"].startswith("session-uploads-")
+    parsed = settings.from_env(variables)  # raises if a required variable is missing or malformed
+    if settings is ApiSettings:
+        assert parsed == ApiSettings(
+            bucket_name=dev.outputs["bucketName"], table_name=dev.outputs["tableName"],
+            url_expires_seconds=contract.DEFAULT_URL_EXPIRES_SECONDS,
+            max_audio_bytes=contract.DEFAULT_MAX_AUDIO_BYTES, retention_days=7)
+    if settings is CompletionSettings:
+        assert parsed.ingest_function_name == arn_of(dev, FUNCTION, "ingest-handler-function")
+        assert parsed.claim_lease_seconds == contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS
+        assert function(dev, component).inputs["timeout"] == contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS
+
+
+def test_every_function_is_traced_logged_layered_and_ships_handlers_only(dev):
+    layer = "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:27"
+    functions = dev.of_type(FUNCTION)
+    assert {f.inputs["handler"] for f in functions} == {
+        "handlers.api.app.lambda_handler",
+        "handlers.upload_complete.app.lambda_handler",
+        "handlers.ingest.app.lambda_handler",
+    }
+    for f in functions:
+        module, _, attribute = f.inputs["handler"].rpartition(".")
+        source = (PROJECT_DIR / (module.replace(".", "/") + ".py")).read_text()
+        assert f"def {attribute}(" in source
+        assert f.inputs["runtime"] == "python3.12"
+        assert f.inputs["tracingConfig"] == {"mode": "Active"}
+        assert f.inputs["layers"] == [layer]
+        assets = f.inputs["code"].assets
+        assert list(assets) == ["handlers"] and assets["handlers"].path == "./handlers"
+        component = f.name.removesuffix("-handler-function")
+        log_group = dev.one("aws:cloudwatch/logGroup:LogGroup", f"{component}-handler-logs")
+        assert f.inputs["loggingConfig"]["logGroup"] == f"{log_group.name}-mock"
+        assert log_group.inputs["retentionInDays"] == 7
+        assert dev.one("aws:iam/rolePolicy:RolePolicy", f"{component}-handler-policy").urn in f.dependencies
+
+
+# --- storage, table, API, monitoring ------------------------------------------------------------------------------
+
+def test_the_bucket_is_private_owner_enforced_expiring_and_refuses_insecure_requests(dev):
+    block = dev.one("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock").inputs
+    assert all(block[k] is True for k in ("blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls",
+                                          "restrictPublicBuckets"))
+    ownership = dev.one("aws:s3/bucketOwnershipControls:BucketOwnershipControls").inputs
+    assert ownership["rule"]["objectOwnership"] == "BucketOwnerEnforced"
+    sse = dev.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration").inputs
+    assert sse["rules"][0]["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
+    rules = dev.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
+    expiring = {r["filter"]["prefix"]: r["expiration"]["days"] for r in rules if r["status"] == "Enabled"}
+    assert expiring[layout.SESSIONS_PREFIX] == 7
+    policy = json.loads(dev.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
+    denies = {s["Sid"]: s for s in policy["Statement"] if s["Effect"] == "Deny"}
+    assert denies["DenyInsecureTransport"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    assert denies["DenyNonSigV4"]["Condition"] == {"StringNotEquals": {"s3:signatureversion": "AWS4-HMAC-SHA256"}}
+    bucket_arn = arn_of(dev, BUCKET)
+    for statement in denies.values():
+        assert as_list(statement["Resource"]) == sorted([bucket_arn, f"{bucket_arn}/*"])
+
+
+def test_browsers_may_put_with_the_granted_headers_from_configured_origins(dev):
+    [rule] = dev.one("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration").inputs["corsRules"]
+    assert rule["allowedMethods"] == ["PUT"]
+    assert rule["allowedOrigins"] == ["http://localhost:3000"]
+    assert set(rule["allowedHeaders"]) == {"content-type", "x-amz-checksum-sha256"}
+
+
+def test_the_table_is_on_demand_recoverable_encrypted_and_expires_rows(dev, prod):
+    for run, protected in ((dev, False), (prod, True)):
+        table = run.one(TABLE).inputs
+        assert table["billingMode"] == "PAY_PER_REQUEST"
+        assert table["hashKey"] == contract.TABLE_HASH_KEY
+        assert table["attributes"] == [{"name": contract.TABLE_HASH_KEY, "type": "S"}]
+        assert table["pointInTimeRecovery"] == {"enabled": True}
+        assert table["serverSideEncryption"] == {"enabled": True}
+        assert table["ttl"] == {"attributeName": contract.TTL_ATTRIBUTE, "enabled": True}
+        assert table["deletionProtectionEnabled"] is protected
+
+
+def test_the_api_routes_every_contract_route_to_its_lambda_through_a_throttled_logged_stage(dev):
+    routes = dev.of_type("aws:apigatewayv2/route:Route")
+    assert sorted(r.inputs["routeKey"] for r in routes) == sorted(ROUTES)
+    integration = dev.one("aws:apigatewayv2/integration:Integration")
+    assert integration.inputs["integrationUri"].endswith(
+        f"{arn_of(dev, FUNCTION, 'api-handler-function')}/invocations")
+    assert all(r.inputs["target"] == "integrations/api-integration-mock-id" for r in routes)
+    stage = dev.one("aws:apigatewayv2/stage:Stage").inputs
+    assert stage["accessLogSettings"]["destinationArn"].endswith("log-group:api-access-logs-mock")
+    assert stage["defaultRouteSettings"]["throttlingRateLimit"] == 50
+    assert stage["defaultRouteSettings"]["throttlingBurstLimit"] == 100
+    permission = dev.one(PERMISSION, "api-invoke-permission").inputs
+    assert permission["principal"] == "apigateway.amazonaws.com"
+    assert permission["sourceArn"] == f"arn:aws:execute-api:eu-west-1:{ACCOUNT_ID}:api-http-api-id/*/*"
+
+
+def test_a_stack_without_an_issuer_has_no_authorizer_only_because_it_opted_out(dev):
+    assert dev.config["session-uploads:allowUnauthenticated"] == "true"
+    assert not dev.of_type("aws:apigatewayv2/authorizer:Authorizer")
+    assert {r.inputs["authorizationType"] for r in dev.of_type("aws:apigatewayv2/route:Route")} == {"NONE"}
+
+
+def test_alarms_watch_the_dlq_and_every_function(dev):
+    alarms = {a.name: a.inputs for a in dev.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
+    dlq = alarms.pop("monitoring-dlq-not-empty")
+    assert (dlq["metricName"], dlq["dimensions"]) == ("ApproximateNumberOfMessagesVisible",
+                                                      {"QueueName": "upload-completion-dlq-mock"})
+    watched = {(a["metricName"], a["dimensions"]["FunctionName"]) for a in alarms.values()}
+    names = {f"{f.name}-mock" for f in dev.of_type(FUNCTION)}
+    assert watched == {(metric, name) for metric in ("Errors", "Throttles") for name in names}
+    topic = dev.outputs["alarmTopicArn"]
+    for alarm in [dlq, *alarms.values()]:
+        assert (alarm["threshold"], alarm["comparisonOperator"]) == (0, "GreaterThanThreshold")
+        assert alarm["alarmActions"] == [topic]
+    assert not dev.of_type("aws:sns/topicSubscription:TopicSubscription")
+
+
+def test_stack_outputs(dev):
+    assert dev.outputs == {
+        "apiUrl": "https://api-http-api-id.execute-api.eu-west-1.amazonaws.com",
+        "bucketName": "storage-bucket-mock",
+        "tableName": "sessions-table-mock",
+        "dlqUrl": f"https://sqs.eu-west-1.amazonaws.com/{ACCOUNT_ID}/upload-completion-dlq-mock",
+        "alarmTopicArn": f"arn:aws:sns:eu-west-1:{ACCOUNT_ID}:monitoring-alarms-mock",
+    }
+
+
+def test_no_deprecated_v2_resource_is_used(dev, prod):
+    assert [r.type for r in (*dev.resources, *prod.resources) if r.type.endswith("V2")] == []
+
+
+def test_every_child_is_parented_to_its_component(dev, prod):
+    for run in (dev, prod):
+        components = {r.urn: r for r in run.resources if r.type.startswith(COMPONENT_PREFIX)}
+        for resource in run.resources:
+            parent = components.get(resource.parent)
+            if resource.type.startswith(COMPONENT_PREFIX) and parent is None:
+                assert resource.parent.endswith(f"pulumi:pulumi:Stack::session-uploads-{run.stack}")
+                continue
+            assert parent is not None, f"{resource.type} {resource.name} is not inside a component"
+            assert resource.name.startswith(f"{parent.name}-")
+
+
+# --- EventBridge transport, external ingest, production settings (prod) -----------------------------------------
+
+def test_the_eventbridge_transport_filters_object_created_on_the_bucket_and_key_layout(prod):
+    notification = prod.one(NOTIFICATION).inputs
+    assert notification == {"bucket": prod.outputs["bucketName"], "eventbridge": True}
+    pattern = json.loads(prod.one("aws:cloudwatch/eventRule:EventRule").inputs["eventPattern"])
+    assert pattern["source"] == ["aws.s3"]
+    assert pattern["detail-type"] == ["Object Created"]
+    assert pattern["detail"]["bucket"]["name"] == [prod.outputs["bucketName"]]
+    [key_filter] = pattern["detail"]["object"]["key"]
+    session = "0b7f1f36-3d4e-4a59-9c2e-5b8f2f1d2c3a"
+    assert fnmatch.fnmatchcase(layout.audio_key(session, 12), key_filter["wildcard"])
+    assert not fnmatch.fnmatchcase(layout.ingest_record_key(session, 12, "req"), key_filter["wildcard"])
+
+
+def test_the_eventbridge_target_retries_then_dead_letters_and_may_invoke(prod):
+    rule_arn = f"arn:aws:events:eu-west-1:{ACCOUNT_ID}:rule/upload-completion-rule-mock"
+    target = prod.one("aws:cloudwatch/eventTarget:EventTarget")
+    assert target.inputs["arn"] == arn_of(prod, FUNCTION, "upload-completion-handler-function")
+    assert target.inputs["retryPolicy"] == {"maximumRetryAttempts": 2, "maximumEventAgeInSeconds": 3600}
+    assert target.inputs["deadLetterConfig"] == {"arn": arn_of(prod, QUEUE)}
+    permission = prod.one(PERMISSION, "upload-completion-events-permission")
+    assert (permission.inputs["principal"], permission.inputs["sourceArn"]) == ("events.amazonaws.com", rule_arn)
+    assert permission.urn in target.dependencies
+    [allow] = json.loads(prod.one("aws:sqs/queuePolicy:QueuePolicy").inputs["policy"])["Statement"]
+    assert allow["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": rule_arn}}
+    assert "s3.amazonaws.com" not in {p.inputs["principal"] for p in prod.of_type(PERMISSION)}
+
+
+def test_an_external_ingest_target_replaces_the_default_one(dev, prod):
+    external = prod.config["session-uploads:ingestFunctionArn"]
+    assert not prod.of_type("session-uploads:index:DefaultIngest")
+    assert sorted(f.name for f in prod.of_type(FUNCTION)) == ["api-handler-function",
+                                                               "upload-completion-handler-function"]
+    assert _grants(prod, "upload-completion")["Ingest"] == (["lambda:InvokeFunction"], [external])
+    variables = function(prod, "upload-completion").inputs["environment"]["variables"]
+    assert variables[contract.ENV_INGEST_FUNCTION_NAME] == external
+    assert len(dev.of_type("session-uploads:index:DefaultIngest")) == 1
+
+
+def test_the_prod_stack_authenticates_encrypts_with_its_key_and_pages_on_call(prod):
+    authorizer = prod.one("aws:apigatewayv2/authorizer:Authorizer").inputs
+    assert authorizer["authorizerType"] == "JWT"
+    assert authorizer["identitySources"] == ["$request.header.Authorization"]
+    assert authorizer["jwtConfiguration"] == {"issuer": "https://auth.example.com/", "audiences": ["session-uploads"]}
+    routes = prod.of_type("aws:apigatewayv2/route:Route")
+    assert {(r.inputs["authorizationType"], r.inputs["authorizerId"]) for r in routes} == {
+        ("JWT", "api-jwt-authorizer-mock-id")}
+    sse = prod.one("aws:s3/bucketServerSideEncryptionConfiguration:BucketServerSideEncryptionConfiguration")
+    assert sse.inputs["rules"][0]["applyServerSideEncryptionByDefault"] == {
+        "sseAlgorithm": "aws:kms", "kmsMasterKeyId": prod.config["session-uploads:kmsKeyArn"]}
+    subscription = prod.one("aws:sns/topicSubscription:TopicSubscription").inputs
+    assert (subscription["protocol"], subscription["endpoint"]) == ("email", "oncall@example.com")
+    stage = prod.one("aws:apigatewayv2/stage:Stage").inputs["defaultRouteSettings"]
+    assert (stage["throttlingRateLimit"], stage["throttlingBurstLimit"]) == (200, 400)
+    assert {g.inputs["retentionInDays"] for g in prod.of_type("aws:cloudwatch/logGroup:LogGroup")} == {90}
+
+
+# --- configuration errors -----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(
+    ("overrides", "key"),
+    [
+        ({"allowUnauthenticated": "false"}, "session-uploads:jwtIssuer"),
+        ({"eventTransport": "sqs"}, "session-uploads:eventTransport"),
+        ({"retentionDays": "a month"}, "session-uploads:retentionDays"),
+        ({"ingestFunctionArn": "media-ingest"}, "session-uploads:ingestFunctionArn"),
+        ({"jwtIssuer": "https://auth.example.com/"}, "session-uploads:allowUnauthenticated"),
+        ({"corsAllowedOrigins": "*"}, "session-uploads:corsAllowedOrigins"),
+        ({"logRetentionDays": "10"}, "session-uploads:logRetentionDays"),
+    ],
+)
+def test_a_config_error_names_its_key(overrides, key):
+    with pytest.raises(ConfigError, match=key):
+        run_program("dev", overrides)
+
+
+def test_a_missing_region_is_named():
+    with pytest.raises(ConfigError, match="aws:region"):
+        run_program("dev", {"aws:region": ""})

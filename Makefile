@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 REQS := requirements.txt requirements-dev.txt policies/requirements.txt
 
-.PHONY: test lint bench
+.PHONY: test lint bench dev
 
 $(BIN)/.installed: $(REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,3 +20,7 @@ lint: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.handlers
+
+# The local stack in the foreground (Ctrl-C stops it); endpoints and a dev token land in .devstack/endpoints.json.
+dev: $(BIN)/.installed
+	$(BIN)/python -m devstack serve

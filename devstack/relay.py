@@ -13,6 +13,8 @@ from devstack.runtime import AsyncInvoker
 
 log = logging.getLogger("devstack")
 
+POLL_INTERVAL_SECONDS = 0.1
+
 
 def failure_record(function_arn: str, event: Any, request_id: str, error: BaseException, attempts: int) -> dict:
     """What Lambda sends to an on-failure destination once an async invocation's retries are exhausted."""
@@ -52,9 +54,10 @@ class EventRelay:
     def _poll(self) -> None:
         while not self._stopping.is_set():
             try:
-                messages = self._sqs.receive_message(
-                    QueueUrl=self._queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-                ).get("Messages", [])
+                # Short polls: a long poll would hold stop() for up to a second.
+                messages = self._sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10).get(
+                    "Messages", []
+                )
             except Exception:  # noqa: BLE001 - keep relaying; moto may be going away while we stop
                 if not self._stopping.is_set():
                     log.exception("receiving S3 events failed")
@@ -62,6 +65,8 @@ class EventRelay:
                 continue
             for message in messages:
                 self._relay(message)
+            if not messages:
+                self._stopping.wait(POLL_INTERVAL_SECONDS)
 
     def _relay(self, message: dict) -> None:
         receipt = message["ReceiptHandle"]

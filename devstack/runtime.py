@@ -16,6 +16,8 @@ from types import ModuleType
 from typing import Any
 
 import boto3
+import botocore.loaders
+import botocore.session
 
 log = logging.getLogger("devstack")
 
@@ -23,6 +25,16 @@ ACCOUNT_ID = "123456789012"  # moto's default account
 MEMORY_MB = 256
 _ENV_LOCK = threading.Lock()
 _ISOLATED_PREFIXES = ("AWS_", "POWERTOOLS_", "_X_AMZN_")
+
+
+_MODEL_LOADER = botocore.loaders.create_loader()
+
+
+def _fresh_botocore_session() -> botocore.session.Session:
+    """A session that resolves credentials and config anew, sharing the (read-only) service models already parsed."""
+    session = botocore.session.Session()
+    session.register_component("data_loader", _MODEL_LOADER)
+    return session
 
 
 @contextlib.contextmanager
@@ -36,7 +48,7 @@ def deployed_environment(env: Mapping[str, str]) -> Iterator[None]:
             for name in saved:
                 del os.environ[name]
             os.environ.update(env)
-            boto3.setup_default_session()
+            boto3.setup_default_session(botocore_session=_fresh_botocore_session())
             yield
         finally:
             for name in [*env, *saved]:

@@ -176,8 +176,13 @@ class LocalStack:
             self._relay.join()
         for invoker in self._invokers:
             invoker.join()
-        while self._servers:
-            self._servers.pop().stop()
+        # Together: each server notices a shutdown only at its next poll (every half second).
+        stopping = [threading.Thread(target=server.stop) for server in self._servers]
+        for thread in stopping:
+            thread.start()
+        for thread in stopping:
+            thread.join()
+        self._servers.clear()
 
     # -- the agreed API ----------------------------------------------------------------------------------------
 

@@ -15,8 +15,9 @@ TRANSPORTS = ("notification", "eventbridge")
 # The values CloudWatch Logs accepts for a log group's retention.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                       3288, 3653)
-# Powertools for AWS Lambda (Python) public layer version; its layer builds `aws-lambda-powertools[all]`, so it
-# ships pydantic v2 and aws-xray-sdk too. Pin the version that carries the library version in requirements.txt.
+# The public Powertools layer (built from `aws-lambda-powertools[all]`, so it also ships pydantic v2 and
+# aws-xray-sdk). 27 is the newest version its docs list that we could find; that it carries 3.37.0, the version
+# requirements.txt pins, is unverified: check with `aws lambda get-layer-version-by-arn` before a deploy.
 DEFAULT_POWERTOOLS_LAYER_VERSION = 27
 MAX_SINGLE_PUT_BYTES = 5 * 1024**3  # S3 refuses a single PUT above 5 GiB
 _LAMBDA_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]+)?$")

@@ -42,6 +42,11 @@ class Faults:
         with self._lock:
             self._pending[kind] += n
 
+    def pending(self, kind: str) -> int:
+        """How many failures of a kind ("ingest_invoke", "ingest_run", "completion") are still to happen."""
+        with self._lock:
+            return self._pending[kind]
+
     def take(self, kind: str) -> bool:
         """True (and one fewer pending) when a failure of this kind is due."""
         with self._lock:

@@ -21,15 +21,13 @@ from devstack.lambda_api import LambdaInvokeApi
 from devstack.relay import EventRelay, failure_record
 from devstack.runtime import Activity, AsyncInvoker, Function, load_handler_module
 from devstack.servers import MotoServer, WsgiServer
-from devstack.tokens import DevKey
+from devstack.tokens import DEFAULT_STATE_DIR, DEV_USER, DevKey
 from handlers import contract, layout
 
 log = logging.getLogger("devstack")
 
-DEFAULT_STATE_DIR = Path(".devstack")
 ENDPOINTS_FILE = "endpoints.json"
 DEFAULT_REGION = "eu-west-1"
-DEV_USER = "dev-user"
 API_FUNCTION_TIMEOUT_SECONDS = 29  # the HTTP API's integration timeout
 INGEST_FUNCTION_TIMEOUT_SECONDS = 30
 

@@ -16,6 +16,8 @@ ISSUER = "https://devstack.session-uploads.local/"
 AUDIENCE = "session-uploads"
 DEFAULT_TTL_SECONDS = 12 * 3600
 KEY_FILE = "jwt-signing-key.pem"
+DEFAULT_STATE_DIR = Path(".devstack")  # the key and the endpoints of the running stack
+DEV_USER = "dev-user"
 
 
 class DevKey:

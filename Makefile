@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 REQS := requirements.txt requirements-dev.txt policies/requirements.txt
 
-.PHONY: test lint bench dev preview
+.PHONY: test lint bench openapi dev preview
 
 $(BIN)/.installed: $(REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,3 +39,6 @@ bench: $(BIN)/.installed
 # The local stack in the foreground (Ctrl-C stops it); endpoints and a dev token land in .devstack/endpoints.json.
 dev: $(BIN)/.installed
 	$(BIN)/python -m devstack serve
+
+openapi: $(BIN)/.installed
+	BUCKET_NAME=unused SESSIONS_TABLE_NAME=unused AWS_DEFAULT_REGION=us-east-1 $(BIN)/python -m handlers.api.openapi > docs/openapi.yaml

@@ -5,22 +5,37 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
+import yaml
 
 from components.lambda_function import LambdaFunction, LambdaFunctionArgs, statement
 from handlers import contract, layout
 
 TYPE = "session-uploads:index:Api"
-# The routes handlers/api/app.py serves (DESIGN.md, "HTTP contract").
-ROUTES = ("POST /sessions", "GET /sessions/{sessionId}", "POST /sessions/{sessionId}/audio")
-_ACCESS_LOG_FORMAT = json.dumps({
-    "requestId": "$context.requestId", "ip": "$context.identity.sourceIp", "time": "$context.requestTime",
-    "routeKey": "$context.routeKey", "status": "$context.status", "latency": "$context.responseLatency",
-    "integrationError": "$context.integrationErrorMessage", "authorizerError": "$context.authorizer.error",
-    "sub": "$context.authorizer.claims.sub",
-})
+# The routes handlers/api/app.py serves, read from the OpenAPI document rendered from its resolver
+# (tests/handlers/test_openapi.py keeps the two identical), so a new route is deployed without being re-typed here.
+OPENAPI_DOCUMENT = Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml"
+ROUTES = tuple(
+    f"{method.upper()} {path}"
+    for path, operations in yaml.safe_load(OPENAPI_DOCUMENT.read_text())["paths"].items()
+    for method in operations
+)
+_ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": "$context.requestId",
+        "ip": "$context.identity.sourceIp",
+        "time": "$context.requestTime",
+        "routeKey": "$context.routeKey",
+        "status": "$context.status",
+        "latency": "$context.responseLatency",
+        "integrationError": "$context.integrationErrorMessage",
+        "authorizerError": "$context.authorizer.error",
+        "sub": "$context.authorizer.claims.sub",
+    }
+)
 
 
 @dataclass
@@ -75,9 +90,15 @@ class Api(pulumi.ComponentResource):
 
         statements = [
             statement(["dynamodb:GetItem", "dynamodb:PutItem"], [args.table_arn], sid="Sessions"),
-            statement(["s3:PutObject"],
-                      [pulumi.Output.from_input(args.bucket_arn).apply(
-                          lambda arn: layout.objects_arn(arn, layout.SESSIONS_PREFIX))], sid="GrantUploads"),
+            statement(
+                ["s3:PutObject"],
+                [
+                    pulumi.Output.from_input(args.bucket_arn).apply(
+                        lambda arn: layout.objects_arn(arn, layout.SESSIONS_PREFIX)
+                    )
+                ],
+                sid="GrantUploads",
+            ),
         ]
         if args.kms_key_arn is not None:
             statements.append(statement(["kms:GenerateDataKey"], [args.kms_key_arn], sid="EncryptUploads"))
@@ -107,16 +128,22 @@ class Api(pulumi.ComponentResource):
         cors = None
         if args.cors_allowed_origins:
             cors = aws.apigatewayv2.ApiCorsConfigurationArgs(
-                allow_origins=list(args.cors_allowed_origins), allow_methods=["GET", "POST"],
-                allow_headers=["authorization", "content-type"], max_age=3600)
+                allow_origins=list(args.cors_allowed_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type"],
+                max_age=3600,
+            )
         self.api = aws.apigatewayv2.Api(
             f"{name}-http-api", aws.apigatewayv2.ApiArgs(protocol_type="HTTP", cors_configuration=cors), opts=child
         )
         integration = aws.apigatewayv2.Integration(
             f"{name}-integration",
-            aws.apigatewayv2.IntegrationArgs(api_id=self.api.id, integration_type="AWS_PROXY",
-                                             integration_uri=self.handler.function.invoke_arn,
-                                             payload_format_version="2.0"),
+            aws.apigatewayv2.IntegrationArgs(
+                api_id=self.api.id,
+                integration_type="AWS_PROXY",
+                integration_uri=self.handler.function.invoke_arn,
+                payload_format_version="2.0",
+            ),
             opts=child,
         )
         authorizer = None
@@ -124,10 +151,12 @@ class Api(pulumi.ComponentResource):
             authorizer = aws.apigatewayv2.Authorizer(
                 f"{name}-jwt-authorizer",
                 aws.apigatewayv2.AuthorizerArgs(
-                    api_id=self.api.id, authorizer_type="JWT",
+                    api_id=self.api.id,
+                    authorizer_type="JWT",
                     identity_sources=["$request.header.Authorization"],
                     jwt_configuration=aws.apigatewayv2.AuthorizerJwtConfigurationArgs(
-                        issuer=args.jwt_issuer, audiences=list(args.jwt_audience)),
+                        issuer=args.jwt_issuer, audiences=list(args.jwt_audience)
+                    ),
                 ),
                 opts=child,
             )
@@ -153,7 +182,8 @@ class Api(pulumi.ComponentResource):
                 name="$default",
                 auto_deploy=True,
                 access_log_settings=aws.apigatewayv2.StageAccessLogSettingsArgs(
-                    destination_arn=access_logs.arn, format=_ACCESS_LOG_FORMAT),
+                    destination_arn=access_logs.arn, format=_ACCESS_LOG_FORMAT
+                ),
                 default_route_settings=aws.apigatewayv2.StageDefaultRouteSettingsArgs(
                     throttling_rate_limit=args.throttling_rate_limit,
                     throttling_burst_limit=args.throttling_burst_limit,

@@ -110,7 +110,8 @@ s3_lifecycle_rule = StackValidationPolicy(
 
 def _denies_everyone_everything(statement: Mapping[str, Any]) -> bool:
     principal = statement.get("Principal")
-    everyone = principal == "*" or "*" in as_list(dig(principal, "AWS"))
+    # "*", {"AWS": "*"} and {"*": "*"} all name every principal (the provider renders type "*" as plain "*").
+    everyone = principal == "*" or any("*" in as_list(dig(principal, key)) for key in ("AWS", "*"))
     actions = {a.lower() for a in as_list(statement.get("Action")) if isinstance(a, str)}
     resources = [r for r in as_list(statement.get("Resource")) if isinstance(r, str)]
     # The bucket itself (listing) and its objects (reads, the presigned PUTs).

@@ -85,6 +85,12 @@ def test_a_setting_of_another_bucket_does_not_count(case):
     assert [urn for _, urn in validate_stack(policy, resources)] == [resources[0].urn]
 
 
+@pytest.mark.parametrize("everyone", ["*", {"AWS": "*"}, {"*": "*"}, {"AWS": ["*"]}])
+def test_every_spelling_of_every_principal_counts(everyone):
+    statements = [{**s, "Principal": everyone} for s in (TLS, SIGV4)]
+    assert validate_stack(s3_tls_and_sigv4_only, _bucket_with(BUCKET_POLICY, {"policy": document(*statements)})[1]) == []
+
+
 def test_the_bucket_policy_may_arrive_as_a_mapping():
     _, resources = _bucket_with(BUCKET_POLICY, {"policy": document(TLS, SIGV4, as_json=False)})
     assert validate_stack(s3_tls_and_sigv4_only, resources) == []

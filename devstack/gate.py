@@ -19,6 +19,8 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from werkzeug.wrappers import Request, Response
 
+from handlers import contract
+
 _AUTH_PARAMS = (
     "X-Amz-Algorithm",
     "X-Amz-Credential",
@@ -28,7 +30,6 @@ _AUTH_PARAMS = (
     "X-Amz-Signature",
 )
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection", "host"}
-MAX_EXPIRES_SECONDS = 7 * 24 * 3600
 
 
 class Rejected(Exception):
@@ -84,7 +85,7 @@ class PresignGate:
             expires = int(params["X-Amz-Expires"])
         except ValueError:
             raise Rejected(400, "AuthorizationQueryParametersError", "X-Amz-Date or X-Amz-Expires is malformed.") from None
-        if not 1 <= expires <= MAX_EXPIRES_SECONDS:
+        if not 1 <= expires <= contract.MAX_URL_EXPIRES_SECONDS:
             raise Rejected(400, "AuthorizationQueryParametersError",
                            "X-Amz-Expires must be less than a week (in seconds) that is; 604800 seconds.")
         now = self._clock()

@@ -19,7 +19,7 @@ from devstack.front import HttpApiFront
 from devstack.gate import PresignGate
 from devstack.lambda_api import LambdaInvokeApi
 from devstack.relay import EventRelay, failure_record
-from devstack.runtime import Activity, AsyncInvoker, Function, load_handler_module
+from devstack.runtime import MEMORY_MB, Activity, AsyncInvoker, Function, load_handler_module
 from devstack.servers import MotoServer, WsgiServer
 from devstack.tokens import DEFAULT_STATE_DIR, DEV_USER, DevKey
 from handlers import contract, layout
@@ -302,7 +302,7 @@ class LocalStack:
             "AWS_ACCESS_KEY_ID": self.credentials.access_key,
             "AWS_SECRET_ACCESS_KEY": self.credentials.secret_key,
             "AWS_LAMBDA_FUNCTION_NAME": function_name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(MEMORY_MB),
             "AWS_ENDPOINT_URL": self.aws_endpoint,
             "AWS_ENDPOINT_URL_S3": self.s3_endpoint,
             "AWS_ENDPOINT_URL_LAMBDA": self.lambda_endpoint,

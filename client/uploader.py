@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import requests
+from requests.adapters import HTTPAdapter
 
 from client.errors import ApiError, ClientError, UploadError
 from client.responses import error_detail
@@ -54,6 +55,13 @@ def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
     return request
 
 
+class _LargeBlocks(HTTPAdapter):
+    """Sends a body in 1 MiB blocks: urllib3's 16 KiB default cost a third of the throughput to the local stack."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, blocksize=1024 * 1024, **kwargs)
+
+
 class UploadClient:
     """A client of the session API. Thread-safe: each thread gets its own HTTP connections."""
 
@@ -90,6 +98,8 @@ class UploadClient:
                 http.headers["Authorization"] = f"Bearer {self._token}"
             else:
                 http.auth = _no_auth  # a set auth stops requests from adding ~/.netrc credentials to S3 requests
+                for scheme in ("http://", "https://"):
+                    http.mount(scheme, _LargeBlocks())
             setattr(self._local, kind, http)
             with self._lock:
                 self._sessions.append(http)

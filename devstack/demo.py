@@ -10,7 +10,7 @@ import sys
 import tempfile
 import warnings
 import wave
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from client import ClientError, UploadClient, window_filename
@@ -63,12 +63,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=4, help="uploads in flight (default 4)")
     parser.add_argument("--log", type=Path, default=LOG_FILE, help=f"where the handlers' logs go (default {LOG_FILE})")
     args = parser.parse_args(argv)
-    args.log.parent.mkdir(parents=True, exist_ok=True)
     console = sys.stdout
-    # The handlers log and emit metrics to stdout, as in Lambda; here they would bury the demo's own lines.
-    with args.log.open("w") as log, contextlib.redirect_stdout(log), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Powertools warns of empty metrics on every invocation without any
+    with handler_output_to(args.log):
         return _demo(args, lambda *line: print(*line, file=console, flush=True))
+
+
+@contextlib.contextmanager
+def handler_output_to(path: Path) -> Iterator[None]:
+    """The in-process handlers log and print metrics to stdout, as in Lambda; send that to a file instead."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as log, contextlib.redirect_stdout(log), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # Powertools warns on stderr of every invocation that emits no metric
+        yield
 
 
 def _demo(args: argparse.Namespace, say: Callable[..., None]) -> int:

@@ -1,0 +1,173 @@
+"""`python -m bench.upload`: client throughput to the local stack beside bare presigned PUTs, and API bytes per window."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import requests
+
+from client import UploadClient, find_windows
+from client.windows import WindowBody
+from devstack.demo import handler_output_to, write_windows
+from devstack.stack import LocalStack
+
+WINDOWS = 20
+WINDOW_SECONDS = 62.5  # 16 kHz 16-bit mono: 2,000,044 bytes, a "2 MB" window
+CONCURRENCIES = (1, 8)
+REPEATS = 3
+
+
+class CountingProxy:
+    """A pass-through in front of the API that records every request body's size: what the API front receives."""
+
+    def __init__(self, target: str) -> None:
+        self.bodies: list[tuple[str, int]] = []  # (route, body bytes)
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def _forward(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                path = self.path.split("?")[0]
+                route = path.rsplit("/", 1)[-1] if path.count("/") > 2 else f"{self.command} {path.count('/')}"
+                route = {"audio": "grant", "POST 1": "create", "GET 2": "status"}.get(route, route)
+                proxy.bodies.append((route, len(body)))
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("authorization", "content-type")}
+                answer = requests.request(self.command, target + self.path, data=body, headers=headers, timeout=60)
+                self.send_response(answer.status_code)
+                self.send_header("Content-Type", answer.headers.get("Content-Type", "application/json"))
+                self.send_header("Content-Length", str(len(answer.content)))
+                self.end_headers()
+                self.wfile.write(answer.content)
+
+            do_GET = do_POST = do_PUT = _forward
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+def client_upload(stack: LocalStack, api_url: str, directory: Path, concurrency: int) -> float:
+    """Seconds for `upload_dir` (status, grants, hashing, PUTs), with a fresh session."""
+    with UploadClient(api_url, stack.token(user="bench")) as client:
+        session = client.create_session("audio_only")["sessionId"]
+        started = time.perf_counter()
+        result = client.upload_dir(session, directory, concurrency=concurrency)
+        elapsed = time.perf_counter() - started
+    if not result.ok:
+        raise SystemExit(f"bench upload failed: {next(iter(result.failed.values()))}")
+    stack.wait_idle()
+    return elapsed
+
+
+def bare_upload(stack: LocalStack, directory: Path, concurrency: int, *, timed_grants: bool) -> float:
+    """Seconds for plain `requests.put` of the same bytes, held in memory, to presigned URLs; the grants are
+    asked for beforehand (the local limit of the PUTs) or, with `timed_grants`, one just before each PUT."""
+    auth = {"Authorization": f"Bearer {stack.token(user='bench')}"}
+    session = requests.post(f"{stack.api_url}/sessions", json={"captureMode": "audio_only"}, headers=auth).json()
+
+    def grant(window: int, data: bytes, sha256: str) -> dict:
+        return requests.post(
+            f"{stack.api_url}/sessions/{session['sessionId']}/audio",
+            params={"windowIndex": window},
+            json={"sizeBytes": len(data), "sha256": sha256},
+            headers=auth,
+            timeout=30,
+        ).json()
+
+    windows = [(w, path.read_bytes(), WindowBody(path).sha256()) for w, path in find_windows(directory).items()]
+    grants = {} if timed_grants else {w: grant(w, data, sha) for w, data, sha in windows}
+
+    def upload(item: tuple[int, bytes, str]) -> None:
+        window, data, sha256 = item
+        granted = grants.get(window) or grant(window, data, sha256)
+        requests.put(granted["url"], data=data, headers=granted["headers"], timeout=60).raise_for_status()
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        list(pool.map(upload, windows))
+    elapsed = time.perf_counter() - started
+    stack.wait_idle()
+    return elapsed
+
+
+def api_bytes_per_window(stack: LocalStack, directory: Path) -> tuple[float, float, Counter]:
+    """(request body bytes per window, API requests per window, bodies by route) for one upload_dir run."""
+    proxy = CountingProxy(stack.api_url)
+    try:
+        client_upload(stack, proxy.url, directory, concurrency=8)
+    finally:
+        proxy.close()
+    windows = len(find_windows(directory))
+    sizes: Counter = Counter()
+    for route, size in proxy.bodies:
+        sizes[route] += size
+    return sum(sizes.values()) / windows, len(proxy.bodies) / windows, sizes
+
+
+LOG_FILE = Path(".devstack") / "bench.log"
+
+
+def main() -> None:
+    with handler_output_to(LOG_FILE):
+        rows, per_window, size = measure()
+    megabytes = size / 1e6
+    print(f"Upload throughput to the local stack: {WINDOWS} windows of {size / WINDOWS / 1e6:.2f} MB "
+          f"({megabytes:.1f} MB), sha256 on; handler logs in {LOG_FILE}")
+    print("MB/s; bare = requests.put of the bytes in memory, grants asked for before the clock starts or with each PUT")
+    print(f"{'concurrency':>11}  {'client':>8}  {'bare grant+PUT':>14}  {'bare PUT':>8}  {'client/bare PUT':>15}")
+    for concurrency, client_rate, granted_rate, bare_rate in rows:
+        print(f"{concurrency:>11}  {client_rate:>8.1f}  {granted_rate:>14.1f}  {bare_rate:>8.1f}  "
+              f"{client_rate / bare_rate:>15.0%}")
+    print("\nBytes the API front receives (request bodies), upload_dir with concurrency 8")
+    print(f"{'window':>8}  {'window bytes':>12}  {'API body B/window':>17}  {'API requests/window':>19}  by route")
+    for label, (window_bytes, per, requests_per, routes) in per_window.items():
+        print(f"{label:>8}  {window_bytes:>12}  {per:>17.1f}  {requests_per:>19.2f}  {json.dumps(dict(routes))}")
+
+
+def measure() -> tuple[list, dict, int]:
+    with (
+        tempfile.TemporaryDirectory() as big,
+        tempfile.TemporaryDirectory() as small,
+        tempfile.TemporaryDirectory() as state,
+        LocalStack(state_dir=state) as stack,
+    ):
+        write_windows(Path(big), WINDOWS, WINDOW_SECONDS)
+        write_windows(Path(small), WINDOWS, 1.0)
+        size = sum(p.stat().st_size for p in find_windows(big).values())
+        megabytes = size / 1e6
+        rows = []
+        for concurrency in CONCURRENCIES:
+            # The fastest of a few runs: other work on a small machine only ever slows a run down.
+            runs = {
+                "client": lambda c=concurrency: client_upload(stack, stack.api_url, Path(big), c),
+                "grant+put": lambda c=concurrency: bare_upload(stack, Path(big), c, timed_grants=True),
+                "put": lambda c=concurrency: bare_upload(stack, Path(big), c, timed_grants=False),
+            }
+            rows.append((concurrency, *(megabytes / min(run() for _ in range(REPEATS)) for run in runs.values())))
+        per_window = {
+            label: (sum(p.stat().st_size for p in find_windows(d).values()) // WINDOWS, *api_bytes_per_window(stack, d))
+            for label, d in (("1 s", Path(small)), (f"{WINDOW_SECONDS:g} s", Path(big)))
+        }
+
+    return rows, per_window, size
+
+
+if __name__ == "__main__":
+    main()

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 REQS := requirements.txt requirements-dev.txt policies/requirements.txt
 
-.PHONY: test lint bench openapi dev preview
+.PHONY: test lint bench openapi dev preview demo
 
 $(BIN)/.installed: $(REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,10 +35,16 @@ preview: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.handlers
+	$(BIN)/python -m bench.upload
 
 # The local stack in the foreground (Ctrl-C stops it); endpoints and a dev token land in .devstack/endpoints.json.
 dev: $(BIN)/.installed
 	$(BIN)/python -m devstack serve
+
+# The main job on this machine: the local stack, a session's windows uploaded by the client, each checked to be
+# recorded and ingested exactly once (non-zero exit otherwise). Handler logs go to .devstack/demo.log.
+demo: $(BIN)/.installed
+	$(BIN)/python -m devstack.demo
 
 openapi: $(BIN)/.installed
 	BUCKET_NAME=unused SESSIONS_TABLE_NAME=unused AWS_DEFAULT_REGION=us-east-1 $(BIN)/python -m handlers.api.openapi > docs/openapi.yaml

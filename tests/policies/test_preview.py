@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 
 import pytest
@@ -10,9 +11,14 @@ from pulumi_policy import EnforcementLevel
 
 import components.api
 from offline.preview import evaluate, main
-from offline.program import PROJECT_DIR, run_program
+from offline.program import PROJECT_DIR, ProgramRun, run_program
 
 STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in PROJECT_DIR.glob("Pulumi.*.yaml"))
+
+
+@pytest.fixture(scope="module")
+def dev() -> ProgramRun:
+    return run_program("dev")  # Pulumi.dev.yaml sets allowUnauthenticated
 
 
 def preview(stack: str) -> tuple[int, str]:
@@ -43,20 +49,18 @@ def test_every_stack_passes_the_pack_with_no_mandatory_violation(stack):
     assert "pulumi:pulumi:Stack" in printed and "aws:lambda/function:Function" in printed  # the tree
 
 
-def test_a_stack_that_opted_out_of_authentication_gets_advisory_authorizer_violations():
-    run = run_program("dev")  # Pulumi.dev.yaml sets allowUnauthenticated
-    routes = [v for v in evaluate(run) if v.policy == "apigateway-route-authorizer"]
+def test_a_stack_that_opted_out_of_authentication_gets_advisory_authorizer_violations(dev):
+    routes = [v for v in evaluate(dev) if v.policy == "apigateway-route-authorizer"]
     assert routes and {v.level for v in routes} == {EnforcementLevel.ADVISORY}
     overridden = run_program("dev", {"allowUnauthenticated": "false", "jwtIssuer": "https://idp.example.com/",
                                      "jwtAudience": "session-uploads"})
     assert not [v for v in evaluate(overridden) if v.policy == "apigateway-route-authorizer"]
 
 
-def test_a_wildcard_statement_added_to_the_program_turns_the_preview_red(monkeypatch):
+def test_a_wildcard_statement_added_to_the_program_turns_the_preview_red(dev, monkeypatch):
     """The API role's DynamoDB grant becomes dynamodb:*: through the real program, policy document and preview."""
-    run = run_program("dev")
-    baseline = {(v.policy, v.urn) for v in evaluate(run) if v.level is EnforcementLevel.MANDATORY}
-    role_policy = next(r.urn for r in run.resources if r.name == "api-handler-policy")
+    baseline = {(v.policy, v.urn) for v in evaluate(dev) if v.level is EnforcementLevel.MANDATORY}
+    role_policy = next(r.urn for r in dev.resources if r.name == "api-handler-policy")
     original, widened = components.api.statement, []
 
     def statement_with_wildcard(actions, resources, sid=None):
@@ -72,3 +76,38 @@ def test_a_wildcard_statement_added_to_the_program_turns_the_preview_red(monkeyp
     assert f"[mandatory]  iam-no-wildcard-actions  ({role_policy})" in printed
     assert "dynamodb:*" in printed
     assert ("iam-no-wildcard-actions", role_policy) not in baseline
+
+
+def _without(type_token: str):
+    return lambda resources: [r for r in resources if r.type != type_token]
+
+
+def _dlq_keeping_one_hour(resources):
+    return [dataclasses.replace(r, inputs={**r.inputs, "messageRetentionSeconds": 3600.0})
+            if r.type == "aws:sqs/queue:Queue" else r for r in resources]
+
+
+def _with_managed_policy_on_the_api_role(resources):
+    role = next(r for r in resources if r.type == "aws:iam/role:Role" and r.name == "api-handler-role")
+    attachment = dataclasses.replace(role, type="aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+                                     name="api-handler-admin", urn=f"{role.urn}-admin", dependencies=(role.urn,),
+                                     inputs={"role": "api-handler-role",
+                                             "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"})
+    return [*resources, attachment]
+
+
+# Each stack policy links resources through the dependencies the program registers: break one link in the real
+# graph and the policy must see it (were the links not seen, these policies would pass vacuously).
+@pytest.mark.parametrize(("change", "policy", "culprit"), [
+    (_without("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"), "lambda-async-bounded-retries",
+     "upload-completion-handler-function"),
+    (_without("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"), "s3-public-access-block", "storage-bucket"),
+    (_without("aws:cloudwatch/logGroup:LogGroup"), "lambda-log-group-retention", "api-handler-function"),
+    (_dlq_keeping_one_hour, "sqs-dlq-retention", "upload-completion-dlq"),
+    (_with_managed_policy_on_the_api_role, "iam-no-managed-policy-beside-inline", "api-handler-role"),
+], ids=["no-invoke-config", "no-public-access-block", "no-log-groups", "short-dlq", "managed-beside-inline"])
+def test_the_stack_policies_see_the_programs_wiring(dev, change, policy, culprit):
+    assert not [v for v in evaluate(dev) if v.policy == policy]
+    changed = dataclasses.replace(dev, resources=tuple(change(list(dev.resources))))
+    culprits = {v.urn.rsplit("::", 1)[-1] for v in evaluate(changed) if v.policy == policy}
+    assert culprit in culprits

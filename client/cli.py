@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from client import config
 from client.errors import ClientError, UsageError
@@ -23,7 +23,9 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--api", default=argparse.SUPPRESS, help=f"API URL (else ${config.ENV_API_URL})")
     common.add_argument("--token", default=argparse.SUPPRESS, help=f"bearer token (else ${config.ENV_TOKEN})")
-    common.add_argument("--retries", type=int, default=argparse.SUPPRESS, help="retries per request (default 5)")
+    common.add_argument(
+        "--retries", type=_at_least(0), default=argparse.SUPPRESS, help="retries per request (default 5)"
+    )
 
     parser = argparse.ArgumentParser(
         prog="python -m client",
@@ -45,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     upload_dir = commands.add_parser("upload-dir", parents=[common], help="upload every window_NNN.wav of a directory")
     upload_dir.add_argument("directory")
     upload_dir.add_argument("--session", required=True)
-    upload_dir.add_argument("--concurrency", type=_positive, default=4)
+    upload_dir.add_argument("--concurrency", type=_at_least(1), default=4)
     upload_dir.add_argument("--no-resume", dest="resume", action="store_false", help="upload recorded windows again")
 
     status = commands.add_parser("status", parents=[common], help="show a session's status")
@@ -59,11 +61,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError("must be at least 1")
-    return number
+def _at_least(minimum: int) -> Callable[[str], int]:
+    def parse(value: str) -> int:
+        try:
+            number = int(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
+        if number < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
+        return number
+
+    return parse
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -112,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    except OSError as exc:  # a local file that vanished or cannot be read mid-run
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130

@@ -77,6 +77,8 @@ class UploadClient:
         send_sha256: bool = True,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        if retries < 0:
+            raise ValueError("retries must be 0 or more")
         self.api_url = api_url.rstrip("/")
         self._token = token
         self.timeout, self.api_timeout, self.retries = timeout, api_timeout, retries
@@ -84,7 +86,7 @@ class UploadClient:
         self.send_sha256 = send_sha256
         self._sleep = sleep
         self._local = threading.local()
-        self._sessions: list[requests.Session] = []
+        self._sessions: list[tuple[threading.Thread, requests.Session]] = []
         self._lock = threading.Lock()
 
     # -- connections -------------------------------------------------------------------------------------------
@@ -102,14 +104,19 @@ class UploadClient:
                     http.mount(scheme, _LargeBlocks())
             setattr(self._local, kind, http)
             with self._lock:
-                self._sessions.append(http)
+                self._sessions.append((threading.current_thread(), http))
         return http
 
-    def close(self) -> None:
+    def _close_sessions(self, *, all_threads: bool) -> None:
+        """Close the connections of every thread, or only of threads that have ended (an upload_dir's workers)."""
         with self._lock:
-            sessions, self._sessions = self._sessions, []
-        for http in sessions:
+            closing = [(t, s) for t, s in self._sessions if all_threads or not t.is_alive()]
+            self._sessions = [pair for pair in self._sessions if pair not in closing]
+        for _, http in closing:
             http.close()
+
+    def close(self) -> None:
+        self._close_sessions(all_threads=True)
         self._local = threading.local()
 
     def __enter__(self) -> UploadClient:
@@ -224,7 +231,7 @@ class UploadClient:
         recorded = set(self.status(session_id)["completedAudioWindows"]) if resume else set()
         result = DirUploadResult(skipped=[w for w in windows if w in recorded])
         todo = {w: path for w, path in windows.items() if w not in recorded}
-        tally = _Tally(sum(path.stat().st_size for path in todo.values()), progress)
+        tally = _Tally(sum(WindowBody(path).size for path in todo.values()), progress)
         with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
             futures = {
                 w: pool.submit(self.upload_window, session_id, w, path, tally.window(w)) for w, path in todo.items()
@@ -237,6 +244,7 @@ class UploadClient:
                     result.failed[window] = exc
                 except ClientError as exc:  # e.g. the file vanished after it was listed
                     result.failed[window] = UploadError(window, str(exc))
+        self._close_sessions(all_threads=False)  # the pool's threads have ended: their connections are idle for good
         return result
 
 

@@ -94,6 +94,7 @@ def test_api_failures_exit_1(fake, env, capsys, argv, message):
         (("upload-dir", ".", "--session", "s"), "error: no window_NNN.wav files in ."),
         (("upload", "w.wav", "--session", "s", "--window", "zero"), "invalid int value: 'zero'"),
         (("upload-dir", ".", "--session", "s", "--concurrency", "0"), "must be at least 1"),
+        (("--retries", "-1", "status", "--session", "s"), "must be at least 0"),
         (("frobnicate",), "invalid choice: 'frobnicate'"),
     ],
 )

@@ -18,8 +18,8 @@ from policies.common import MANDATORY, as_list, depends_on, is_allow, of_type, s
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
 ROLE_POLICY_ATTACHMENT = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
-# Identity policies: the documents that grant a principal permissions. Each type maps to how its documents
-# are read from its inputs. A role's assume-role policy is a trust policy and grants nothing, so it is not here.
+# Resources whose `policy` input is an identity policy (what a principal may do). A role's own inline policies
+# are read too; its assume-role policy is a trust policy, grants nothing, and is not checked here.
 _IDENTITY_POLICY_TYPES = (
     ROLE_POLICY,
     "aws:iam/policy:Policy",

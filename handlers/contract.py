@@ -38,3 +38,21 @@ ENV_RETENTION_DAYS = "RETENTION_DAYS"
 
 # The sessions table's partition key.
 TABLE_HASH_KEY = "sessionId"
+
+# Session completeness: a sparse index of the sessions the sweeper must look at (finalizing, or ready with the
+# processing trigger not yet delivered). Its partition key holds one constant; its sort key is when finalizing began.
+PENDING_INDEX_NAME = "pending-sessions"
+PENDING_INDEX_HASH_KEY = "sweep"
+PENDING_INDEX_RANGE_KEY = "finalizingAt"
+PENDING_MARK = "pending"
+DEFAULT_COMPLETION_TIMEOUT_MINUTES = 60
+# The processing trigger: an EventBridge event (and optionally a Step Functions execution) per ready session.
+PROCESSING_EVENT_SOURCE = "session-uploads"
+PROCESSING_EVENT_DETAIL_TYPE = "SessionReady"
+# EventBridge caps an entry at 256 KiB: past this many windows the key list is left out (the layout derives them).
+MAX_KEYS_IN_EVENT = 2000
+ENV_PROCESSING_EVENT_BUS_NAME = "PROCESSING_EVENT_BUS_NAME"
+ENV_PROCESSING_STATE_MACHINE_ARN = "PROCESSING_STATE_MACHINE_ARN"
+ENV_COMPLETION_TIMEOUT_MINUTES = "COMPLETION_TIMEOUT_MINUTES"
+# The index carries the status too, so the sweeper finds ready sessions still owed a trigger without a table read.
+PENDING_INDEX_PROJECTED_ATTRIBUTES = ("status",)

@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from handlers import contract
+from handlers.domain.processing import AwsProcessingTrigger
 
 
 class SettingsError(RuntimeError):
@@ -34,12 +35,41 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
 
 
 @dataclass(frozen=True)
+class ProcessingSettings:
+    """Where a ready session's trigger goes: the EventBridge bus (the account's default bus unless configured), and
+    the Step Functions state machine to start when one is configured."""
+
+    event_bus_name: str
+    state_machine_arn: str | None
+    claim_lease_seconds: int
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> ProcessingSettings:
+        return cls(
+            event_bus_name=env.get(contract.ENV_PROCESSING_EVENT_BUS_NAME, "").strip() or "default",
+            state_machine_arn=env.get(contract.ENV_PROCESSING_STATE_MACHINE_ARN, "").strip() or None,
+            claim_lease_seconds=_positive_int(
+                env, contract.ENV_INGEST_CLAIM_LEASE_SECONDS, contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS
+            ),
+        )
+
+
+def processing_trigger(settings: ProcessingSettings) -> AwsProcessingTrigger:
+    """The trigger's clients, built once per container; Step Functions only when a state machine is configured."""
+    import boto3
+
+    sfn = boto3.client("stepfunctions") if settings.state_machine_arn else None
+    return AwsProcessingTrigger(boto3.client("events"), settings.event_bus_name, sfn, settings.state_machine_arn)
+
+
+@dataclass(frozen=True)
 class ApiSettings:
     bucket_name: str
     table_name: str
     url_expires_seconds: int
     max_audio_bytes: int
     retention_days: int
+    processing: ProcessingSettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ApiSettings:
@@ -55,6 +85,7 @@ class ApiSettings:
             url_expires_seconds=expires,
             max_audio_bytes=_positive_int(env, contract.ENV_MAX_AUDIO_BYTES, contract.DEFAULT_MAX_AUDIO_BYTES),
             retention_days=_positive_int(env, contract.ENV_RETENTION_DAYS, contract.DEFAULT_RETENTION_DAYS),
+            processing=ProcessingSettings.from_env(env),
         )
 
 
@@ -63,6 +94,7 @@ class CompletionSettings:
     table_name: str
     ingest_function_name: str
     claim_lease_seconds: int
+    processing: ProcessingSettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> CompletionSettings:
@@ -72,6 +104,7 @@ class CompletionSettings:
             claim_lease_seconds=_positive_int(
                 env, contract.ENV_INGEST_CLAIM_LEASE_SECONDS, contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS
             ),
+            processing=ProcessingSettings.from_env(env),
         )
 
 
@@ -82,3 +115,20 @@ class IngestSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> IngestSettings:
         return cls(bucket_name=_required(env, contract.ENV_BUCKET_NAME))
+
+
+@dataclass(frozen=True)
+class SweeperSettings:
+    table_name: str
+    completion_timeout_minutes: int
+    processing: ProcessingSettings
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> SweeperSettings:
+        return cls(
+            table_name=_required(env, contract.ENV_SESSIONS_TABLE_NAME),
+            completion_timeout_minutes=_positive_int(
+                env, contract.ENV_COMPLETION_TIMEOUT_MINUTES, contract.DEFAULT_COMPLETION_TIMEOUT_MINUTES
+            ),
+            processing=ProcessingSettings.from_env(env),
+        )

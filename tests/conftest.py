@@ -48,10 +48,28 @@ def fake_credentials(monkeypatch):
 
 
 def create_table(dynamodb, name: str = TABLE):
+    """The sessions table as the stack defines it: keyed by session, with the sweeper's sparse index."""
     return dynamodb.create_table(
         TableName=name,
         KeySchema=[{"AttributeName": contract.TABLE_HASH_KEY, "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": contract.TABLE_HASH_KEY, "AttributeType": "S"}],
+        AttributeDefinitions=[
+            {"AttributeName": contract.TABLE_HASH_KEY, "AttributeType": "S"},
+            {"AttributeName": contract.PENDING_INDEX_HASH_KEY, "AttributeType": "S"},
+            {"AttributeName": contract.PENDING_INDEX_RANGE_KEY, "AttributeType": "N"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": contract.PENDING_INDEX_NAME,
+                "KeySchema": [
+                    {"AttributeName": contract.PENDING_INDEX_HASH_KEY, "KeyType": "HASH"},
+                    {"AttributeName": contract.PENDING_INDEX_RANGE_KEY, "KeyType": "RANGE"},
+                ],
+                "Projection": {
+                    "ProjectionType": "INCLUDE",
+                    "NonKeyAttributes": list(contract.PENDING_INDEX_PROJECTED_ATTRIBUTES),
+                },
+            }
+        ],
         BillingMode="PAY_PER_REQUEST",
     )
 

@@ -15,6 +15,7 @@ from botocore.config import Config
 
 from handlers import contract, layout
 from handlers.api.models import (
+    CompleteRequest,
     CreateSessionRequest,
     ErrorBody,
     GrantRequest,
@@ -22,10 +23,10 @@ from handlers.api.models import (
     SessionStatus,
     UploadGrant,
 )
-from handlers.domain import grants, sessions
+from handlers.domain import completeness, grants, sessions
 from handlers.domain.errors import BadRequest, Conflict, NotFound
 from handlers.domain.store import SessionStore
-from handlers.settings import ApiSettings
+from handlers.settings import ApiSettings, processing_trigger
 
 logger = Logger()
 metrics = Metrics(namespace=contract.METRICS_NAMESPACE)
@@ -33,6 +34,7 @@ tracer = Tracer()
 settings = ApiSettings.from_env()
 
 store = SessionStore(boto3.resource("dynamodb").Table(settings.table_name), clock=time.time)
+trigger = processing_trigger(settings.processing)
 # SigV4 on the bucket's regional, virtual-hosted endpoint: boto3's defaults would presign for the global
 # endpoint (and, in several regions, with SigV2, which binds neither Content-Length nor most headers).
 s3_client = boto3.client(
@@ -44,7 +46,12 @@ s3_client = boto3.client(
 
 app = APIGatewayHttpResolver(enable_validation=True)
 
-_ERRORS = {400: "invalid request", 401: "missing or invalid bearer token", 404: "session not found", 409: "conflict"}
+_ERRORS = {
+    400: "invalid request",
+    401: "missing or invalid bearer token",
+    404: "session not found",
+    409: "the session's state refuses the request",
+}
 
 
 def _error(status: int, message: str) -> Response:
@@ -154,6 +161,29 @@ def grant_audio(
     )
     metrics.add_metric(name="UploadGrants", unit=MetricUnit.Count, value=1)
     return grant.body()
+
+
+@app.post(
+    "/sessions/<sessionId>/complete",
+    responses={
+        202: {"description": "finalizing (or ready)", "content": {"application/json": {"model": SessionStatus}}},
+        **_responses(400, 401, 404, 409),
+    },
+)
+def complete_session(sessionId: SessionId, body: CompleteRequest) -> Response[SessionStatus]:
+    result = completeness.complete_session(
+        sessionId,
+        caller(),
+        body.expectedWindowCount,
+        store=store,
+        trigger=trigger,
+        lease_seconds=settings.processing.claim_lease_seconds,
+    )
+    if result.trigger_error is not None:
+        # The session is ready all the same; the sweeper delivers the trigger it is still owed.
+        logger.warning("processing trigger not delivered; the sweeper will retry", exc_info=result.trigger_error)
+        metrics.add_metric(name="ProcessingTriggerFailures", unit=MetricUnit.Count, value=1)
+    return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=result.body)
 
 
 @logger.inject_lambda_context(correlation_id_path="requestContext.requestId")

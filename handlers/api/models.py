@@ -44,7 +44,8 @@ class SessionStatus(SessionCreated):
     completedFrameWindows: list[int]
     ingestTriggeredWindows: list[int]
     expectedWindowCount: Optional[int]
-    missingWindows: list[int]
+    missingWindows: list[int] = Field(description="Windows below expectedWindowCount not (fully) recorded.")
+    unexpectedWindows: list[int] = Field(description="Windows recorded at or above expectedWindowCount.")
 
 
 class UploadGrant(BaseModel):

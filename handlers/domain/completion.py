@@ -27,7 +27,9 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from handlers import layout
+from handlers.domain import completeness
 from handlers.domain.errors import WindowClaimInFlight
+from handlers.domain.processing import ProcessingTrigger
 from handlers.domain.store import ClaimOutcome, Item, SessionStore, window_numbers
 
 
@@ -109,30 +111,40 @@ def trigger_ingest_once(
     return Outcome.INGEST_TRIGGERED
 
 
-def _after_record(item: Item | None, window: int, store: SessionStore, ingest: IngestTarget, lease: int) -> Outcome:
+def _after_record(item: Item | None, window: int, deps: Pipeline) -> Outcome:
     if item is None:
         return Outcome.UNKNOWN_SESSION
     if window in window_numbers(item, "ingestTriggeredWindows"):
-        return Outcome.ALREADY_TRIGGERED
-    if not _ready_for_ingest(item, window):
-        return Outcome.RECORDED
-    return trigger_ingest_once(item, window, store, ingest, lease)
+        outcome = Outcome.ALREADY_TRIGGERED
+    elif not _ready_for_ingest(item, window):
+        outcome = Outcome.RECORDED
+    else:
+        outcome = trigger_ingest_once(item, window, deps.store, deps.ingest, deps.lease_seconds)
+    # Checked on every event, duplicates included: a redelivery must finish what a failed delivery left owed.
+    completeness.advance(item, store=deps.store, trigger=deps.processing, lease_seconds=deps.lease_seconds)
+    return outcome
 
 
-def audio_window_created(
-    obj: ObjectCreated, *, store: SessionStore, ingest: IngestTarget, lease_seconds: int
-) -> Outcome:
+@dataclass(frozen=True)
+class Pipeline:
+    """What the completion path needs: the table, the ingest target, the processing trigger and the claim lease."""
+
+    store: SessionStore
+    ingest: IngestTarget
+    processing: ProcessingTrigger
+    lease_seconds: int
+
+
+def audio_window_created(obj: ObjectCreated, deps: Pipeline) -> Outcome:
     """The completion path for one audio object."""
     parsed = layout.parse_audio_key(obj.key)
     if parsed is None:
         return Outcome.IGNORED_KEY
-    item = store.record_audio(parsed.session_id, parsed.window_index, obj.size, obj.etag, _iso(store.now()))
-    return _after_record(item, parsed.window_index, store, ingest, lease_seconds)
+    item = deps.store.record_audio(parsed.session_id, parsed.window_index, obj.size, obj.etag, _iso(deps.store.now()))
+    return _after_record(item, parsed.window_index, deps)
 
 
-def frames_window_completed(
-    session_id: str, window: int, frame_count: int, *, store: SessionStore, ingest: IngestTarget, lease_seconds: int
-) -> Outcome:
+def frames_window_completed(session_id: str, window: int, frame_count: int, deps: Pipeline) -> Outcome:
     """The completion path for one window's video frames, called by the frames producer of audio_video sessions."""
-    item = store.record_frames(session_id, window, frame_count, _iso(store.now()))
-    return _after_record(item, window, store, ingest, lease_seconds)
+    item = deps.store.record_frames(session_id, window, frame_count, _iso(deps.store.now()))
+    return _after_record(item, window, deps)

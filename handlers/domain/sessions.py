@@ -44,22 +44,45 @@ def load_owned(session_id: str, user_id: str, store: SessionStore) -> Item:
     return item
 
 
-def status_body(item: Item) -> dict[str, Any]:
-    audio = window_numbers(item, "completedAudioWindows")
+def recorded_windows(item: Item) -> set[int]:
+    """Windows whose every half has arrived: the audio, and for audio_video sessions the frames too."""
+    audio = set(window_numbers(item, "completedAudioWindows"))
+    if item.get("captureMode") == "audio_video":
+        return audio & set(window_numbers(item, "completedFrameWindows"))
+    return audio
+
+
+def missing_windows(item: Item) -> list[int]:
     expected = item.get("expectedWindowCount")
-    expected = int(expected) if expected is not None else None
-    recorded = set(audio)
+    if expected is None:
+        return []
+    recorded = recorded_windows(item)
+    return [w for w in range(int(expected)) if w not in recorded]
+
+
+def unexpected_windows(item: Item) -> list[int]:
+    """Windows recorded at or above the expected count: kept, but not part of the session."""
+    expected = item.get("expectedWindowCount")
+    if expected is None:
+        return []
+    audio = set(window_numbers(item, "completedAudioWindows")) | set(window_numbers(item, "completedFrameWindows"))
+    return sorted(w for w in audio if w >= int(expected))
+
+
+def status_body(item: Item) -> dict[str, Any]:
+    expected = item.get("expectedWindowCount")
     return {
         "sessionId": item["sessionId"],
         "captureMode": item["captureMode"],
         "status": item["status"],
         "createdAt": item["createdAt"],
-        "completedAudioWindows": audio,
+        "completedAudioWindows": window_numbers(item, "completedAudioWindows"),
         "completedFrameWindows": window_numbers(item, "completedFrameWindows"),
         "ingestTriggeredWindows": window_numbers(item, "ingestTriggeredWindows"),
-        "expectedWindowCount": expected,
-        # Unknown until the client says how many windows it recorded.
-        "missingWindows": [w for w in range(expected) if w not in recorded] if expected is not None else [],
+        "expectedWindowCount": int(expected) if expected is not None else None,
+        # Both are unknown (empty) until the client says how many windows it recorded.
+        "missingWindows": missing_windows(item),
+        "unexpectedWindows": unexpected_windows(item),
     }
 
 

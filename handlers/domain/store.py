@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
+from handlers import contract
+
 Item = dict[str, Any]
+PENDING_HASH = contract.PENDING_INDEX_HASH_KEY
+PENDING_RANGE = contract.PENDING_INDEX_RANGE_KEY
 
 
 def _conditional_failed(error: ClientError) -> bool:
@@ -83,33 +88,47 @@ class SessionStore:
         meta = {"frameCount": frame_count, "recordedAt": recorded_at}
         return self._record(session_id, window, "completedFrameWindows", "frameWindows", meta)
 
+    def _claim(self, session_id: str, path: str, not_done: str, names: dict, values: dict, lease: int) -> str | None:
+        """Write a lease at `path` if nothing is done yet and no live lease holds it; its token, or None."""
+        now = self.now()
+        token = uuid.uuid4().hex
+        try:
+            self._table.update_item(
+                Key={"sessionId": session_id},
+                UpdateExpression=f"SET {path} = :claim",
+                ConditionExpression=(
+                    f"attribute_exists(sessionId) AND {not_done}"
+                    f" AND (attribute_not_exists({path}) OR {path}.#until < :now)"
+                ),
+                ExpressionAttributeNames={**names, "#until": "until"},
+                ExpressionAttributeValues={
+                    **values,
+                    ":now": Decimal(str(now)),
+                    ":claim": {"until": Decimal(str(now + lease)), "token": token},
+                },
+            )
+            return token
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
+            return None
+
     def claim_ingest(self, session_id: str, window: int, lease_seconds: int) -> Claim:
         """Take the right to invoke ingest for one window, unless it was triggered or another live claim holds it.
 
         A claim is a lease: if its holder crashes or times out between claim and invoke, the claim expires and a
         redelivered event takes it over, so the window is never stranded.
         """
-        now = self.now()
-        token = uuid.uuid4().hex
-        try:
-            self._table.update_item(
-                Key={"sessionId": session_id},
-                UpdateExpression="SET ingestClaims.#w = :claim",
-                ConditionExpression=(
-                    "attribute_exists(sessionId) AND NOT contains(ingestTriggeredWindows, :wn)"
-                    " AND (attribute_not_exists(ingestClaims.#w) OR ingestClaims.#w.#until < :now)"
-                ),
-                ExpressionAttributeNames={"#w": str(window), "#until": "until"},
-                ExpressionAttributeValues={
-                    ":wn": window,
-                    ":now": Decimal(str(now)),
-                    ":claim": {"until": Decimal(str(now + lease_seconds)), "token": token},
-                },
-            )
+        token = self._claim(
+            session_id,
+            "ingestClaims.#w",
+            "NOT contains(ingestTriggeredWindows, :wn)",
+            {"#w": str(window)},
+            {":wn": window},
+            lease_seconds,
+        )
+        if token is not None:
             return Claim(ClaimOutcome.CLAIMED, token)
-        except ClientError as error:
-            if not _conditional_failed(error):
-                raise
         item = self.get(session_id)
         if item is None:
             return Claim(ClaimOutcome.NO_SESSION)
@@ -140,3 +159,126 @@ class SessionStore:
         except ClientError as error:
             if not _conditional_failed(error):
                 raise
+
+    # --- session completeness ---------------------------------------------------------------------------------
+
+    def finalize(self, session_id: str, expected: int) -> Item | None:
+        """recording -> finalizing with the expected window count; the new item, or None if no longer recording."""
+        try:
+            return self._table.update_item(
+                Key={"sessionId": session_id},
+                UpdateExpression="SET #status = :finalizing, expectedWindowCount = :n, #since = :now, #sweep = :pending",
+                ConditionExpression="#status = :recording",
+                ExpressionAttributeNames={"#status": "status", "#since": PENDING_RANGE, "#sweep": PENDING_HASH},
+                ExpressionAttributeValues={
+                    ":finalizing": contract.STATUS_FINALIZING,
+                    ":recording": contract.STATUS_RECORDING,
+                    ":n": expected,
+                    ":now": Decimal(str(self.now())),
+                    ":pending": contract.PENDING_MARK,
+                },
+                ReturnValues="ALL_NEW",
+            )["Attributes"]
+        except ClientError as error:
+            if _conditional_failed(error):
+                return None
+            raise
+
+    def mark_ready(self, session_id: str) -> bool:
+        """finalizing -> ready, exactly once: of concurrent callers only one gets True."""
+        return self._transition(
+            session_id,
+            "SET #status = :ready, readyAt = :now",
+            {":ready": contract.STATUS_READY, ":now": Decimal(str(self.now()))},
+        )
+
+    def mark_incomplete(self, session_id: str, missing: list[int], seen: Item) -> bool:
+        """finalizing -> incomplete with the missing windows, and off the sweeper's index.
+
+        Conditional on no window having arrived since `seen` was read: a late window wins over the sweeper.
+        """
+        condition, values = "", {}
+        for attribute in ("completedAudioWindows", "completedFrameWindows"):
+            count = len(seen.get(attribute, ()))
+            condition += (
+                f" AND attribute_not_exists({attribute})" if count == 0 else f" AND size({attribute}) = :n_{attribute}"
+            )
+            if count:
+                values[f":n_{attribute}"] = count
+        return self._transition(
+            session_id,
+            "SET #status = :incomplete, missingWindows = :missing, incompleteAt = :now REMOVE #sweep",
+            {
+                ":incomplete": contract.STATUS_INCOMPLETE,
+                ":missing": missing,
+                ":now": Decimal(str(self.now())),
+                **values,
+            },
+            extra_condition=condition,
+        )
+
+    def _transition(self, session_id: str, update: str, values: dict, extra_condition: str = "") -> bool:
+        try:
+            self._table.update_item(
+                Key={"sessionId": session_id},
+                UpdateExpression=update,
+                ConditionExpression="#status = :finalizing" + extra_condition,
+                ExpressionAttributeNames={
+                    "#status": "status",
+                    **({"#sweep": PENDING_HASH} if "#sweep" in update else {}),
+                },
+                ExpressionAttributeValues={":finalizing": contract.STATUS_FINALIZING, **values},
+            )
+            return True
+        except ClientError as error:
+            if _conditional_failed(error):
+                return False
+            raise
+
+    def claim_processing(self, session_id: str, lease_seconds: int) -> str | None:
+        """The right to deliver a ready session's processing trigger: a token, or None if delivered or held."""
+        return self._claim(
+            session_id,
+            "processingClaim",
+            "#status = :ready AND attribute_not_exists(processingTriggeredAt)",
+            {"#status": "status"},
+            {":ready": contract.STATUS_READY},
+            lease_seconds,
+        )
+
+    def confirm_processing(self, session_id: str) -> None:
+        """Delivered: the session leaves the sweeper's index for good."""
+        self._table.update_item(
+            Key={"sessionId": session_id},
+            UpdateExpression="SET processingTriggeredAt = :now REMOVE processingClaim, #sweep",
+            ExpressionAttributeNames={"#sweep": PENDING_HASH},
+            ExpressionAttributeValues={":now": Decimal(str(self.now()))},
+        )
+
+    def release_processing(self, session_id: str, token: str) -> None:
+        try:
+            self._table.update_item(
+                Key={"sessionId": session_id},
+                UpdateExpression="REMOVE processingClaim",
+                ConditionExpression="processingClaim.#token = :token",
+                ExpressionAttributeNames={"#token": "token"},
+                ExpressionAttributeValues={":token": token},
+            )
+        except ClientError as error:
+            if not _conditional_failed(error):
+                raise
+
+    def pending(self, finalizing_before: float) -> Iterator[Item]:
+        """Sessions on the sweeper's index: finalizing since before the cutoff, or ready but not yet triggered."""
+        kwargs: dict[str, Any] = {
+            "IndexName": contract.PENDING_INDEX_NAME,
+            "KeyConditionExpression": Key(PENDING_HASH).eq(contract.PENDING_MARK),
+        }
+        while True:
+            page = self._table.query(**kwargs)
+            for item in page.get("Items", []):
+                if item.get("status") == contract.STATUS_READY or float(item[PENDING_RANGE]) < finalizing_before:
+                    yield item
+            if "LastEvaluatedKey" not in page:
+                return
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, S3Eve
 from handlers import contract
 from handlers.domain import completion
 from handlers.domain.store import SessionStore
-from handlers.settings import CompletionSettings
+from handlers.settings import CompletionSettings, processing_trigger
 
 logger = Logger()
 metrics = Metrics(namespace=contract.METRICS_NAMESPACE)
@@ -24,6 +24,12 @@ settings = CompletionSettings.from_env()
 
 store = SessionStore(boto3.resource("dynamodb").Table(settings.table_name), clock=time.time)
 ingest = completion.LambdaIngestTarget(boto3.client("lambda"), settings.ingest_function_name)
+pipeline = completion.Pipeline(
+    store=store,
+    ingest=ingest,
+    processing=processing_trigger(settings.processing),
+    lease_seconds=settings.claim_lease_seconds,
+)
 
 _METRIC_BY_OUTCOME = {
     completion.Outcome.IGNORED_KEY: "ForeignKeysSkipped",
@@ -61,9 +67,7 @@ def lambda_handler(event: dict, context: object) -> dict:
     handled = 0
     for obj in objects_created(event):
         try:
-            outcome = completion.audio_window_created(
-                obj, store=store, ingest=ingest, lease_seconds=settings.claim_lease_seconds
-            )
+            outcome = completion.audio_window_created(obj, pipeline)
         except Exception as error:  # noqa: BLE001 - collected and re-raised below, after the other records
             logger.exception("window not handled; the event will be retried", extra={"key": obj.key})
             failures.append(error)

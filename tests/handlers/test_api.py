@@ -95,6 +95,7 @@ def test_get_session_returns_the_status_body(api):
         "ingestTriggeredWindows": [],
         "expectedWindowCount": None,
         "missingWindows": [],
+        "unexpectedWindows": [],
     }
 
 
@@ -190,3 +191,42 @@ def test_grant_for_a_session_no_longer_recording_is_409(api, state):
 
 def test_grant_for_an_unknown_session_is_404(api):
     assert api.grant(str(uuid.uuid4()), 0) == (404, {"error": "session not found"})
+
+
+# --- POST /sessions/{id}/complete -------------------------------------------------------------------------------
+
+
+def test_complete_answers_202_with_the_status_body_and_then_grants_are_refused(api):
+    sid = api.create()
+    status, body = api.call("POST", f"/sessions/{sid}/complete", body={"expectedWindowCount": 2})
+    assert status == 202
+    assert (body["status"], body["expectedWindowCount"], body["missingWindows"]) == ("finalizing", 2, [0, 1])
+    assert api.call("POST", f"/sessions/{sid}/complete", body={"expectedWindowCount": 2}) == (202, body)
+    status, error = api.call("POST", f"/sessions/{sid}/complete", body={"expectedWindowCount": 3})
+    assert status == 409 and "expectedWindowCount" in error["error"]
+    status, error = api.grant(sid, 0)
+    assert status == 409 and "finalizing" in error["error"]
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({}, "expectedWindowCount"),
+        ({"expectedWindowCount": -1}, "expectedWindowCount"),
+        ({"expectedWindowCount": layout.MAX_WINDOW_INDEX + 2}, "expectedWindowCount"),
+        ({"expectedWindowCount": "3"}, "expectedWindowCount"),
+        ({"expectedWindowCount": 2.5}, "expectedWindowCount"),
+        ({"expectedWindowCount": 2, "force": True}, "force"),
+    ],
+)
+def test_complete_rejects_invalid_counts_with_400(api, body, field):
+    sid = api.create()
+    status, error = api.call("POST", f"/sessions/{sid}/complete", body=body)
+    assert status == 400 and field in error["error"]
+
+
+def test_complete_of_someone_elses_session_is_404(api):
+    sid = api.create()
+    status, _ = api.call("POST", f"/sessions/{sid}/complete", body={"expectedWindowCount": 1}, user="mallory")
+    assert status == 404
+    assert api.call("GET", f"/sessions/{sid}")[1]["status"] == "recording"

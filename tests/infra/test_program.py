@@ -9,7 +9,7 @@ import pytest
 
 from components.api import ROUTES
 from handlers import contract, layout
-from handlers.settings import ApiSettings, CompletionSettings, IngestSettings
+from handlers.settings import ApiSettings, CompletionSettings, IngestSettings, ProcessingSettings
 from offline.program import ACCOUNT_ID, PROJECT_DIR, run_program
 from stack_config import ConfigError
 from tests.infra.conftest import FUNCTION, as_list, function, statements
@@ -132,7 +132,11 @@ def test_each_function_environment_is_what_its_handler_settings_read(dev, compon
         assert parsed == ApiSettings(
             bucket_name=dev.outputs["bucketName"], table_name=dev.outputs["tableName"],
             url_expires_seconds=contract.DEFAULT_URL_EXPIRES_SECONDS,
-            max_audio_bytes=contract.DEFAULT_MAX_AUDIO_BYTES, retention_days=7)
+            max_audio_bytes=contract.DEFAULT_MAX_AUDIO_BYTES, retention_days=7,
+            processing=ProcessingSettings(
+                event_bus_name="default", state_machine_arn=None,
+                claim_lease_seconds=contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS,
+            ))
     if settings is CompletionSettings:
         assert parsed.ingest_function_name == arn_of(dev, FUNCTION, "ingest-handler-function")
         assert parsed.claim_lease_seconds == contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS

@@ -56,15 +56,17 @@ def new_session(store, mode="audio_only"):
     return create_session("alice", mode, store=store, retention_days=30)["sessionId"]
 
 
+def pipeline(store, ingest):
+    return completion.Pipeline(store=store, ingest=ingest, processing=RecordingIngest(), lease_seconds=LEASE)
+
+
 def audio_event(store, ingest, session_id, window, size=2048):
     obj = ObjectCreated(layout.audio_key(session_id, window), size, f"etag-{window}")
-    return completion.audio_window_created(obj, store=store, ingest=ingest, lease_seconds=LEASE)
+    return completion.audio_window_created(obj, pipeline(store, ingest))
 
 
 def frames_event(store, ingest, session_id, window, frames=1800):
-    return completion.frames_window_completed(
-        session_id, window, frames, store=store, ingest=ingest, lease_seconds=LEASE
-    )
+    return completion.frames_window_completed(session_id, window, frames, pipeline(store, ingest))
 
 
 def test_audio_only_window_is_recorded_and_ingested_once_despite_duplicates(env):
@@ -98,8 +100,7 @@ def test_key_outside_the_layout_is_ignored_and_writes_nothing(env):
     sid = new_session(store)
     for key in ("uploads/x.wav", f"sessions/{sid}/window_001/video.mp4", f"sessions/{sid}/window_0001/audio.wav"):
         assert (
-            completion.audio_window_created(ObjectCreated(key, 1, "e"), store=store, ingest=ingest, lease_seconds=LEASE)
-            is Outcome.IGNORED_KEY
+            completion.audio_window_created(ObjectCreated(key, 1, "e"), pipeline(store, ingest)) is Outcome.IGNORED_KEY
         )
     assert "completedAudioWindows" not in store.get(sid)
     assert ingest.requests == []

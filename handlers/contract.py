@@ -45,7 +45,7 @@ PENDING_INDEX_NAME = "pending-sessions"
 PENDING_INDEX_HASH_KEY = "sweep"
 PENDING_INDEX_RANGE_KEY = "finalizingAt"
 PENDING_MARK = "pending"
-DEFAULT_COMPLETION_TIMEOUT_MINUTES = 60
+DEFAULT_COMPLETION_TIMEOUT_SECONDS = 3600  # stack config: completionTimeoutMinutes
 # The processing trigger: an EventBridge event (and optionally a Step Functions execution) per ready session.
 PROCESSING_EVENT_SOURCE = "session-uploads"
 PROCESSING_EVENT_DETAIL_TYPE = "SessionReady"
@@ -53,6 +53,6 @@ PROCESSING_EVENT_DETAIL_TYPE = "SessionReady"
 MAX_KEYS_IN_EVENT = 2000
 ENV_PROCESSING_EVENT_BUS_NAME = "PROCESSING_EVENT_BUS_NAME"
 ENV_PROCESSING_STATE_MACHINE_ARN = "PROCESSING_STATE_MACHINE_ARN"
-ENV_COMPLETION_TIMEOUT_MINUTES = "COMPLETION_TIMEOUT_MINUTES"
+ENV_COMPLETION_TIMEOUT_SECONDS = "COMPLETION_TIMEOUT_SECONDS"
 # The index carries the status too, so the sweeper finds ready sessions still owed a trigger without a table read.
 PENDING_INDEX_PROJECTED_ATTRIBUTES = ("status",)

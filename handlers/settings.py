@@ -120,15 +120,15 @@ class IngestSettings:
 @dataclass(frozen=True)
 class SweeperSettings:
     table_name: str
-    completion_timeout_minutes: int
+    completion_timeout_seconds: int
     processing: ProcessingSettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> SweeperSettings:
         return cls(
             table_name=_required(env, contract.ENV_SESSIONS_TABLE_NAME),
-            completion_timeout_minutes=_positive_int(
-                env, contract.ENV_COMPLETION_TIMEOUT_MINUTES, contract.DEFAULT_COMPLETION_TIMEOUT_MINUTES
+            completion_timeout_seconds=_positive_int(
+                env, contract.ENV_COMPLETION_TIMEOUT_SECONDS, contract.DEFAULT_COMPLETION_TIMEOUT_SECONDS
             ),
             processing=ProcessingSettings.from_env(env),
         )

@@ -29,7 +29,7 @@ def lambda_handler(event: dict, context: object) -> dict:
     report = completeness.sweep(
         store=store,
         trigger=trigger,
-        timeout_seconds=settings.completion_timeout_minutes * 60,
+        timeout_seconds=settings.completion_timeout_seconds,
         lease_seconds=settings.processing.claim_lease_seconds,
     )
     metrics.add_metric(name="SessionsMarkedIncomplete", unit=MetricUnit.Count, value=len(report.marked_incomplete))

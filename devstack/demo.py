@@ -1,4 +1,4 @@
-"""`make demo`: start the local stack, upload a session's windows with the client, and check each was ingested once."""
+"""`make demo`: start the local stack, upload a session's windows with the client, check each was ingested once."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def write_windows(directory: Path, count: int, seconds: float = 1.0) -> list[Pat
 def check(stack: LocalStack, status: dict, count: int) -> list[str]:
     """Every way the session falls short of "every window recorded and ingested exactly once"."""
     expected = list(range(count))
-    problems = []
+    problems = [] if status["status"] == "ready" else [f"session is {status['status']}, not ready"]
     if status["completedAudioWindows"] != expected:
         problems.append(f"recorded windows are {status['completedAudioWindows']}, expected 0..{count - 1}")
     counts = stack.ingest_counts(status["sessionId"])
@@ -96,6 +96,8 @@ def _demo(args: argparse.Namespace, say: Callable[..., None]) -> int:
                 for error in result.failed.values():
                     say(f"error: {error}")
                 stack.wait_idle()  # the S3 events and the ingest invocations they cause
+                client.complete(session, args.windows)
+                stack.wait_idle()
                 status = client.status(session)
             except ClientError as exc:
                 say(f"error: {exc}")
@@ -108,7 +110,7 @@ def _demo(args: argparse.Namespace, say: Callable[..., None]) -> int:
         say(f"FAIL: {problem}")
     if problems or result.failed:
         return 1
-    say(f"OK: all {args.windows} windows recorded and ingested exactly once")
+    say(f"OK: all {args.windows} windows recorded and ingested exactly once; the session is ready")
     return 0
 
 

@@ -47,6 +47,8 @@ def test_fifty_windows_eight_at_a_time_are_each_recorded_and_ingested_once(stack
     assert result.ok and result.uploaded == list(range(WINDOWS))
     assert_ingested_exactly_once(stack, client, session, WINDOWS)
     assert stack.dlq_messages() == []
+    completed = client.complete(session, WINDOWS)
+    assert (completed["status"], completed["missingWindows"]) == ("ready", [])
 
 
 def test_the_cli_resumes_a_partial_upload_without_sending_a_window_twice(stack, client, few_windows, capsys):

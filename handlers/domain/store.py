@@ -51,6 +51,15 @@ class SessionStore:
     def now(self) -> float:
         return self._clock()
 
+    def _conditional_update(self, session_id: str, **kwargs: Any) -> dict | None:
+        """UpdateItem on one session; None when its condition failed, every other error raised."""
+        try:
+            return self._table.update_item(Key={"sessionId": session_id}, **kwargs)
+        except ClientError as error:
+            if _conditional_failed(error):
+                return None
+            raise
+
     def create(self, item: Item) -> None:
         # Maps start empty so that later updates can SET one entry (a nested SET needs its parent map).
         item = {"audioWindows": {}, "frameWindows": {}, "ingestClaims": {}, **item}
@@ -66,19 +75,15 @@ class SessionStore:
         ALL_NEW makes the audio and frames producers race safely: of two such updates DynamoDB serializes, the
         second always sees the first's window, so at least one of them sees both halves complete.
         """
-        try:
-            return self._table.update_item(
-                Key={"sessionId": session_id},
-                UpdateExpression=f"ADD {set_attr} :ws SET {map_attr}.#w = :meta",
-                ConditionExpression="attribute_exists(sessionId)",
-                ExpressionAttributeNames={"#w": str(window)},
-                ExpressionAttributeValues={":ws": {window}, ":meta": meta},
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
-        except ClientError as error:
-            if _conditional_failed(error):
-                return None
-            raise
+        response = self._conditional_update(
+            session_id,
+            UpdateExpression=f"ADD {set_attr} :ws SET {map_attr}.#w = :meta",
+            ConditionExpression="attribute_exists(sessionId)",
+            ExpressionAttributeNames={"#w": str(window)},
+            ExpressionAttributeValues={":ws": {window}, ":meta": meta},
+            ReturnValues="ALL_NEW",
+        )
+        return response["Attributes"] if response else None
 
     def record_audio(self, session_id: str, window: int, size_bytes: int, etag: str, recorded_at: str) -> Item | None:
         meta = {"sizeBytes": size_bytes, "etag": etag, "recordedAt": recorded_at}
@@ -92,26 +97,20 @@ class SessionStore:
         """Write a lease at `path` if nothing is done yet and no live lease holds it; its token, or None."""
         now = self.now()
         token = uuid.uuid4().hex
-        try:
-            self._table.update_item(
-                Key={"sessionId": session_id},
-                UpdateExpression=f"SET {path} = :claim",
-                ConditionExpression=(
-                    f"attribute_exists(sessionId) AND {not_done}"
-                    f" AND (attribute_not_exists({path}) OR {path}.#until < :now)"
-                ),
-                ExpressionAttributeNames={**names, "#until": "until"},
-                ExpressionAttributeValues={
-                    **values,
-                    ":now": Decimal(str(now)),
-                    ":claim": {"until": Decimal(str(now + lease)), "token": token},
-                },
-            )
-            return token
-        except ClientError as error:
-            if not _conditional_failed(error):
-                raise
-            return None
+        claimed = self._conditional_update(
+            session_id,
+            UpdateExpression=f"SET {path} = :claim",
+            ConditionExpression=(
+                f"attribute_exists(sessionId) AND {not_done} AND (attribute_not_exists({path}) OR {path}.#until < :now)"
+            ),
+            ExpressionAttributeNames={**names, "#until": "until"},
+            ExpressionAttributeValues={
+                **values,
+                ":now": Decimal(str(now)),
+                ":claim": {"until": Decimal(str(now + lease)), "token": token},
+            },
+        )
+        return token if claimed is not None else None
 
     def claim_ingest(self, session_id: str, window: int, lease_seconds: int) -> Claim:
         """Take the right to invoke ingest for one window, unless it was triggered or another live claim holds it.
@@ -148,41 +147,33 @@ class SessionStore:
 
     def release_ingest(self, session_id: str, window: int, token: str) -> None:
         """Roll back our own claim after a failed invoke, so the retry can claim at once; never someone else's."""
-        try:
-            self._table.update_item(
-                Key={"sessionId": session_id},
-                UpdateExpression="REMOVE ingestClaims.#w",
-                ConditionExpression="ingestClaims.#w.#token = :token",
-                ExpressionAttributeNames={"#w": str(window), "#token": "token"},
-                ExpressionAttributeValues={":token": token},
-            )
-        except ClientError as error:
-            if not _conditional_failed(error):
-                raise
+        self._conditional_update(
+            session_id,
+            UpdateExpression="REMOVE ingestClaims.#w",
+            ConditionExpression="ingestClaims.#w.#token = :token",
+            ExpressionAttributeNames={"#w": str(window), "#token": "token"},
+            ExpressionAttributeValues={":token": token},
+        )
 
     # --- session completeness ---------------------------------------------------------------------------------
 
     def finalize(self, session_id: str, expected: int) -> Item | None:
         """recording -> finalizing with the expected window count; the new item, or None if no longer recording."""
-        try:
-            return self._table.update_item(
-                Key={"sessionId": session_id},
-                UpdateExpression="SET #status = :finalizing, expectedWindowCount = :n, #since = :now, #sweep = :pending",
-                ConditionExpression="#status = :recording",
-                ExpressionAttributeNames={"#status": "status", "#since": PENDING_RANGE, "#sweep": PENDING_HASH},
-                ExpressionAttributeValues={
-                    ":finalizing": contract.STATUS_FINALIZING,
-                    ":recording": contract.STATUS_RECORDING,
-                    ":n": expected,
-                    ":now": Decimal(str(self.now())),
-                    ":pending": contract.PENDING_MARK,
-                },
-                ReturnValues="ALL_NEW",
-            )["Attributes"]
-        except ClientError as error:
-            if _conditional_failed(error):
-                return None
-            raise
+        response = self._conditional_update(
+            session_id,
+            UpdateExpression="SET #status = :finalizing, expectedWindowCount = :n, #since = :now, #sweep = :pending",
+            ConditionExpression="#status = :recording",
+            ExpressionAttributeNames={"#status": "status", "#since": PENDING_RANGE, "#sweep": PENDING_HASH},
+            ExpressionAttributeValues={
+                ":finalizing": contract.STATUS_FINALIZING,
+                ":recording": contract.STATUS_RECORDING,
+                ":n": expected,
+                ":now": Decimal(str(self.now())),
+                ":pending": contract.PENDING_MARK,
+            },
+            ReturnValues="ALL_NEW",
+        )
+        return response["Attributes"] if response else None
 
     def mark_ready(self, session_id: str) -> bool:
         """finalizing -> ready, exactly once: of concurrent callers only one gets True."""
@@ -218,22 +209,16 @@ class SessionStore:
         )
 
     def _transition(self, session_id: str, update: str, values: dict, extra_condition: str = "") -> bool:
-        try:
-            self._table.update_item(
-                Key={"sessionId": session_id},
-                UpdateExpression=update,
-                ConditionExpression="#status = :finalizing" + extra_condition,
-                ExpressionAttributeNames={
-                    "#status": "status",
-                    **({"#sweep": PENDING_HASH} if "#sweep" in update else {}),
-                },
-                ExpressionAttributeValues={":finalizing": contract.STATUS_FINALIZING, **values},
-            )
-            return True
-        except ClientError as error:
-            if _conditional_failed(error):
-                return False
-            raise
+        """A status change out of finalizing: True for the one caller whose condition held."""
+        names = {"#status": "status", **({"#sweep": PENDING_HASH} if "#sweep" in update else {})}
+        response = self._conditional_update(
+            session_id,
+            UpdateExpression=update,
+            ConditionExpression="#status = :finalizing" + extra_condition,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues={":finalizing": contract.STATUS_FINALIZING, **values},
+        )
+        return response is not None
 
     def claim_processing(self, session_id: str, lease_seconds: int) -> str | None:
         """The right to deliver a ready session's processing trigger: a token, or None if delivered or held."""
@@ -256,17 +241,13 @@ class SessionStore:
         )
 
     def release_processing(self, session_id: str, token: str) -> None:
-        try:
-            self._table.update_item(
-                Key={"sessionId": session_id},
-                UpdateExpression="REMOVE processingClaim",
-                ConditionExpression="processingClaim.#token = :token",
-                ExpressionAttributeNames={"#token": "token"},
-                ExpressionAttributeValues={":token": token},
-            )
-        except ClientError as error:
-            if not _conditional_failed(error):
-                raise
+        self._conditional_update(
+            session_id,
+            UpdateExpression="REMOVE processingClaim",
+            ConditionExpression="processingClaim.#token = :token",
+            ExpressionAttributeNames={"#token": "token"},
+            ExpressionAttributeValues={":token": token},
+        )
 
     def pending(self, finalizing_before: float) -> Iterator[Item]:
         """Sessions on the sweeper's index: finalizing since before the cutoff, or ready but not yet triggered."""

@@ -42,6 +42,7 @@ api = Api("api", ApiArgs(
     retention_days=config.retention_days,
     throttling_rate_limit=config.throttling_rate_limit,
     throttling_burst_limit=config.throttling_burst_limit,
+    account_id=account_id,
     jwt_issuer=config.jwt_issuer,
     jwt_audience=config.jwt_audience,
     allow_unauthenticated=config.allow_unauthenticated,

@@ -64,6 +64,8 @@ class ApiArgs:
     """Steady requests per second across the stage's routes."""
     throttling_burst_limit: int
     """Burst across the stage's routes."""
+    account_id: pulumi.Input[str]
+    """The API's account: the invoke permission's source account."""
     jwt_issuer: str | None = None
     """The IdP's issuer URL; None only with allow_unauthenticated."""
     jwt_audience: Sequence[str] = ()
@@ -200,6 +202,7 @@ class Api(pulumi.ComponentResource):
                 principal="apigateway.amazonaws.com",
                 # Only this API's routes, on any stage: {executionArn}/{stage}/{method}/{path}.
                 source_arn=self.api.execution_arn.apply(lambda arn: f"{arn}/*/*"),
+                source_account=args.account_id,
             ),
             opts=child,
         )

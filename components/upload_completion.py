@@ -30,7 +30,7 @@ class UploadCompletionArgs:
     ingest_function_arn: pulumi.Input[str]
     """The ingest target, the only function this one may invoke."""
     account_id: pulumi.Input[str]
-    """The bucket owner's account: the notification permission's source account."""
+    """The bucket owner's account: the source account of the permission S3 or EventBridge invokes through."""
     runtime: str
     """Lambda runtime."""
     layer_arn: pulumi.Input[str]
@@ -160,7 +160,8 @@ class UploadCompletion(pulumi.ComponentResource):
         self.permission = aws.lambda_.Permission(
             f"{name}-events-permission",
             aws.lambda_.PermissionArgs(action="lambda:InvokeFunction", function=self.handler.function.name,
-                                       principal="events.amazonaws.com", source_arn=self.rule.arn),
+                                       principal="events.amazonaws.com", source_arn=self.rule.arn,
+                                       source_account=args.account_id),
             opts=child,
         )
         # EventBridge delivers events it could not hand to Lambda to the DLQ, as itself.

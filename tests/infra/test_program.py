@@ -222,6 +222,7 @@ def test_the_api_routes_every_contract_route_to_its_lambda_through_a_throttled_l
     permission = dev.one(PERMISSION, "api-invoke-permission").inputs
     assert permission["principal"] == "apigateway.amazonaws.com"
     assert permission["sourceArn"] == f"arn:aws:execute-api:eu-west-1:{ACCOUNT_ID}:api-http-api-id/*/*"
+    assert permission["sourceAccount"] == ACCOUNT_ID
 
 
 def test_a_stack_without_an_issuer_has_no_authorizer_only_because_it_opted_out(dev):
@@ -294,6 +295,7 @@ def test_the_eventbridge_target_retries_then_dead_letters_and_may_invoke(prod):
     assert target.inputs["deadLetterConfig"] == {"arn": arn_of(prod, QUEUE)}
     permission = prod.one(PERMISSION, "upload-completion-events-permission")
     assert (permission.inputs["principal"], permission.inputs["sourceArn"]) == ("events.amazonaws.com", rule_arn)
+    assert permission.inputs["sourceAccount"] == ACCOUNT_ID
     assert permission.urn in target.dependencies
     [allow] = json.loads(prod.one("aws:sqs/queuePolicy:QueuePolicy").inputs["policy"])["Statement"]
     assert allow["Principal"] == {"Service": "events.amazonaws.com"}

@@ -33,14 +33,6 @@ def test_there_are_stack_files_to_preview():
     assert {"dev", "prod"} <= set(STACKS)
 
 
-# Known program gap, reported to the lead: the API's and the EventBridge rule's Lambda permissions set no
-# source_account (components/api.py, components/upload_completion.py), which lambda-permission-source-scoped
-# requires. Strict: once the program sets it this test passes, fails as XPASS, and this marker must go.
-PROGRAM_GAP = pytest.mark.xfail(strict=True, raises=AssertionError,
-                                reason="Lambda permissions for apigateway/events lack source_account (issue 3)")
-
-
-@PROGRAM_GAP
 @pytest.mark.parametrize("stack", STACKS)
 def test_every_stack_passes_the_pack_with_no_mandatory_violation(stack):
     status, printed = preview(stack)

@@ -96,6 +96,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def main() -> None:
+    from devstack import provision  # noqa: PLC0415
     from devstack.servers import MotoServer  # noqa: PLC0415
 
     server = MotoServer()
@@ -103,15 +104,8 @@ def main() -> None:
     env = handler_env(server.url)
     os.environ.update(env)
     try:
-        boto3.client("s3", region_name=REGION).create_bucket(
-            Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
-        )
-        boto3.client("dynamodb", region_name=REGION).create_table(
-            TableName=TABLE,
-            KeySchema=[{"AttributeName": contract.TABLE_HASH_KEY, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": contract.TABLE_HASH_KEY, "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        provision.create_bucket(boto3.client("s3", region_name=REGION), BUCKET, REGION)
+        provision.create_sessions_table(boto3.client("dynamodb", region_name=REGION), TABLE)
         from devstack.apigw import http_api_event  # noqa: PLC0415
         from handlers.api import app as api  # noqa: PLC0415
         from handlers.upload_complete import app as complete  # noqa: PLC0415

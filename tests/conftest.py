@@ -11,6 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from devstack import provision
 from handlers import contract
 
 REGION = "eu-west-1"
@@ -48,30 +49,9 @@ def fake_credentials(monkeypatch):
 
 
 def create_table(dynamodb, name: str = TABLE):
-    """The sessions table as the stack defines it: keyed by session, with the sweeper's sparse index."""
-    return dynamodb.create_table(
-        TableName=name,
-        KeySchema=[{"AttributeName": contract.TABLE_HASH_KEY, "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": contract.TABLE_HASH_KEY, "AttributeType": "S"},
-            {"AttributeName": contract.PENDING_INDEX_HASH_KEY, "AttributeType": "S"},
-            {"AttributeName": contract.PENDING_INDEX_RANGE_KEY, "AttributeType": "N"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": contract.PENDING_INDEX_NAME,
-                "KeySchema": [
-                    {"AttributeName": contract.PENDING_INDEX_HASH_KEY, "KeyType": "HASH"},
-                    {"AttributeName": contract.PENDING_INDEX_RANGE_KEY, "KeyType": "RANGE"},
-                ],
-                "Projection": {
-                    "ProjectionType": "INCLUDE",
-                    "NonKeyAttributes": list(contract.PENDING_INDEX_PROJECTED_ATTRIBUTES),
-                },
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    """The sessions table as the stack defines it (devstack.provision), as a boto3 Table resource."""
+    provision.create_sessions_table(dynamodb.meta.client, name)
+    return dynamodb.Table(name)
 
 
 @contextlib.contextmanager
@@ -82,9 +62,7 @@ def mocked_stack():
         for name, value in HANDLER_ENV.items():
             patch.setenv(name, value)
         with mock_aws():
-            boto3.client("s3", region_name=REGION).create_bucket(
-                Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
-            )
+            provision.create_bucket(boto3.client("s3", region_name=REGION), BUCKET, REGION)
             create_table(boto3.resource("dynamodb", region_name=REGION))
             yield patch
 

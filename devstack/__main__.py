@@ -1,28 +1,33 @@
-"""`python -m devstack serve` runs the local stack in the foreground; `python -m devstack token` mints a dev token."""
+"""`python -m devstack serve` runs the local stack in the foreground; `token` mints a dev token; `sweep` runs the
+sweeper of the running stack once, as its schedule would."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import signal
 import sys
 import threading
 from pathlib import Path
 
-from devstack.tokens import DEFAULT_STATE_DIR, DEFAULT_TTL_SECONDS, DEV_USER, DevKey
+from devstack.tokens import DEFAULT_STATE_DIR, DEFAULT_TTL_SECONDS, DEV_USER, ENDPOINTS_FILE, DevKey
 
 
 def serve(args: argparse.Namespace) -> int:
-    from devstack.stack import ENDPOINTS_FILE, LocalStack  # moto and the handlers: only what serving needs
+    from devstack.stack import LocalStack  # moto and the handlers: only what serving needs
 
     stop = threading.Event()
     # SIGTERM and Ctrl-C both end the wait below, so the stack stops the same way on either.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     options = {"region": args.region} if args.region else {}
+    if args.completion_timeout:
+        options["completion_timeout_seconds"] = args.completion_timeout
     with LocalStack(state_dir=args.state_dir, **options) as stack:
         print(f"local stack up: API {stack.api_url}, AWS {stack.aws_endpoint}, S3 (presign gate) {stack.s3_endpoint}")
-        print(f"endpoints and a dev token in {Path(args.state_dir) / ENDPOINTS_FILE}; Ctrl-C stops", flush=True)
+        print(f"endpoints and a dev token in {Path(args.state_dir) / ENDPOINTS_FILE}; Ctrl-C stops")
+        print("SessionReady events are logged as they arrive; `python -m devstack sweep` runs the sweeper", flush=True)
         while not stop.wait(0.5):
             pass
         print("stopping", flush=True)
@@ -39,19 +44,56 @@ def token(args: argparse.Namespace) -> int:
     return 0
 
 
+def sweep(args: argparse.Namespace) -> int:
+    """Invoke the running stack's sweeper through its Lambda endpoint, with the event its schedule sends."""
+    import boto3
+    from botocore import UNSIGNED
+    from botocore.config import Config
+    from botocore.exceptions import BotoCoreError
+
+    from devstack.schedule import scheduled_event
+
+    path = Path(args.state_dir) / ENDPOINTS_FILE
+    try:
+        endpoints = json.loads(path.read_text())
+        function, lambda_endpoint = endpoints["sweeperFunction"], endpoints["lambdaEndpoint"]
+    except (OSError, ValueError, KeyError) as problem:
+        print(f"no running stack's endpoints in {path} ({problem!r}): start one with `make dev`", file=sys.stderr)
+        return 1
+    # The stack's Invoke endpoint checks no signature: no credentials needed.
+    config = Config(signature_version=UNSIGNED, retries={"max_attempts": 1}, connect_timeout=2, read_timeout=120)
+    client = boto3.client("lambda", endpoint_url=lambda_endpoint, region_name=endpoints["region"], config=config)
+    try:
+        response = client.invoke(
+            FunctionName=function,
+            Payload=json.dumps(scheduled_event(endpoints["sweepSchedule"], endpoints["region"])),
+        )
+    except BotoCoreError as problem:
+        print(f"the stack at {lambda_endpoint} did not answer ({problem}): is `make dev` running?", file=sys.stderr)
+        return 1
+    result = json.loads(response["Payload"].read())
+    print(json.dumps(result, indent=2))
+    return 1 if "FunctionError" in response or result.get("failed") else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     parser.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR), help="where the key and endpoints live")
     commands = parser.add_subparsers(dest="command", required=True)
     serve_parser = commands.add_parser("serve", help="run the local stack until Ctrl-C or SIGTERM")
     serve_parser.add_argument("--region", help="the AWS region the stack pretends to be in")
+    serve_parser.add_argument(
+        "--completion-timeout", type=int, metavar="SECONDS",
+        help="how long a session may stay finalizing before the sweeper marks it incomplete (default one hour)",
+    )
     token_parser = commands.add_parser("token", help="print a dev bearer token signed by the stack's key")
     token_parser.add_argument("--user", default=DEV_USER, help="the token's subject (the caller)")
     token_parser.add_argument("--ttl", type=int, default=DEFAULT_TTL_SECONDS, help="lifetime in seconds")
+    commands.add_parser("sweep", help="run the running stack's sweeper once, as its schedule would; print its report")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("devstack").setLevel(logging.INFO)
-    return serve(args) if args.command == "serve" else token(args)
+    return {"serve": serve, "token": token, "sweep": sweep}[args.command](args)
 
 
 if __name__ == "__main__":

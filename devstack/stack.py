@@ -14,22 +14,25 @@ from typing import Any
 import boto3
 from botocore.credentials import Credentials
 
+from devstack import provision
+from devstack.capture import SessionReadyCapture
 from devstack.faults import Faults
 from devstack.front import HttpApiFront
 from devstack.gate import PresignGate
 from devstack.lambda_api import LambdaInvokeApi
 from devstack.relay import EventRelay, failure_record
 from devstack.runtime import MEMORY_MB, Activity, AsyncInvoker, Function, load_handler_module
+from devstack.schedule import scheduled_event
 from devstack.servers import MotoServer, WsgiServer
-from devstack.tokens import DEFAULT_STATE_DIR, DEV_USER, DevKey
+from devstack.tokens import DEFAULT_STATE_DIR, DEV_USER, ENDPOINTS_FILE, DevKey
 from handlers import contract, layout
 
 log = logging.getLogger("devstack")
 
-ENDPOINTS_FILE = "endpoints.json"
 DEFAULT_REGION = "eu-west-1"
 API_FUNCTION_TIMEOUT_SECONDS = 29  # the HTTP API's integration timeout
 INGEST_FUNCTION_TIMEOUT_SECONDS = 30
+SWEEPER_FUNCTION_TIMEOUT_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,11 @@ class Names:
     ingest_function: str
     events_queue: str
     dlq: str
+    sweeper_function: str
+    sweep_schedule: str
+    processing_bus: str
+    session_ready_rule: str
+    session_ready_queue: str
 
     @classmethod
     def generate(cls, project: str = "session-uploads") -> Names:
@@ -56,12 +64,18 @@ class Names:
             ingest_function=f"{project}-ingest-{suffix}",
             events_queue=f"{project}-upload-events-{suffix}",
             dlq=f"{project}-upload-complete-dlq-{suffix}",
+            sweeper_function=f"{project}-sweeper-{suffix}",
+            sweep_schedule=f"{project}-sweep-schedule-{suffix}",
+            processing_bus=f"{project}-processing-{suffix}",
+            session_ready_rule=f"{project}-session-ready-{suffix}",
+            session_ready_queue=f"{project}-session-ready-capture-{suffix}",
         )
 
 
 class LocalStack:
     """Start with `with LocalStack() as stack:` (or start()/stop()). Options: `retry_delays` between Lambda's
-    async attempts, `claim_lease_seconds` (INGEST_CLAIM_LEASE_SECONDS), `url_expires_seconds`, `state_dir`."""
+    async attempts, `claim_lease_seconds` (INGEST_CLAIM_LEASE_SECONDS, also the processing trigger's lease),
+    `completion_timeout_seconds` (COMPLETION_TIMEOUT_SECONDS, the sweeper's), `url_expires_seconds`, `state_dir`."""
 
     def __init__(
         self,
@@ -70,6 +84,7 @@ class LocalStack:
         claim_lease_seconds: int = 1,
         url_expires_seconds: int = contract.DEFAULT_URL_EXPIRES_SECONDS,
         max_audio_bytes: int = contract.DEFAULT_MAX_AUDIO_BYTES,
+        completion_timeout_seconds: int = contract.DEFAULT_COMPLETION_TIMEOUT_SECONDS,
         region: str = DEFAULT_REGION,
         state_dir: Path | str = DEFAULT_STATE_DIR,
     ):
@@ -77,6 +92,7 @@ class LocalStack:
         self.claim_lease_seconds = claim_lease_seconds
         self.url_expires_seconds = url_expires_seconds
         self.max_audio_bytes = max_audio_bytes
+        self.completion_timeout_seconds = completion_timeout_seconds
         self.region = region
         self.state_dir = Path(state_dir)
         self.names = Names.generate()
@@ -88,6 +104,7 @@ class LocalStack:
         self._servers: list[Any] = []
         self._invokers: list[AsyncInvoker] = []
         self._relay: EventRelay | None = None
+        self._capture: SessionReadyCapture | None = None
         self.endpoints: dict[str, str] = {}
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
@@ -130,12 +147,17 @@ class LocalStack:
             self.names.ingest_function, "handlers.ingest.app", INGEST_FUNCTION_TIMEOUT_SECONDS,
             {contract.ENV_BUCKET_NAME: self.names.bucket}, fault="ingest_run",
         )
+        # Every function that can find a session ready delivers its trigger, under the same lease.
+        processing = {
+            contract.ENV_PROCESSING_EVENT_BUS_NAME: self.names.processing_bus,
+            contract.ENV_INGEST_CLAIM_LEASE_SECONDS: str(self.claim_lease_seconds),
+        }
         completion = self._function(
             self.names.completion_function, "handlers.upload_complete.app", contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS,
             {
                 contract.ENV_SESSIONS_TABLE_NAME: self.names.table,
                 contract.ENV_INGEST_FUNCTION_NAME: self.names.ingest_function,
-                contract.ENV_INGEST_CLAIM_LEASE_SECONDS: str(self.claim_lease_seconds),
+                **processing,
             },
             fault="completion",
         )
@@ -146,15 +168,28 @@ class LocalStack:
                 contract.ENV_SESSIONS_TABLE_NAME: self.names.table,
                 contract.ENV_URL_EXPIRES_SECONDS: str(self.url_expires_seconds),
                 contract.ENV_MAX_AUDIO_BYTES: str(self.max_audio_bytes),
+                **processing,
+            },
+        )
+        self._sweeper = self._function(
+            self.names.sweeper_function, "handlers.sweeper.app", SWEEPER_FUNCTION_TIMEOUT_SECONDS,
+            {
+                contract.ENV_SESSIONS_TABLE_NAME: self.names.table,
+                contract.ENV_COMPLETION_TIMEOUT_SECONDS: str(self.completion_timeout_seconds),
+                **processing,
             },
         )
         ingest_invoker = self._async(ingest)
         completion_invoker = self._async(completion, on_failure=lambda *failure: self._dead_letter(completion, *failure))
-        lambda_api.functions = {f.function.name: f for f in (ingest_invoker, completion_invoker, self._async(api))}
+        lambda_api.functions = {
+            f.function.name: f for f in (ingest_invoker, completion_invoker, self._async(api), self._async(self._sweeper))
+        }
 
         self.api_url = self._serve(HttpApiFront(api, self._key.verify), "devstack-http-api")
         self._relay = EventRelay(self._client("sqs"), self.events_queue_url, completion_invoker, self._stopping)
         self._relay.start()
+        self._capture = SessionReadyCapture(self._client("sqs"), self.session_ready_queue_url, self._stopping)
+        self._capture.start()
         self.endpoints = {
             "apiUrl": self.api_url,
             "awsEndpoint": self.aws_endpoint,
@@ -163,6 +198,10 @@ class LocalStack:
             "bucket": self.names.bucket,
             "table": self.names.table,
             "dlqUrl": self.dlq_url,
+            "processingBus": self.names.processing_bus,
+            "lambdaEndpoint": self.lambda_endpoint,
+            "sweeperFunction": self.names.sweeper_function,
+            "sweepSchedule": self.names.sweep_schedule,
             "token": self.token(DEV_USER),
         }
         (self.state_dir / ENDPOINTS_FILE).write_text(json.dumps(self.endpoints, indent=2) + "\n")
@@ -170,8 +209,9 @@ class LocalStack:
     def stop(self) -> None:
         """Stop every thread and server (ports freed); events still waiting for a retry are dropped."""
         self._stopping.set()
-        if self._relay is not None:
-            self._relay.join()
+        for poller in (self._relay, self._capture):
+            if poller is not None:
+                poller.join()
         for invoker in self._invokers:
             invoker.join()
         # Together: each server notices a shutdown only at its next poll (every half second).
@@ -221,6 +261,14 @@ class LocalStack:
             )
         return records
 
+    def session_ready_events(self) -> list[dict]:
+        """The detail of every SessionReady event the processing bus delivered so far, in order of arrival."""
+        return self._capture.details()
+
+    def sweep(self) -> dict:
+        """One run of the sweeper, invoked as its schedule invokes it; the handler's report."""
+        return self._sweeper.invoke(scheduled_event(self.names.sweep_schedule, self.region))
+
     def wait_idle(self, timeout: float = 30.0) -> None:
         """Return once every S3 event was delivered (or dead-lettered) and every async invocation finished."""
         deadline = time.monotonic() + timeout
@@ -243,50 +291,24 @@ class LocalStack:
         return self._session.client(service, endpoint_url=self.aws_endpoint)
 
     def _provision(self) -> None:
-        """The bucket, table and queues of the deployed stack; the bucket notifies the relay's queue."""
+        """The bucket, table and queues of the deployed stack, and the processing bus. The bucket notifies the
+        relay's queue; the bus's SessionReady rule targets the capture queue, which stands in for processing."""
         names = self.names
-        bucket_args: dict[str, Any] = {"Bucket": names.bucket}
-        if self.region != "us-east-1":
-            bucket_args["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
-        self._s3.create_bucket(**bucket_args)
-        dynamodb = self._client("dynamodb")
-        dynamodb.create_table(
-            TableName=names.table,
-            KeySchema=[{"AttributeName": contract.TABLE_HASH_KEY, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": contract.TABLE_HASH_KEY, "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        dynamodb.update_time_to_live(
-            TableName=names.table,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": contract.TTL_ATTRIBUTE},
-        )
+        provision.create_bucket(self._s3, names.bucket, self.region)
+        provision.create_sessions_table(self._client("dynamodb"), names.table)
         # An event stays in flight (invisible) through all its attempts: longer than the worst case of them.
         in_flight = int(sum(self.retry_delays) + 3 * contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS + 60)
         self.events_queue_url = self._sqs.create_queue(
             QueueName=names.events_queue, Attributes={"VisibilityTimeout": str(in_flight)}
         )["QueueUrl"]
         self.dlq_url = self._sqs.create_queue(QueueName=names.dlq)["QueueUrl"]
-        queue_arn = self._sqs.get_queue_attributes(QueueUrl=self.events_queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        self._s3.put_bucket_notification_configuration(
-            Bucket=names.bucket,
-            NotificationConfiguration={
-                "QueueConfigurations": [
-                    {
-                        "QueueArn": queue_arn,
-                        "Events": ["s3:ObjectCreated:*"],
-                        "Filter": {
-                            "Key": {
-                                "FilterRules": [
-                                    {"Name": "prefix", "Value": layout.SESSIONS_PREFIX},
-                                    {"Name": "suffix", "Value": layout.AUDIO_SUFFIX},
-                                ]
-                            }
-                        },
-                    }
-                ]
-            },
+        provision.notify_queue_of_audio(self._s3, names.bucket, provision.queue_arn(self._sqs, self.events_queue_url))
+        self.session_ready_queue_url = self._sqs.create_queue(QueueName=names.session_ready_queue)["QueueUrl"]
+        provision.create_processing_bus(
+            self._client("events"),
+            names.processing_bus,
+            names.session_ready_rule,
+            provision.queue_arn(self._sqs, self.session_ready_queue_url),
         )
 
     def _serve(self, app: Any, name: str) -> str:

@@ -17,6 +17,7 @@ AUDIENCE = "session-uploads"
 DEFAULT_TTL_SECONDS = 12 * 3600
 KEY_FILE = "jwt-signing-key.pem"
 DEFAULT_STATE_DIR = Path(".devstack")  # the key and the endpoints of the running stack
+ENDPOINTS_FILE = "endpoints.json"  # in the state directory: what a running stack serves where
 DEV_USER = "dev-user"
 
 

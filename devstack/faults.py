@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import random
 import threading
 from collections import Counter
 
 
 class Faults:
-    """Countdowns of failures to inject, and the skew of the S3 gate's clock."""
+    """Countdowns and random rates of failures to inject, how many were injected, and the skew of the S3 gate's
+    clock."""
 
     def __init__(self) -> None:
         self._pending: Counter[str] = Counter()
+        self._rates: dict[str, tuple[float, random.Random]] = {}
         self._lock = threading.Lock()
+        self._injected: Counter[str] = Counter()
         self.s3_clock_skew_seconds = 0.0
 
     def fail_ingest_invokes(self, n: int) -> None:
@@ -27,6 +31,19 @@ class Faults:
         """The next n completion-handler invocations raise."""
         self._add("completion", n)
 
+    def duplicate_events(self, n: int) -> None:
+        """The next n S3 events the relay takes from the queue are delivered twice, as two async invocations
+        (S3 delivers at least once: a duplicate is a second, independent delivery of the same event)."""
+        self._add("duplicate_event", n)
+
+    def at_random(self, kind: str, rate: float, seed: int) -> None:
+        """Besides any countdown, each chance of a failure of `kind` ("ingest_invoke", "ingest_run", "completion",
+        "duplicate_event") happens with probability `rate`, drawn from an RNG seeded with `seed`."""
+        if not 0.0 <= rate <= 1.0:
+            raise ValueError("rate must be between 0 and 1")
+        with self._lock:
+            self._rates[kind] = (rate, random.Random(seed))
+
     def skew_s3_clock(self, seconds: float) -> None:
         """The presign gate sees the time `seconds` later: a URL expires without waiting for it."""
         self.s3_clock_skew_seconds = seconds
@@ -34,6 +51,8 @@ class Faults:
     def reset(self) -> None:
         with self._lock:
             self._pending.clear()
+            self._rates.clear()
+            self._injected.clear()
         self.s3_clock_skew_seconds = 0.0
 
     def _add(self, kind: str, n: int) -> None:
@@ -43,14 +62,22 @@ class Faults:
             self._pending[kind] += n
 
     def pending(self, kind: str) -> int:
-        """How many failures of a kind ("ingest_invoke", "ingest_run", "completion") are still to happen."""
+        """How many failures of a kind ("ingest_invoke", "ingest_run", "completion", "duplicate_event") are still
+        to happen by countdown."""
         with self._lock:
             return self._pending[kind]
+
+    def injected(self, kind: str) -> int:
+        """How many failures of a kind were injected since the last reset, by countdown or at random."""
+        with self._lock:
+            return self._injected[kind]
 
     def take(self, kind: str) -> bool:
         """True (and one fewer pending) when a failure of this kind is due."""
         with self._lock:
-            if self._pending[kind] <= 0:
+            if self._pending[kind] > 0:
+                self._pending[kind] -= 1
+            elif kind not in self._rates or self._rates[kind][1].random() >= self._rates[kind][0]:
                 return False
-            self._pending[kind] -= 1
+            self._injected[kind] += 1
             return True

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,11 +38,19 @@ class EventRelay:
     """Polls the notification queue; each S3 event goes to the completion function's async invoker, and its
     message is deleted once the event was handled or dead-lettered (so a crash in between redelivers it)."""
 
-    def __init__(self, sqs: Any, queue_url: str, invoker: AsyncInvoker, stopping: threading.Event):
+    def __init__(
+        self,
+        sqs: Any,
+        queue_url: str,
+        invoker: AsyncInvoker,
+        stopping: threading.Event,
+        duplicate: Callable[[], bool] = lambda: False,
+    ):
         self._sqs = sqs
         self._queue_url = queue_url
         self._invoker = invoker
         self._stopping = stopping
+        self._duplicate = duplicate  # asked once per event: True delivers it twice, as S3 sometimes does
         self._thread = threading.Thread(target=self._poll, name="devstack-relay", daemon=True)
 
     def start(self) -> None:
@@ -78,6 +87,10 @@ class EventRelay:
             # S3 posts a test event when the notification is configured; a Lambda target never sees one.
             self._delete(receipt)
             return
+        if self._duplicate():
+            # A second, independent async invocation of the same event; submitted first, so that it is counted
+            # as work in flight before the original can delete the message.
+            self._invoker.submit(event)
         self._invoker.submit(event, on_done=lambda: self._delete(receipt))
 
     def _delete(self, receipt: str) -> None:

@@ -186,7 +186,10 @@ class LocalStack:
         }
 
         self.api_url = self._serve(HttpApiFront(api, self._key.verify), "devstack-http-api")
-        self._relay = EventRelay(self._client("sqs"), self.events_queue_url, completion_invoker, self._stopping)
+        self._relay = EventRelay(
+            self._client("sqs"), self.events_queue_url, completion_invoker, self._stopping,
+            duplicate=lambda: self.faults.take("duplicate_event"),
+        )
         self._relay.start()
         self._capture = SessionReadyCapture(self._client("sqs"), self.session_ready_queue_url, self._stopping)
         self._capture.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Annotated
 
@@ -190,4 +191,20 @@ def complete_session(sessionId: SessionId, body: CompleteRequest) -> Response[Se
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict, context: object) -> dict:
-    return app.resolve(event, context)
+    refused = _refuse_non_json_body(event)
+    return refused if refused is not None else app.resolve(event, context)
+
+
+def _refuse_non_json_body(event: dict) -> dict | None:
+    """Every body this API takes is JSON. Another declared type (`curl -d` sends a form type) is refused before the
+    resolver would parse it as a form or multipart body, with a message that names the actual problem."""
+    method = event.get("requestContext", {}).get("http", {}).get("method")
+    content_type = (event.get("headers") or {}).get("content-type", "").strip()
+    if method != "POST" or not content_type or content_type.startswith(content_types.APPLICATION_JSON):
+        return None
+    return {
+        "statusCode": 400,
+        "headers": {"Content-Type": content_types.APPLICATION_JSON},
+        "body": json.dumps({"error": f"Content-Type must be application/json, not {content_type}"}),
+        "isBase64Encoded": False,
+    }

@@ -24,12 +24,12 @@ class Api:
     def __init__(self, module):
         self.module = module
 
-    def call(self, method, path, *, body=None, query=None, user="alice", raw=False):
+    def call(self, method, path, *, body=None, query=None, user="alice", raw=False, headers=None):
         if body is not None and not raw:
             body = json.dumps(body)
         claims = {"sub": user} if user else None
         response = self.module.lambda_handler(
-            http_api_event(method, path, query=query, body=body, claims=claims), LambdaContext()
+            http_api_event(method, path, query=query, body=body, claims=claims, headers=headers), LambdaContext()
         )
         return response["statusCode"], json.loads(response["body"]) if response.get("body") else None
 

@@ -66,6 +66,15 @@ def test_create_session_rejects_bad_bodies_with_400_naming_the_field(api, body, 
     assert field in response["error"]
 
 
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data"])
+def test_a_body_that_is_not_declared_json_gets_a_400_that_says_so(api, content_type):
+    status, response = api.call(
+        "POST", "/sessions", body={"captureMode": "audio_only"}, headers={"Content-Type": content_type}
+    )
+    assert status == 400
+    assert response == {"error": f"Content-Type must be application/json, not {content_type}"}
+
+
 def test_every_route_requires_a_caller(api):
     sid = api.create()
     for method, path, body in (

@@ -1,4 +1,5 @@
-"""The local stack, one per test module, with short retry delays and claim lease; and helpers to drive it over HTTP."""
+"""The local stack, one per test module, with short retry delays, claim lease and completion timeout; and helpers
+to drive it over HTTP."""
 
 from __future__ import annotations
 
@@ -13,13 +14,17 @@ from devstack.stack import LocalStack
 
 RETRY_DELAYS = (0.2, 0.4)
 CLAIM_LEASE_SECONDS = 2
+COMPLETION_TIMEOUT_SECONDS = 2  # a sweep right after complete leaves the session alone; one after this marks it
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     """Module scope: moto's backends are process-global, and other layers' mock_aws resets them."""
     with LocalStack(
-        retry_delays=RETRY_DELAYS, claim_lease_seconds=CLAIM_LEASE_SECONDS, state_dir=tmp_path_factory.mktemp("devstack")
+        retry_delays=RETRY_DELAYS,
+        claim_lease_seconds=CLAIM_LEASE_SECONDS,
+        completion_timeout_seconds=COMPLETION_TIMEOUT_SECONDS,
+        state_dir=tmp_path_factory.mktemp("devstack"),
     ) as running:
         yield running
 
@@ -43,20 +48,40 @@ class Api:
         assert response.status_code == 201, response.text
         return response.json()["sessionId"]
 
-    def grant(self, session_id: str, window: int, body: bytes) -> dict:
-        response = requests.post(
+    def grant_response(self, session_id: str, window: int, body: bytes) -> requests.Response:
+        return requests.post(
             f"{self.url}/sessions/{session_id}/audio",
             params={"windowIndex": window},
             json={"sizeBytes": len(body), "sha256": sha256_b64(body)},
             headers=self.headers,
         )
+
+    def grant(self, session_id: str, window: int, body: bytes) -> dict:
+        response = self.grant_response(session_id, window, body)
         assert response.status_code == 200, response.text
         return response.json()
+
+    def upload(self, session_id: str, window: int, body: bytes) -> None:
+        """Grant and PUT one window through the presign gate, as the client does."""
+        put(self.grant(session_id, window, body), body)
+
+    def complete(self, session_id: str, expected_window_count: int) -> requests.Response:
+        return requests.post(
+            f"{self.url}/sessions/{session_id}/complete",
+            json={"expectedWindowCount": expected_window_count},
+            headers=self.headers,
+        )
 
     def status(self, session_id: str) -> dict:
         response = requests.get(f"{self.url}/sessions/{session_id}", headers=self.headers)
         assert response.status_code == 200, response.text
         return response.json()
+
+
+def put(grant: dict, body: bytes) -> None:
+    """PUT the body to a granted URL with exactly the granted headers; the gate must accept it."""
+    response = requests.put(grant["url"], data=body, headers=grant["headers"], timeout=10)
+    assert response.status_code == 200, response.text
 
 
 def sha256_b64(body: bytes) -> str:

@@ -1,4 +1,5 @@
-"""The local stack's lifecycle: leaving it frees every port and thread; `serve` stops cleanly on SIGTERM."""
+"""The local stack's lifecycle: leaving it frees every port and thread; `serve` logs SessionReady events, its sweeper
+runs from the CLI, and it stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from devstack.__main__ import main as devstack_cli
 from devstack.stack import ENDPOINTS_FILE, LocalStack
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,28 +43,60 @@ def test_leaving_the_stack_stops_every_server_and_thread(tmp_path):
     assert [t.name for t in threading.enumerate() if t not in before and t.is_alive()] == []
 
 
-def test_serve_answers_with_cli_tokens_and_stops_on_sigterm(tmp_path):
+def _wait_for(condition, what: str, server: subprocess.Popen, log: Path, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert server.poll() is None, log.read_text()
+        assert time.monotonic() < deadline, f"{what}:\n{log.read_text()}"
+        time.sleep(0.1)
+
+
+def test_serve_answers_cli_tokens_logs_session_ready_sweeps_from_the_cli_and_stops_on_sigterm(tmp_path):
     command = [sys.executable, "-m", "devstack", "--state-dir", str(tmp_path)]
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
-        server = subprocess.Popen([*command, "serve"], cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        server = subprocess.Popen(
+            [*command, "serve", "--completion-timeout", "1"], cwd=REPO, stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         endpoints_file = tmp_path / ENDPOINTS_FILE
-        deadline = time.monotonic() + 60
-        while not endpoints_file.exists():
-            assert server.poll() is None, log.read_text()
-            assert time.monotonic() < deadline, "serve did not come up"
-            time.sleep(0.1)
+        _wait_for(endpoints_file.exists, "serve did not come up", server, log)
         endpoints = json.loads(endpoints_file.read_text())
         token = subprocess.run(
             [*command, "token", "--user", "alice"], cwd=REPO, capture_output=True, text=True, check=True
         ).stdout.strip()
 
-        created = requests.post(
-            f"{endpoints['apiUrl']}/sessions", json={"captureMode": "audio_only"},
-            headers={"Authorization": f"Bearer {token}"}, timeout=10,
+        api, auth = endpoints["apiUrl"], {"Authorization": f"Bearer {token}"}
+
+        def session() -> str:
+            created = requests.post(f"{api}/sessions", json={"captureMode": "audio_only"}, headers=auth, timeout=10)
+            assert created.status_code == 201, created.text
+            return created.json()["sessionId"]
+
+        def complete(session_id: str) -> None:
+            done = requests.post(
+                f"{api}/sessions/{session_id}/complete", json={"expectedWindowCount": 1}, headers=auth, timeout=10
+            )
+            assert done.status_code == 202, done.text
+
+        whole, partial = session(), session()
+        grant = requests.post(
+            f"{api}/sessions/{whole}/audio", params={"windowIndex": 0}, json={"sizeBytes": 4}, headers=auth, timeout=10
+        ).json()
+        assert requests.put(grant["url"], data=b"RIFF", headers=grant["headers"], timeout=10).status_code == 200
+        _wait_for(
+            lambda: requests.get(f"{api}/sessions/{whole}", headers=auth, timeout=10).json()["completedAudioWindows"],
+            "the window was never recorded", server, log,
         )
-        assert created.status_code == 201, created.text
+        complete(whole)
+        complete(partial)
+        _wait_for(lambda: f"SessionReady: session {whole}" in log.read_text(), "no SessionReady line", server, log)
+
+        time.sleep(1.1)  # past the completion timeout
+        swept = subprocess.run([*command, "sweep"], cwd=REPO, capture_output=True, text=True)
+        assert swept.returncode == 0, swept.stderr
+        assert json.loads(swept.stdout) == {"markedIncomplete": [partial], "triggered": [], "failed": []}
+        assert log.read_text().count("SessionReady: ") == 1
 
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
@@ -71,3 +105,8 @@ def test_serve_answers_with_cli_tokens_and_stops_on_sigterm(tmp_path):
         if server.poll() is None:
             server.kill()
             server.wait()
+
+
+def test_sweep_without_a_running_stack_says_how_to_start_one(tmp_path, capsys):
+    assert devstack_cli(["--state-dir", str(tmp_path), "sweep"]) == 1
+    assert "make dev" in capsys.readouterr().err

@@ -1,13 +1,16 @@
-"""`make demo`: start the local stack, upload a session's windows with the client, check each was ingested once."""
+"""`make demo`: start the local stack, upload a session's windows with the client, complete it, and check that each
+window was ingested once and the session's SessionReady event fired once."""
 
 from __future__ import annotations
 
 import argparse
 import array
 import contextlib
+import json
 import math
 import sys
 import tempfile
+import time
 import warnings
 import wave
 from collections.abc import Callable, Iterator, Sequence
@@ -17,8 +20,10 @@ from client import ClientError, UploadClient, window_filename
 from client.progress import ProgressBar
 from client.report import status_table
 from devstack.stack import LocalStack
+from handlers import layout
 
 LOG_FILE = Path(".devstack") / "demo.log"
+SESSION_READY_WAIT_SECONDS = 10
 SAMPLE_RATE = 16_000  # 16 kHz, 16-bit mono: about 2 MB per 60 s window, as the app records
 
 
@@ -41,8 +46,20 @@ def write_windows(directory: Path, count: int, seconds: float = 1.0) -> list[Pat
     return [write_wav(directory / window_filename(w), seconds, 220 + 20 * w) for w in range(count)]
 
 
+def session_ready_events(stack: LocalStack, session_id: str) -> list[dict]:
+    return [detail for detail in stack.session_ready_events() if detail["sessionId"] == session_id]
+
+
+def wait_for_session_ready(stack: LocalStack, session_id: str, timeout: float = SESSION_READY_WAIT_SECONDS) -> None:
+    """Until the processing bus delivered the session's SessionReady event, or the timeout passed."""
+    deadline = time.monotonic() + timeout
+    while not session_ready_events(stack, session_id) and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
 def check(stack: LocalStack, status: dict, count: int) -> list[str]:
-    """Every way the session falls short of "every window recorded and ingested exactly once"."""
+    """Every way the session falls short of "every window recorded and ingested exactly once, and one SessionReady
+    event naming every window"."""
     expected = list(range(count))
     problems = [] if status["status"] == "ready" else [f"session is {status['status']}, not ready"]
     if status["completedAudioWindows"] != expected:
@@ -53,6 +70,11 @@ def check(stack: LocalStack, status: dict, count: int) -> list[str]:
         problems.append(f"ingest invocations per window not all 1: {wrong or counts}")
     if dead := stack.dlq_messages():
         problems.append(f"{len(dead)} event(s) in the DLQ")
+    events = session_ready_events(stack, status["sessionId"])
+    if len(events) != 1:
+        problems.append(f"{len(events)} SessionReady events for the session, expected exactly 1")
+    elif events[0].get("objectKeys") != [layout.audio_key(status["sessionId"], w) for w in expected]:
+        problems.append(f"the SessionReady event names {events[0].get('objectKeys')}, not the {count} windows")
     return problems
 
 
@@ -96,7 +118,9 @@ def _demo(args: argparse.Namespace, say: Callable[..., None]) -> int:
                 for error in result.failed.values():
                     say(f"error: {error}")
                 stack.wait_idle()  # the S3 events and the ingest invocations they cause
-                client.complete(session, args.windows)
+                completed = client.complete(session, args.windows)
+                say(f"complete: {args.windows} windows expected, the session is {completed['status']}")
+                wait_for_session_ready(stack, session)
                 stack.wait_idle()
                 status = client.status(session)
             except ClientError as exc:
@@ -105,12 +129,16 @@ def _demo(args: argparse.Namespace, say: Callable[..., None]) -> int:
         say()
         say(status_table(status))
         say()
+        for event in session_ready_events(stack, session):
+            say("SessionReady on the processing bus:")
+            say(json.dumps(event, indent=2))
+            say()
         problems = check(stack, status, args.windows)
     for problem in problems:
         say(f"FAIL: {problem}")
     if problems or result.failed:
         return 1
-    say(f"OK: all {args.windows} windows recorded and ingested exactly once; the session is ready")
+    say(f"OK: all {args.windows} windows recorded and ingested exactly once; the session is ready, SessionReady fired once")
     return 0
 
 

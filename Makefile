@@ -38,11 +38,13 @@ bench: $(BIN)/.installed
 	$(BIN)/python -m bench.upload
 
 # The local stack in the foreground (Ctrl-C stops it); endpoints and a dev token land in .devstack/endpoints.json.
+# It logs each SessionReady event; `.venv/bin/python -m devstack sweep` runs its sweeper once.
 dev: $(BIN)/.installed
 	$(BIN)/python -m devstack serve
 
 # The main job on this machine: the local stack, a session's windows uploaded by the client, each checked to be
-# recorded and ingested exactly once (non-zero exit otherwise). Handler logs go to .devstack/demo.log.
+# recorded and ingested exactly once, the session completed with exactly one SessionReady event (non-zero exit
+# otherwise). Handler logs go to .devstack/demo.log.
 demo: $(BIN)/.installed
 	$(BIN)/python -m devstack.demo
 

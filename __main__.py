@@ -6,9 +6,11 @@ import pulumi_aws as aws
 import stack_config
 from components.api import Api, ApiArgs
 from components.ingest import DefaultIngest, DefaultIngestArgs
-from components.monitoring import Monitoring, MonitoringArgs
+from components.monitoring import MetricWatch, Monitoring, MonitoringArgs, QueueWatch
+from components.processing import ProcessingBus, ProcessingBusArgs, ProcessingTarget, event_bus_arn
 from components.sessions_table import SessionsTable, SessionsTableArgs
 from components.storage import Storage, StorageArgs
+from components.sweeper import Sweeper, SweeperArgs
 from components.upload_completion import UploadCompletion, UploadCompletionArgs
 
 config = stack_config.load()
@@ -32,11 +34,22 @@ else:
     ingest_arn = ingest.arn
     function_names["ingest"] = ingest.handler.name
 
+# SessionReady goes to a bus the platform names, or else to the stack's own bus rather than the account's default
+# bus: consumers subscribe to this application's events alone, and the functions may put events on nothing else.
+if config.processing_event_bus_name:
+    bus_name = config.processing_event_bus_name
+    bus_arn = event_bus_arn(aws.get_partition_output().partition, config.region, account_id, bus_name)
+else:
+    bus = ProcessingBus("processing", ProcessingBusArgs(bus_name=f"{stack_config.NAMESPACE}-{pulumi.get_stack()}"))
+    bus_name, bus_arn = bus.name, bus.arn
+processing = ProcessingTarget(bus_name, bus_arn, config.processing_state_machine_arn)
+
 api = Api("api", ApiArgs(
     bucket_name=storage.name,
     bucket_arn=storage.arn,
     table_name=sessions.name,
     table_arn=sessions.arn,
+    processing=processing,
     url_expires_seconds=config.url_expires_seconds,
     max_audio_bytes=config.max_audio_bytes,
     retention_days=config.retention_days,
@@ -56,17 +69,45 @@ completion = UploadCompletion("upload-completion", UploadCompletionArgs(
     table_name=sessions.name,
     table_arn=sessions.arn,
     ingest_function_arn=ingest_arn,
+    processing=processing,
     account_id=account_id,
     max_event_age_seconds=config.max_event_age_seconds,
     event_transport=config.event_transport,
     **functions,
 ))
-function_names |= {"api": api.handler.name, "upload-completion": completion.handler.name}
+sweeper = Sweeper("sweeper", SweeperArgs(
+    table_name=sessions.name,
+    table_arn=sessions.arn,
+    pending_index_arn=sessions.pending_index_arn,
+    processing=processing,
+    completion_timeout_seconds=config.completion_timeout_minutes * 60,
+    schedule_minutes=config.sweep_schedule_minutes,
+    account_id=account_id,
+    **functions,
+))
+function_names |= {"api": api.handler.name, "upload-completion": completion.handler.name,
+                   "sweeper": sweeper.handler.name}
 monitoring = Monitoring("monitoring", MonitoringArgs(
-    dlq_name=completion.dlq.name, function_names=function_names, alarm_email=config.alarm_email))
+    dead_letter_queues={
+        "upload-completion": QueueWatch(completion.dlq.name,
+                                        "Completion events exhausted their retries: windows unrecorded"),
+        "sweeper": QueueWatch(sweeper.dlq.name, "Scheduled sweeps failed or could not be delivered"),
+    },
+    function_names=function_names,
+    metrics={
+        "sessions-incomplete": MetricWatch(sweeper.handler.service_name, "SessionsMarkedIncomplete",
+                                           "Sessions ended incomplete: windows still missing after the timeout"),
+        "sweep-failures": MetricWatch(sweeper.handler.service_name, "SweepFailures",
+                                      "The sweeper could not settle some sessions; the next run retries them"),
+        "processing-trigger-failures": MetricWatch(api.handler.service_name, "ProcessingTriggerFailures",
+                                                   "SessionReady not delivered on complete; the sweeper retries it"),
+    },
+    alarm_email=config.alarm_email,
+))
 
 pulumi.export("apiUrl", api.url)
 pulumi.export("bucketName", storage.name)
 pulumi.export("tableName", sessions.name)
 pulumi.export("dlqUrl", completion.dlq_url)
 pulumi.export("alarmTopicArn", monitoring.topic_arn)
+pulumi.export("processingEventBusName", bus_name)

@@ -23,6 +23,9 @@ MAX_SINGLE_PUT_BYTES = 5 * 1024**3  # S3 refuses a single PUT above 5 GiB
 _LAMBDA_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]+)?$")
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
 _RUNTIME = re.compile(r"^python3\.(1[0-9])$")
+_STATE_MACHINE_ARN = re.compile(r"^arn:aws[a-z-]*:states:([a-z0-9-]+):\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$")
+# A custom or the default bus of this account and region (PutEvents takes the name; the grant derives the ARN).
+_EVENT_BUS_NAME = re.compile(r"^[A-Za-z0-9._-]{1,256}$")
 
 
 class ConfigError(ValueError):
@@ -50,6 +53,10 @@ class StackConfig:
     throttling_burst_limit: int
     powertools_layer_version: int
     deletion_protection: bool
+    processing_event_bus_name: str | None  # where SessionReady goes; the stack's own bus when absent
+    processing_state_machine_arn: str | None  # also started once per ready session, when given
+    completion_timeout_minutes: int  # a session still finalizing this long after complete becomes incomplete
+    sweep_schedule_minutes: int  # how often the sweeper looks
 
     @property
     def powertools_layer_arn(self) -> str:
@@ -178,8 +185,22 @@ def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None =
     if log_retention not in LOG_RETENTION_DAYS:
         raise r.fail("logRetentionDays", f"must be one of {LOG_RETENTION_DAYS}, got {log_retention}")
 
+    bus = r.text("processingEventBusName")
+    if bus is not None and not _EVENT_BUS_NAME.match(bus):
+        raise r.fail("processingEventBusName", f"must be the name of an event bus in this account and region "
+                                               f"(letters, digits, . _ -; not an ARN), got {bus!r}")
+
+    region = aws.required("region")
+    state_machine = r.text("processingStateMachineArn")
+    if state_machine is not None:
+        match = _STATE_MACHINE_ARN.match(state_machine)
+        if not match:
+            raise r.fail("processingStateMachineArn", f"must be a Step Functions state machine ARN, got {state_machine!r}")
+        if match.group(1) != region:  # the functions' Step Functions client calls the stack's region
+            raise r.fail("processingStateMachineArn", f"must be in the stack's region {region}, got {match.group(1)}")
+
     return StackConfig(
-        region=aws.required("region"),
+        region=region,
         retention_days=r.integer("retentionDays", contract.DEFAULT_RETENTION_DAYS, 1, 3650),
         kms_key_arn=kms_key_arn,
         cors_allowed_origins=tuple(_origin(r, "corsAllowedOrigins", o) for o in r.strings("corsAllowedOrigins")),
@@ -200,4 +221,9 @@ def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None =
         throttling_burst_limit=r.integer("throttlingBurstLimit", 100, 1, 5000),
         powertools_layer_version=r.integer("powertoolsLayerVersion", DEFAULT_POWERTOOLS_LAYER_VERSION, 1, 10000),
         deletion_protection=r.boolean("deletionProtection", False),
+        processing_event_bus_name=bus,
+        processing_state_machine_arn=state_machine,
+        completion_timeout_minutes=r.integer("completionTimeoutMinutes",
+                                             contract.DEFAULT_COMPLETION_TIMEOUT_SECONDS // 60, 1, 7 * 24 * 60),
+        sweep_schedule_minutes=r.integer("sweepScheduleMinutes", 5, 1, 24 * 60),
     )

@@ -12,6 +12,7 @@ import pulumi_aws as aws
 import yaml
 
 from components.lambda_function import LambdaFunction, LambdaFunctionArgs, statement
+from components.processing import ProcessingTarget
 from handlers import contract, layout
 
 TYPE = "session-uploads:index:Api"
@@ -47,7 +48,9 @@ class ApiArgs:
     table_name: pulumi.Input[str]
     """The sessions table."""
     table_arn: pulumi.Input[str]
-    """Its ARN: the API gets and puts items."""
+    """Its ARN: the API gets, puts and updates items (finalize, ready, processing claims)."""
+    processing: ProcessingTarget
+    """Where SessionReady goes when complete finds every window recorded."""
     runtime: str
     """Lambda runtime."""
     layer_arn: pulumi.Input[str]
@@ -91,7 +94,8 @@ class Api(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         statements = [
-            statement(["dynamodb:GetItem", "dynamodb:PutItem"], [args.table_arn], sid="Sessions"),
+            statement(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [args.table_arn],
+                      sid="Sessions"),
             statement(
                 ["s3:PutObject"],
                 [
@@ -101,6 +105,7 @@ class Api(pulumi.ComponentResource):
                 ],
                 sid="GrantUploads",
             ),
+            *args.processing.statements(),
         ]
         if args.kms_key_arn is not None:
             statements.append(statement(["kms:GenerateDataKey"], [args.kms_key_arn], sid="EncryptUploads"))
@@ -119,6 +124,7 @@ class Api(pulumi.ComponentResource):
                     contract.ENV_URL_EXPIRES_SECONDS: str(args.url_expires_seconds),
                     contract.ENV_MAX_AUDIO_BYTES: str(args.max_audio_bytes),
                     contract.ENV_RETENTION_DAYS: str(args.retention_days),
+                    **args.processing.environment(),
                 },
                 timeout_seconds=10,
                 memory_mb=512,  # pydantic validation and the resolver import faster with more CPU

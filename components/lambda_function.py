@@ -51,6 +51,7 @@ class LambdaFunction(pulumi.ComponentResource):
     function: aws.lambda_.Function
     role: aws.iam.Role
     log_group: aws.cloudwatch.LogGroup
+    service_name: str
     arn: pulumi.Output[str]
     name: pulumi.Output[str]
 
@@ -101,6 +102,7 @@ class LambdaFunction(pulumi.ComponentResource):
             # The first invocation must already find the policy in place.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
         )
+        self.service_name = args.service_name  # the `service` dimension of the function's Powertools metrics
         self.arn = self.function.arn
         self.name = self.function.name
         self.register_outputs({"arn": self.arn, "name": self.name, "roleArn": self.role.arn})

@@ -1,4 +1,4 @@
-"""The sessions table: on demand, point-in-time recovery, encrypted, rows expiring through a TTL attribute."""
+"""The sessions table: on demand, point-in-time recovery, encrypted, rows expiring, the sweeper's sparse index."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ class SessionsTable(pulumi.ComponentResource):
     table: aws.dynamodb.Table
     name: pulumi.Output[str]
     arn: pulumi.Output[str]
+    pending_index_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: SessionsTableArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TYPE, name, None, opts)
@@ -30,7 +31,24 @@ class SessionsTable(pulumi.ComponentResource):
             aws.dynamodb.TableArgs(
                 billing_mode="PAY_PER_REQUEST",
                 hash_key=contract.TABLE_HASH_KEY,
-                attributes=[aws.dynamodb.TableAttributeArgs(name=contract.TABLE_HASH_KEY, type="S")],
+                attributes=[
+                    aws.dynamodb.TableAttributeArgs(name=contract.TABLE_HASH_KEY, type="S"),
+                    aws.dynamodb.TableAttributeArgs(name=contract.PENDING_INDEX_HASH_KEY, type="S"),
+                    aws.dynamodb.TableAttributeArgs(name=contract.PENDING_INDEX_RANGE_KEY, type="N"),
+                ],
+                # Sparse: only sessions carrying the sweep mark (finalizing, or ready and owed a trigger) are in it,
+                # so a sweep reads the few pending sessions, never the whole table.
+                global_secondary_indexes=[aws.dynamodb.TableGlobalSecondaryIndexArgs(
+                    name=contract.PENDING_INDEX_NAME,
+                    key_schemas=[
+                        aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(
+                            attribute_name=contract.PENDING_INDEX_HASH_KEY, key_type="HASH"),
+                        aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(
+                            attribute_name=contract.PENDING_INDEX_RANGE_KEY, key_type="RANGE"),
+                    ],
+                    projection_type="INCLUDE",
+                    non_key_attributes=list(contract.PENDING_INDEX_PROJECTED_ATTRIBUTES),
+                )],
                 point_in_time_recovery=aws.dynamodb.TablePointInTimeRecoveryArgs(enabled=True),
                 # The AWS managed key (aws/dynamodb): callers need no KMS permissions of their own.
                 server_side_encryption=aws.dynamodb.TableServerSideEncryptionArgs(enabled=True),
@@ -41,4 +59,6 @@ class SessionsTable(pulumi.ComponentResource):
         )
         self.name = self.table.name
         self.arn = self.table.arn
-        self.register_outputs({"tableName": self.name, "tableArn": self.arn})
+        # A Query on an index is authorized on the index's ARN, not the table's.
+        self.pending_index_arn = self.arn.apply(lambda arn: f"{arn}/index/{contract.PENDING_INDEX_NAME}")
+        self.register_outputs({"tableName": self.name, "tableArn": self.arn, "pendingIndexArn": self.pending_index_arn})

@@ -8,13 +8,14 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
+from components.async_delivery import dead_letter_queue, invoke_config, rule_target
 from components.lambda_function import LambdaFunction, LambdaFunctionArgs, statement
+from components.processing import ProcessingTarget
 from handlers import contract, layout
 
 TYPE = "session-uploads:index:UploadCompletion"
 TRANSPORTS = ("notification", "eventbridge")
 ASYNC_RETRIES = 2  # Lambda's maximum: a failed event is tried three times, then lands in the DLQ
-DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # SQS's maximum
 
 
 @dataclass
@@ -29,6 +30,8 @@ class UploadCompletionArgs:
     """Its ARN: the function gets and updates items."""
     ingest_function_arn: pulumi.Input[str]
     """The ingest target, the only function this one may invoke."""
+    processing: ProcessingTarget
+    """Where SessionReady goes when a late window makes a finalizing session ready."""
     account_id: pulumi.Input[str]
     """The bucket owner's account: the source account of the permission S3 or EventBridge invokes through."""
     runtime: str
@@ -61,11 +64,7 @@ class UploadCompletion(pulumi.ComponentResource):
             raise ValueError(f"event_transport must be one of {TRANSPORTS}, got {args.event_transport!r}")
         child = pulumi.ResourceOptions(parent=self)
 
-        self.dlq = aws.sqs.Queue(
-            f"{name}-dlq",
-            aws.sqs.QueueArgs(message_retention_seconds=DLQ_RETENTION_SECONDS, sqs_managed_sse_enabled=True),
-            opts=child,
-        )
+        self.dlq = dead_letter_queue(f"{name}-dlq", self)
         self.handler = LambdaFunction(
             f"{name}-handler",
             LambdaFunctionArgs(
@@ -77,6 +76,7 @@ class UploadCompletion(pulumi.ComponentResource):
                 statements=[
                     statement(["dynamodb:GetItem", "dynamodb:UpdateItem"], [args.table_arn], sid="Sessions"),
                     statement(["lambda:InvokeFunction"], [args.ingest_function_arn], sid="Ingest"),
+                    *args.processing.statements(),
                     # Lambda sends failed events to the on-failure destination with the function's role.
                     statement(["sqs:SendMessage"], [self.dlq.arn], sid="DeadLetters"),
                 ],
@@ -84,25 +84,15 @@ class UploadCompletion(pulumi.ComponentResource):
                     contract.ENV_SESSIONS_TABLE_NAME: args.table_name,
                     contract.ENV_INGEST_FUNCTION_NAME: args.ingest_function_arn,
                     contract.ENV_INGEST_CLAIM_LEASE_SECONDS: str(args.claim_lease_seconds),
+                    **args.processing.environment(),
                 },
                 timeout_seconds=contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS,
                 description="session-uploads upload completion",
             ),
             opts=child,
         )
-        self.invoke_config = aws.lambda_.FunctionEventInvokeConfig(
-            f"{name}-invoke-config",
-            aws.lambda_.FunctionEventInvokeConfigArgs(
-                function_name=self.handler.function.name,
-                maximum_retry_attempts=ASYNC_RETRIES,
-                maximum_event_age_in_seconds=args.max_event_age_seconds,
-                destination_config=aws.lambda_.FunctionEventInvokeConfigDestinationConfigArgs(
-                    on_failure=aws.lambda_.FunctionEventInvokeConfigDestinationConfigOnFailureArgs(
-                        destination=self.dlq.arn),
-                ),
-            ),
-            opts=child,
-        )
+        self.invoke_config = invoke_config(f"{name}-invoke-config", self.handler.function, self.dlq, ASYNC_RETRIES,
+                                           args.max_event_age_seconds, self)
         self.rule = None
         if args.event_transport == "notification":
             self._direct_notification(name, args)
@@ -157,36 +147,5 @@ class UploadCompletion(pulumi.ComponentResource):
         self.rule = aws.cloudwatch.EventRule(
             f"{name}-rule", aws.cloudwatch.EventRuleArgs(event_pattern=pattern), opts=child
         )
-        self.permission = aws.lambda_.Permission(
-            f"{name}-events-permission",
-            aws.lambda_.PermissionArgs(action="lambda:InvokeFunction", function=self.handler.function.name,
-                                       principal="events.amazonaws.com", source_arn=self.rule.arn,
-                                       source_account=args.account_id),
-            opts=child,
-        )
-        # EventBridge delivers events it could not hand to Lambda to the DLQ, as itself.
-        aws.sqs.QueuePolicy(
-            f"{name}-dlq-policy",
-            aws.sqs.QueuePolicyArgs(
-                queue_url=self.dlq.url,
-                policy=aws.iam.get_policy_document_output(statements=[aws.iam.GetPolicyDocumentStatementArgs(
-                    sid="RuleDeadLetters", effect="Allow", actions=["sqs:SendMessage"], resources=[self.dlq.arn],
-                    principals=[aws.iam.GetPolicyDocumentStatementPrincipalArgs(
-                        type="Service", identifiers=["events.amazonaws.com"])],
-                    conditions=[aws.iam.GetPolicyDocumentStatementConditionArgs(
-                        test="ArnEquals", variable="aws:SourceArn", values=[self.rule.arn])],
-                )]).json,
-            ),
-            opts=child,
-        )
-        aws.cloudwatch.EventTarget(
-            f"{name}-target",
-            aws.cloudwatch.EventTargetArgs(
-                rule=self.rule.name,
-                arn=self.handler.function.arn,
-                retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
-                    maximum_retry_attempts=ASYNC_RETRIES, maximum_event_age_in_seconds=args.max_event_age_seconds),
-                dead_letter_config=aws.cloudwatch.EventTargetDeadLetterConfigArgs(arn=self.dlq.arn),
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.permission]),
-        )
+        self.permission, _ = rule_target(name, self.rule, self.handler.function, self.dlq, args.account_id,
+                                         ASYNC_RETRIES, args.max_event_age_seconds, self)

@@ -9,7 +9,7 @@ import pytest
 
 from components.api import ROUTES
 from handlers import contract, layout
-from handlers.settings import ApiSettings, CompletionSettings, IngestSettings, ProcessingSettings
+from handlers.settings import ApiSettings, CompletionSettings, IngestSettings, ProcessingSettings, SweeperSettings
 from offline.program import ACCOUNT_ID, PROJECT_DIR, run_program
 from stack_config import ConfigError
 from tests.infra.conftest import FUNCTION, as_list, function, statements
@@ -20,6 +20,8 @@ BUCKET = "aws:s3/bucket:Bucket"
 TABLE = "aws:dynamodb/table:Table"
 QUEUE = "aws:sqs/queue:Queue"
 COMPONENT_PREFIX = "session-uploads:index:"
+COMPLETION_DLQ = "upload-completion-dlq"
+DEV_BUS_ARN = f"arn:aws:events:eu-west-1:{ACCOUNT_ID}:event-bus/session-uploads-dev"
 
 
 def arn_of(run, type_token, name=None):
@@ -60,12 +62,13 @@ def test_only_this_bucket_in_this_account_may_invoke_completion(dev):
 
 
 def test_failed_completion_events_are_retried_twice_then_land_in_the_encrypted_dlq(dev):
-    config = dev.one("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig").inputs
+    config = dev.one("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig",
+                     "upload-completion-invoke-config").inputs
     assert config["functionName"] == f"{function(dev, 'upload-completion').name}-mock"
     assert config["maximumRetryAttempts"] == 2
     assert config["maximumEventAgeInSeconds"] == 3600
-    assert config["destinationConfig"]["onFailure"]["destination"] == arn_of(dev, QUEUE)
-    dlq = dev.one(QUEUE).inputs
+    assert config["destinationConfig"]["onFailure"]["destination"] == arn_of(dev, QUEUE, COMPLETION_DLQ)
+    dlq = dev.one(QUEUE, COMPLETION_DLQ).inputs
     assert dlq["messageRetentionSeconds"] == 14 * 24 * 3600
     assert dlq["sqsManagedSseEnabled"] is True
 
@@ -85,10 +88,11 @@ def _grants(run, component):
     return {sid: (as_list(s["Action"]), as_list(s["Resource"])) for sid, s in found.items()}
 
 
-def test_the_api_role_reads_and_creates_sessions_and_puts_only_under_the_sessions_prefix(dev):
+def test_the_api_role_reads_and_writes_sessions_puts_only_under_the_sessions_prefix_and_on_the_one_bus(dev):
     assert _grants(dev, "api") == {
-        "Sessions": (["dynamodb:GetItem", "dynamodb:PutItem"], [arn_of(dev, TABLE)]),
+        "Sessions": (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [arn_of(dev, TABLE)]),
         "GrantUploads": (["s3:PutObject"], [layout.objects_arn(arn_of(dev, BUCKET), layout.SESSIONS_PREFIX)]),
+        "ProcessingEvents": (["events:PutEvents"], [DEV_BUS_ARN]),
     }
 
 
@@ -96,7 +100,8 @@ def test_the_completion_role_invokes_only_the_ingest_target(dev):
     assert _grants(dev, "upload-completion") == {
         "Sessions": (["dynamodb:GetItem", "dynamodb:UpdateItem"], [arn_of(dev, TABLE)]),
         "Ingest": (["lambda:InvokeFunction"], [arn_of(dev, FUNCTION, "ingest-handler-function")]),
-        "DeadLetters": (["sqs:SendMessage"], [arn_of(dev, QUEUE)]),
+        "ProcessingEvents": (["events:PutEvents"], [DEV_BUS_ARN]),
+        "DeadLetters": (["sqs:SendMessage"], [arn_of(dev, QUEUE, COMPLETION_DLQ)]),
     }
 
 
@@ -122,22 +127,26 @@ def test_each_function_has_its_own_role(dev, prod):
 
 @pytest.mark.parametrize(
     ("component", "settings"),
-    [("api", ApiSettings), ("upload-completion", CompletionSettings), ("ingest", IngestSettings)],
+    [("api", ApiSettings), ("upload-completion", CompletionSettings), ("ingest", IngestSettings),
+     ("sweeper", SweeperSettings)],
 )
 def test_each_function_environment_is_what_its_handler_settings_read(dev, component, settings):
     variables = function(dev, component).inputs["environment"]["variables"]
     assert variables["POWERTOOLS_SERVICE_NAME"].startswith("session-uploads-")
     parsed = settings.from_env(variables)  # raises if a required variable is missing or malformed
+    # The stack's own bus, never the handlers' fallback (the account's default bus).
+    processing = ProcessingSettings(event_bus_name=dev.outputs["processingEventBusName"], state_machine_arn=None,
+                                    claim_lease_seconds=contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS)
     if settings is ApiSettings:
         assert parsed == ApiSettings(
             bucket_name=dev.outputs["bucketName"], table_name=dev.outputs["tableName"],
             url_expires_seconds=contract.DEFAULT_URL_EXPIRES_SECONDS,
-            max_audio_bytes=contract.DEFAULT_MAX_AUDIO_BYTES, retention_days=7,
-            processing=ProcessingSettings(
-                event_bus_name="default", state_machine_arn=None,
-                claim_lease_seconds=contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS,
-            ))
+            max_audio_bytes=contract.DEFAULT_MAX_AUDIO_BYTES, retention_days=7, processing=processing)
+    if settings is SweeperSettings:
+        assert parsed == SweeperSettings(table_name=dev.outputs["tableName"], completion_timeout_seconds=15 * 60,
+                                         processing=processing)
     if settings is CompletionSettings:
+        assert parsed.processing == processing
         assert parsed.ingest_function_name == arn_of(dev, FUNCTION, "ingest-handler-function")
         assert parsed.claim_lease_seconds == contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS
         assert function(dev, component).inputs["timeout"] == contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS
@@ -150,6 +159,7 @@ def test_every_function_is_traced_logged_layered_and_ships_handlers_only(dev):
         "handlers.api.app.lambda_handler",
         "handlers.upload_complete.app.lambda_handler",
         "handlers.ingest.app.lambda_handler",
+        "handlers.sweeper.app.lambda_handler",
     }
     for f in functions:
         module, _, attribute = f.inputs["handler"].rpartition(".")
@@ -201,7 +211,8 @@ def test_the_table_is_on_demand_recoverable_encrypted_and_expires_rows(dev, prod
         table = run.one(TABLE).inputs
         assert table["billingMode"] == "PAY_PER_REQUEST"
         assert table["hashKey"] == contract.TABLE_HASH_KEY
-        assert table["attributes"] == [{"name": contract.TABLE_HASH_KEY, "type": "S"}]
+        assert {a["name"]: a["type"] for a in table["attributes"]} == {
+            contract.TABLE_HASH_KEY: "S", contract.PENDING_INDEX_HASH_KEY: "S", contract.PENDING_INDEX_RANGE_KEY: "N"}
         assert table["pointInTimeRecovery"] == {"enabled": True}
         assert table["serverSideEncryption"] == {"enabled": True}
         assert table["ttl"] == {"attributeName": contract.TTL_ATTRIBUTE, "enabled": True}
@@ -231,16 +242,21 @@ def test_a_stack_without_an_issuer_has_no_authorizer_only_because_it_opted_out(d
     assert {r.inputs["authorizationType"] for r in dev.of_type("aws:apigatewayv2/route:Route")} == {"NONE"}
 
 
-def test_alarms_watch_the_dlq_and_every_function(dev):
+def test_alarms_watch_every_dlq_every_function_and_the_handlers_failure_metrics(dev):
     alarms = {a.name: a.inputs for a in dev.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
-    dlq = alarms.pop("monitoring-dlq-not-empty")
-    assert (dlq["metricName"], dlq["dimensions"]) == ("ApproximateNumberOfMessagesVisible",
-                                                      {"QueueName": "upload-completion-dlq-mock"})
-    watched = {(a["metricName"], a["dimensions"]["FunctionName"]) for a in alarms.values()}
+    every = list(alarms.values())
+    dlqs = {(a["metricName"], a["dimensions"]["QueueName"]) for a in every if a["namespace"] == "AWS/SQS"}
+    assert dlqs == {("ApproximateNumberOfMessagesVisible", f"{q.name}-mock") for q in dev.of_type(QUEUE)}
+    assert len(dlqs) == 2
+    watched = {(a["metricName"], a["dimensions"]["FunctionName"]) for a in every if a["namespace"] == "AWS/Lambda"}
     names = {f"{f.name}-mock" for f in dev.of_type(FUNCTION)}
     assert watched == {(metric, name) for metric in ("Errors", "Throttles") for name in names}
+    own = {(a["metricName"], a["dimensions"]["service"]) for a in every if a["namespace"] == contract.METRICS_NAMESPACE}
+    assert own == {("SessionsMarkedIncomplete", "session-uploads-sweeper"), ("SweepFailures", "session-uploads-sweeper"),
+                   ("ProcessingTriggerFailures", "session-uploads-api")}
+    assert len(dlqs) + len(watched) + len(own) == len(every)
     topic = dev.outputs["alarmTopicArn"]
-    for alarm in [dlq, *alarms.values()]:
+    for alarm in every:
         assert (alarm["threshold"], alarm["comparisonOperator"]) == (0, "GreaterThanThreshold")
         assert alarm["alarmActions"] == [topic]
     assert not dev.of_type("aws:sns/topicSubscription:TopicSubscription")
@@ -253,6 +269,7 @@ def test_stack_outputs(dev):
         "tableName": "sessions-table-mock",
         "dlqUrl": f"https://sqs.eu-west-1.amazonaws.com/{ACCOUNT_ID}/upload-completion-dlq-mock",
         "alarmTopicArn": f"arn:aws:sns:eu-west-1:{ACCOUNT_ID}:monitoring-alarms-mock",
+        "processingEventBusName": "session-uploads-dev",
     }
 
 
@@ -277,7 +294,7 @@ def test_every_child_is_parented_to_its_component(dev, prod):
 def test_the_eventbridge_transport_filters_object_created_on_the_bucket_and_key_layout(prod):
     notification = prod.one(NOTIFICATION).inputs
     assert notification == {"bucket": prod.outputs["bucketName"], "eventbridge": True}
-    pattern = json.loads(prod.one("aws:cloudwatch/eventRule:EventRule").inputs["eventPattern"])
+    pattern = json.loads(prod.one("aws:cloudwatch/eventRule:EventRule", "upload-completion-rule").inputs["eventPattern"])
     assert pattern["source"] == ["aws.s3"]
     assert pattern["detail-type"] == ["Object Created"]
     assert pattern["detail"]["bucket"]["name"] == [prod.outputs["bucketName"]]
@@ -289,15 +306,16 @@ def test_the_eventbridge_transport_filters_object_created_on_the_bucket_and_key_
 
 def test_the_eventbridge_target_retries_then_dead_letters_and_may_invoke(prod):
     rule_arn = f"arn:aws:events:eu-west-1:{ACCOUNT_ID}:rule/upload-completion-rule-mock"
-    target = prod.one("aws:cloudwatch/eventTarget:EventTarget")
+    target = prod.one("aws:cloudwatch/eventTarget:EventTarget", "upload-completion-target")
     assert target.inputs["arn"] == arn_of(prod, FUNCTION, "upload-completion-handler-function")
     assert target.inputs["retryPolicy"] == {"maximumRetryAttempts": 2, "maximumEventAgeInSeconds": 3600}
-    assert target.inputs["deadLetterConfig"] == {"arn": arn_of(prod, QUEUE)}
+    assert target.inputs["deadLetterConfig"] == {"arn": arn_of(prod, QUEUE, COMPLETION_DLQ)}
     permission = prod.one(PERMISSION, "upload-completion-events-permission")
     assert (permission.inputs["principal"], permission.inputs["sourceArn"]) == ("events.amazonaws.com", rule_arn)
     assert permission.inputs["sourceAccount"] == ACCOUNT_ID
     assert permission.urn in target.dependencies
-    [allow] = json.loads(prod.one("aws:sqs/queuePolicy:QueuePolicy").inputs["policy"])["Statement"]
+    [allow] = json.loads(prod.one("aws:sqs/queuePolicy:QueuePolicy", "upload-completion-dlq-policy").inputs["policy"])[
+        "Statement"]
     assert allow["Principal"] == {"Service": "events.amazonaws.com"}
     assert allow["Condition"] == {"ArnEquals": {"aws:SourceArn": rule_arn}}
     assert "s3.amazonaws.com" not in {p.inputs["principal"] for p in prod.of_type(PERMISSION)}
@@ -306,8 +324,8 @@ def test_the_eventbridge_target_retries_then_dead_letters_and_may_invoke(prod):
 def test_an_external_ingest_target_replaces_the_default_one(dev, prod):
     external = prod.config["session-uploads:ingestFunctionArn"]
     assert not prod.of_type("session-uploads:index:DefaultIngest")
-    assert sorted(f.name for f in prod.of_type(FUNCTION)) == ["api-handler-function",
-                                                               "upload-completion-handler-function"]
+    assert sorted(f.name for f in prod.of_type(FUNCTION)) == [
+        "api-handler-function", "sweeper-handler-function", "upload-completion-handler-function"]
     assert _grants(prod, "upload-completion")["Ingest"] == (["lambda:InvokeFunction"], [external])
     variables = function(prod, "upload-completion").inputs["environment"]["variables"]
     assert variables[contract.ENV_INGEST_FUNCTION_NAME] == external

@@ -1,0 +1,68 @@
+"""The processing trigger's destination: the stack's own EventBridge bus, and what a function needs to deliver to it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_aws as aws
+
+from components.lambda_function import statement
+from handlers import contract
+
+TYPE = "session-uploads:index:ProcessingBus"
+
+
+def event_bus_arn(partition: pulumi.Input[str], region: str, account_id: pulumi.Input[str],
+                  bus_name: str) -> pulumi.Output[str]:
+    """The ARN of an existing bus of this account and region, given by name (PutEvents names it; IAM needs the ARN)."""
+    return pulumi.Output.format("arn:{0}:events:{1}:{2}:event-bus/{3}", partition, region, account_id, bus_name)
+
+
+@dataclass(frozen=True)
+class ProcessingTarget:
+    """Where SessionReady goes: one bus, and a state machine when one is configured."""
+
+    event_bus_name: pulumi.Input[str]
+    event_bus_arn: pulumi.Input[str]
+    state_machine_arn: str | None = None
+
+    def statements(self) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+        """PutEvents on exactly the one bus; StartExecution on exactly the one state machine, only when configured."""
+        granted = [statement(["events:PutEvents"], [self.event_bus_arn], sid="ProcessingEvents")]
+        if self.state_machine_arn:
+            granted.append(statement(["states:StartExecution"], [self.state_machine_arn], sid="ProcessingExecutions"))
+        return granted
+
+    def environment(self) -> dict[str, pulumi.Input[str]]:
+        """What handlers.settings.ProcessingSettings reads."""
+        variables: dict[str, pulumi.Input[str]] = {contract.ENV_PROCESSING_EVENT_BUS_NAME: self.event_bus_name}
+        if self.state_machine_arn:
+            variables[contract.ENV_PROCESSING_STATE_MACHINE_ARN] = self.state_machine_arn
+        return variables
+
+
+@dataclass
+class ProcessingBusArgs:
+    bus_name: str
+    """The bus's name: fixed (not auto-named), since consumers in other stacks subscribe to it by name."""
+
+
+class ProcessingBus(pulumi.ComponentResource):
+    """A custom bus for the stack's application events, deployed when the stack is given no bus to use."""
+
+    bus: aws.cloudwatch.EventBus
+    name: pulumi.Output[str]
+    arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: ProcessingBusArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__(TYPE, name, None, opts)
+        self.bus = aws.cloudwatch.EventBus(
+            f"{name}-bus",
+            aws.cloudwatch.EventBusArgs(name=args.bus_name,
+                                        description="session-uploads: SessionReady, one event per ready session"),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.name = self.bus.name
+        self.arn = self.bus.arn
+        self.register_outputs({"busName": self.name, "busArn": self.arn})

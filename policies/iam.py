@@ -1,4 +1,4 @@
-"""IAM least privilege: no wildcard actions, no wildcard resources, no managed policies beside inline ones."""
+"""IAM least privilege: no wildcard actions or resources, exact delivery targets, no managed beside inline policies."""
 
 from __future__ import annotations
 
@@ -103,6 +103,46 @@ iam_no_wildcard_resources = ResourceValidationPolicy(
 )
 
 
+# Actions that hand work or data to another resource: a wildcard anywhere in their resource lets the code (or
+# whoever controls its inputs) deliver to any bus, state machine, function, queue or topic the pattern matches.
+DELIVERY_ACTIONS = frozenset(
+    action.lower()
+    for action in (
+        "events:PutEvents",
+        "states:StartExecution",
+        "states:StartSyncExecution",
+        "lambda:InvokeFunction",
+        "sqs:SendMessage",
+        "sns:Publish",
+    )
+)
+
+
+def _exact_delivery_targets(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    for index, statement in _allow_statements(args):
+        delivering = sorted(a for a in as_list(statement.get("Action"))
+                            if isinstance(a, str) and a.lower() in DELIVERY_ACTIONS)
+        if not delivering:
+            continue
+        resources = as_list(statement.get("Resource"))
+        if not resources:
+            report_violation(f"statement {index} allows {delivering} on no Resource; name the exact target ARNs.",
+                             None)
+        patterns = [r for r in resources if not isinstance(r, str) or "*" in r or "?" in r]
+        if patterns:
+            report_violation(f"statement {index} allows {delivering} on {patterns}; name the exact bus, state "
+                             f"machine, function, queue or topic ARN.", None)
+
+
+iam_exact_delivery_targets = ResourceValidationPolicy(
+    name="iam-exact-delivery-targets",
+    description="IAM policies allow PutEvents, StartExecution, InvokeFunction, SendMessage and Publish only on "
+                "exact ARNs, never a pattern.",
+    enforcement_level=MANDATORY,
+    validate=_exact_delivery_targets,
+)
+
+
 def _no_managed_beside_inline(args: StackValidationArgs, report_violation: ReportViolation) -> None:
     role_policies = of_type(args.resources, ROLE_POLICY)
     attachments = of_type(args.resources, ROLE_POLICY_ATTACHMENT)
@@ -123,4 +163,5 @@ iam_no_managed_policy_beside_inline = StackValidationPolicy(
     validate=_no_managed_beside_inline,
 )
 
-POLICIES = [iam_no_wildcard_actions, iam_no_wildcard_resources, iam_no_managed_policy_beside_inline]
+POLICIES = [iam_no_wildcard_actions, iam_no_wildcard_resources, iam_exact_delivery_targets,
+            iam_no_managed_policy_beside_inline]

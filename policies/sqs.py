@@ -1,4 +1,4 @@
-"""SQS: queues are encrypted, and a queue that holds failed events keeps them long enough to be noticed."""
+"""SQS: queues are encrypted, a queue holding failed events keeps them long enough, services send only as scoped."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from policies.common import MANDATORY, depends_on, dig, of_type
+from policies.common import MANDATORY, as_list, depends_on, dig, is_allow, of_type, statements
 
 QUEUE = "aws:sqs/queue:Queue"
+QUEUE_POLICY = "aws:sqs/queuePolicy:QueuePolicy"
+# Condition keys that tie a service principal's request to our own resource or account (confused deputy).
+SOURCE_KEYS = ("aws:sourcearn", "aws:sourceaccount", "aws:sourceowner", "aws:sourceorgid")
 MIN_DLQ_RETENTION_SECONDS = 4 * 24 * 3600
 
 # The inputs through which a resource sends what failed to a queue: (type, property, whether it is set).
@@ -65,4 +68,38 @@ sqs_dlq_retention = StackValidationPolicy(
     validate=_dlq_retention,
 )
 
-POLICIES = [sqs_encrypted, sqs_dlq_retention]
+def _unscoped_principals(statement) -> list[str]:
+    """The service principals (or everyone) a statement lets in without a source condition."""
+    principal = statement.get("Principal")
+    if principal == "*":
+        admitted = ["*"]
+    else:
+        admitted = [p for p in as_list(dig(principal, "Service")) if isinstance(p, str)]
+        admitted += [p for p in as_list(dig(principal, "AWS")) if p == "*"]
+    conditions = statement.get("Condition") or {}
+    keys = {k.lower() for operator in conditions.values() if isinstance(operator, dict) for k in operator}
+    return [] if keys & set(SOURCE_KEYS) else admitted
+
+
+def _queue_policy_source_scoped(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type != QUEUE_POLICY:
+        return
+    found = statements(args.props.get("policy"))
+    if not found:
+        report_violation("the queue policy has no statements to check (missing or unreadable policy).", None)
+    for index, statement in enumerate(found, start=1):
+        unscoped = _unscoped_principals(statement) if is_allow(statement) else []
+        if unscoped:
+            report_violation(f"statement {index} lets {unscoped} send to the queue without an aws:SourceArn or "
+                             f"aws:SourceAccount condition: any account's resource could use it (confused deputy).",
+                             None)
+
+
+sqs_queue_policy_source_scoped = ResourceValidationPolicy(
+    name="sqs-queue-policy-source-scoped",
+    description="Every queue policy statement admitting a service principal or everyone carries a source condition.",
+    enforcement_level=MANDATORY,
+    validate=_queue_policy_source_scoped,
+)
+
+POLICIES = [sqs_encrypted, sqs_dlq_retention, sqs_queue_policy_source_scoped]

@@ -1,4 +1,4 @@
-"""IAM policies: wildcard actions and resources, and managed policies beside inline ones."""
+"""IAM policies: wildcard actions and resources, exact delivery targets, managed policies beside inline ones."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from policies.iam import (
     ROLE,
     ROLE_POLICY,
     ROLE_POLICY_ATTACHMENT,
+    iam_exact_delivery_targets,
     iam_no_managed_policy_beside_inline,
     iam_no_wildcard_actions,
     iam_no_wildcard_resources,
@@ -115,3 +116,36 @@ def test_an_attachment_on_another_role_does_not_count():
     other = resource(ROLE, "other-role")
     attachment = resource(ROLE_POLICY_ATTACHMENT, "other-basic", {"policyArn": "arn:aws:iam::aws:policy/X"}, [other])
     assert validate_stack(iam_no_managed_policy_beside_inline, [*resources, other, attachment]) == []
+
+
+BUS = "arn:aws:events:eu-west-1:123456789012:event-bus/session-uploads-dev"
+MACHINE = "arn:aws:states:eu-west-1:123456789012:stateMachine:session-processing"
+
+
+def test_delivery_on_exact_arns_passes():
+    policy = document(allow("events:PutEvents", BUS), allow("states:StartExecution", MACHINE), TRACING,
+                      allow("s3:PutObject", BUCKET_OBJECTS))  # a prefix pattern is fine for non-delivery actions
+    assert validate_resource(iam_exact_delivery_targets, ROLE_POLICY, {"policy": policy}) == []
+
+
+@pytest.mark.parametrize(("action", "pattern"), [
+    ("events:PutEvents", "arn:aws:events:eu-west-1:123456789012:event-bus/*"),
+    ("states:StartExecution", "arn:aws:states:*:123456789012:stateMachine:session-*"),
+    ("lambda:InvokeFunction", "arn:aws:lambda:eu-west-1:123456789012:function:ingest-?"),
+    ("sqs:SendMessage", "*"),
+])
+def test_delivery_on_a_pattern_is_reported(action, pattern):
+    policy = document(allow(["dynamodb:GetItem", action], [TABLE, pattern]))
+    [message] = validate_resource(iam_exact_delivery_targets, ROLE_POLICY, {"policy": policy})
+    assert action in message and pattern in message and TABLE not in message
+
+
+def test_delivery_actions_are_matched_whatever_their_case():
+    policy = document(allow("Events:putEvents", "arn:aws:events:eu-west-1:123456789012:event-bus/*"))
+    assert validate_resource(iam_exact_delivery_targets, ROLE_POLICY, {"policy": policy})
+
+
+def test_delivery_without_a_resource_is_reported():
+    policy = document({"Effect": "Allow", "Action": "events:PutEvents"})
+    [message] = validate_resource(iam_exact_delivery_targets, ROLE_POLICY, {"policy": policy})
+    assert "no Resource" in message

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import json
 
 import pytest
 from pulumi_policy import EnforcementLevel
@@ -88,8 +89,22 @@ def _with_managed_policy_on_the_api_role(resources):
     return [*resources, attachment]
 
 
+def _changed(name: str, change):
+    """The named resource with its inputs changed."""
+    return lambda resources: [dataclasses.replace(r, inputs=change(dict(r.inputs))) if r.name == name else r
+                              for r in resources]
+
+
+def _unscoped(policy_json: str) -> str:
+    document = json.loads(policy_json)
+    for statement in document["Statement"]:
+        statement.pop("Condition", None)
+    return json.dumps(document)
+
+
 # Each stack policy links resources through the dependencies the program registers: break one link in the real
-# graph and the policy must see it (were the links not seen, these policies would pass vacuously).
+# graph and the policy must see it (were the links not seen, these policies would pass vacuously). The resource
+# policies get the same treatment for the resources the program registers for them.
 @pytest.mark.parametrize(("change", "policy", "culprit"), [
     (_without("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"), "lambda-async-bounded-retries",
      "upload-completion-handler-function"),
@@ -97,7 +112,20 @@ def _with_managed_policy_on_the_api_role(resources):
     (_without("aws:cloudwatch/logGroup:LogGroup"), "lambda-log-group-retention", "api-handler-function"),
     (_dlq_keeping_one_hour, "sqs-dlq-retention", "upload-completion-dlq"),
     (_with_managed_policy_on_the_api_role, "iam-no-managed-policy-beside-inline", "api-handler-role"),
-], ids=["no-invoke-config", "no-public-access-block", "no-log-groups", "short-dlq", "managed-beside-inline"])
+    (_without("aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"), "lambda-async-bounded-retries",
+     "sweeper-handler-function"),
+    (_changed("sweeper-target", lambda i: {k: v for k, v in i.items() if k != "deadLetterConfig"}),
+     "lambda-async-bounded-retries", "sweeper-target"),
+    (_changed("sweeper-dlq-policy", lambda i: {**i, "policy": _unscoped(i["policy"])}),
+     "sqs-queue-policy-source-scoped", "sweeper-dlq-policy"),
+    (_changed("sweeper-handler-policy", lambda i: {**i, "policy": i["policy"].replace("event-bus/session-uploads-dev",
+                                                                                      "event-bus/*")}),
+     "iam-exact-delivery-targets", "sweeper-handler-policy"),
+    (_changed("monitoring-sessions-incomplete", lambda i: {**i, "alarmActions": []}), "cloudwatch-alarm-actions",
+     "monitoring-sessions-incomplete"),
+], ids=["no-invoke-config", "no-public-access-block", "no-log-groups", "short-dlq", "managed-beside-inline",
+        "sweeper-no-invoke-config", "sweeper-target-no-dlq", "sweeper-dlq-unscoped", "bus-pattern",
+        "silent-alarm"])
 def test_the_stack_policies_see_the_programs_wiring(dev, change, policy, culprit):
     assert not [v for v in evaluate(dev) if v.policy == policy]
     changed = dataclasses.replace(dev, resources=tuple(change(list(dev.resources))))

@@ -49,4 +49,4 @@ demo: $(BIN)/.installed
 	$(BIN)/python -m devstack.demo
 
 openapi: $(BIN)/.installed
-	BUCKET_NAME=unused SESSIONS_TABLE_NAME=unused AWS_DEFAULT_REGION=us-east-1 $(BIN)/python -m handlers.api.openapi > docs/openapi.yaml
+	BUCKET_NAME=unused SESSIONS_TABLE_NAME=unused PROCESSING_EVENT_BUS_NAME=unused AWS_DEFAULT_REGION=us-east-1 $(BIN)/python -m handlers.api.openapi > docs/openapi.yaml

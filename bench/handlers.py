@@ -35,6 +35,7 @@ def handler_env(endpoint: str) -> dict[str, str]:
         contract.ENV_BUCKET_NAME: BUCKET,
         contract.ENV_SESSIONS_TABLE_NAME: TABLE,
         contract.ENV_INGEST_FUNCTION_NAME: "bench-ingest",
+        contract.ENV_PROCESSING_EVENT_BUS_NAME: "default",
     }
 
 

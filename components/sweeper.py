@@ -83,7 +83,7 @@ class Sweeper(pulumi.ComponentResource):
                     **args.processing.environment(),
                 },
                 # One run walks every pending session; overlapping runs are safe (every write is conditional).
-                timeout_seconds=60,
+                timeout_seconds=contract.SWEEPER_FUNCTION_TIMEOUT_SECONDS,
                 description="session-uploads completion sweeper",
             ),
             opts=child,
@@ -92,10 +92,13 @@ class Sweeper(pulumi.ComponentResource):
         # Schedules run on the default bus only.
         self.rule = aws.cloudwatch.EventRule(
             f"{name}-schedule",
-            aws.cloudwatch.EventRuleArgs(schedule_expression=schedule_expression(args.schedule_minutes),
-                                         description="session-uploads: sweep finalizing sessions"),
+            aws.cloudwatch.EventRuleArgs(
+                schedule_expression=schedule_expression(args.schedule_minutes),
+                description="session-uploads: sweep finalizing sessions",
+            ),
             opts=child,
         )
         self.permission, self.target = rule_target(
-            name, self.rule, self.handler.function, self.dlq, args.account_id, DELIVERY_RETRIES, max_event_age, self)
+            name, self.rule, self.handler.function, self.dlq, args.account_id, DELIVERY_RETRIES, max_event_age, self
+        )
         self.register_outputs({"functionArn": self.handler.arn, "dlqArn": self.dlq.arn})

@@ -32,7 +32,6 @@ log = logging.getLogger("devstack")
 DEFAULT_REGION = "eu-west-1"
 API_FUNCTION_TIMEOUT_SECONDS = 29  # the HTTP API's integration timeout
 INGEST_FUNCTION_TIMEOUT_SECONDS = 30
-SWEEPER_FUNCTION_TIMEOUT_SECONDS = 60
 
 
 @dataclass(frozen=True)
@@ -144,8 +143,11 @@ class LocalStack:
         self.lambda_endpoint = self._serve(lambda_api, "devstack-lambda")
 
         ingest = self._function(
-            self.names.ingest_function, "handlers.ingest.app", INGEST_FUNCTION_TIMEOUT_SECONDS,
-            {contract.ENV_BUCKET_NAME: self.names.bucket}, fault="ingest_run",
+            self.names.ingest_function,
+            "handlers.ingest.app",
+            INGEST_FUNCTION_TIMEOUT_SECONDS,
+            {contract.ENV_BUCKET_NAME: self.names.bucket},
+            fault="ingest_run",
         )
         # Every function that can find a session ready delivers its trigger, under the same lease.
         processing = {
@@ -153,7 +155,9 @@ class LocalStack:
             contract.ENV_INGEST_CLAIM_LEASE_SECONDS: str(self.claim_lease_seconds),
         }
         completion = self._function(
-            self.names.completion_function, "handlers.upload_complete.app", contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS,
+            self.names.completion_function,
+            "handlers.upload_complete.app",
+            contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS,
             {
                 contract.ENV_SESSIONS_TABLE_NAME: self.names.table,
                 contract.ENV_INGEST_FUNCTION_NAME: self.names.ingest_function,
@@ -162,7 +166,9 @@ class LocalStack:
             fault="completion",
         )
         api = self._function(
-            self.names.api_function, "handlers.api.app", API_FUNCTION_TIMEOUT_SECONDS,
+            self.names.api_function,
+            "handlers.api.app",
+            API_FUNCTION_TIMEOUT_SECONDS,
             {
                 contract.ENV_BUCKET_NAME: self.names.bucket,
                 contract.ENV_SESSIONS_TABLE_NAME: self.names.table,
@@ -172,7 +178,9 @@ class LocalStack:
             },
         )
         self._sweeper = self._function(
-            self.names.sweeper_function, "handlers.sweeper.app", SWEEPER_FUNCTION_TIMEOUT_SECONDS,
+            self.names.sweeper_function,
+            "handlers.sweeper.app",
+            contract.SWEEPER_FUNCTION_TIMEOUT_SECONDS,
             {
                 contract.ENV_SESSIONS_TABLE_NAME: self.names.table,
                 contract.ENV_COMPLETION_TIMEOUT_SECONDS: str(self.completion_timeout_seconds),
@@ -180,14 +188,20 @@ class LocalStack:
             },
         )
         ingest_invoker = self._async(ingest)
-        completion_invoker = self._async(completion, on_failure=lambda *failure: self._dead_letter(completion, *failure))
+        completion_invoker = self._async(
+            completion, on_failure=lambda *failure: self._dead_letter(completion, *failure)
+        )
         lambda_api.functions = {
-            f.function.name: f for f in (ingest_invoker, completion_invoker, self._async(api), self._async(self._sweeper))
+            f.function.name: f
+            for f in (ingest_invoker, completion_invoker, self._async(api), self._async(self._sweeper))
         }
 
         self.api_url = self._serve(HttpApiFront(api, self._key.verify), "devstack-http-api")
         self._relay = EventRelay(
-            self._client("sqs"), self.events_queue_url, completion_invoker, self._stopping,
+            self._client("sqs"),
+            self.events_queue_url,
+            completion_invoker,
+            self._stopping,
             duplicate=lambda: self.faults.take("duplicate_event"),
         )
         self._relay.start()
@@ -352,7 +366,9 @@ class LocalStack:
         self._invokers.append(invoker)
         return invoker
 
-    def _dead_letter(self, function: Function, event: Any, request_id: str, error: BaseException, attempts: int) -> None:
+    def _dead_letter(
+        self, function: Function, event: Any, request_id: str, error: BaseException, attempts: int
+    ) -> None:
         record = failure_record(function.arn, event, request_id, error, attempts)
         self._sqs.send_message(QueueUrl=self.dlq_url, MessageBody=json.dumps(record))
 

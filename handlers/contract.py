@@ -19,6 +19,7 @@ MAX_URL_EXPIRES_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs cannot live long
 # and stay below Lambda's first async retry delay (about one minute), so the retry can take the claim over.
 DEFAULT_INGEST_CLAIM_LEASE_SECONDS = 45
 COMPLETION_FUNCTION_TIMEOUT_SECONDS = 30
+SWEEPER_FUNCTION_TIMEOUT_SECONDS = 60
 
 # Environment variables: the first five keep the names the old system used.
 ENV_BUCKET_NAME = "BUCKET_NAME"

@@ -36,8 +36,8 @@ def _positive_int(env: Mapping[str, str], name: str, default: int) -> int:
 
 @dataclass(frozen=True)
 class ProcessingSettings:
-    """Where a ready session's trigger goes: the EventBridge bus (the account's default bus unless configured), and
-    the Step Functions state machine to start when one is configured."""
+    """Where a ready session's trigger goes: the EventBridge bus, and the Step Functions state machine to start when
+    one is configured; and the lease of every claim (a window's ingest, a session's trigger)."""
 
     event_bus_name: str
     state_machine_arn: str | None
@@ -46,7 +46,7 @@ class ProcessingSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> ProcessingSettings:
         return cls(
-            event_bus_name=env.get(contract.ENV_PROCESSING_EVENT_BUS_NAME, "").strip() or "default",
+            event_bus_name=_required(env, contract.ENV_PROCESSING_EVENT_BUS_NAME),
             state_machine_arn=env.get(contract.ENV_PROCESSING_STATE_MACHINE_ARN, "").strip() or None,
             claim_lease_seconds=_positive_int(
                 env, contract.ENV_INGEST_CLAIM_LEASE_SECONDS, contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS
@@ -93,17 +93,17 @@ class ApiSettings:
 class CompletionSettings:
     table_name: str
     ingest_function_name: str
-    claim_lease_seconds: int
     processing: ProcessingSettings
+
+    @property
+    def claim_lease_seconds(self) -> int:
+        return self.processing.claim_lease_seconds
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> CompletionSettings:
         return cls(
             table_name=_required(env, contract.ENV_SESSIONS_TABLE_NAME),
             ingest_function_name=_required(env, contract.ENV_INGEST_FUNCTION_NAME),
-            claim_lease_seconds=_positive_int(
-                env, contract.ENV_INGEST_CLAIM_LEASE_SECONDS, contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS
-            ),
             processing=ProcessingSettings.from_env(env),
         )
 

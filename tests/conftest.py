@@ -31,6 +31,7 @@ HANDLER_ENV = {
     contract.ENV_BUCKET_NAME: BUCKET,
     contract.ENV_SESSIONS_TABLE_NAME: TABLE,
     contract.ENV_INGEST_FUNCTION_NAME: INGEST_FUNCTION,
+    contract.ENV_PROCESSING_EVENT_BUS_NAME: "default",  # every account (and moto) has it
 }
 
 

@@ -79,8 +79,11 @@ def test_a_body_that_is_not_declared_json_gets_a_400_that_says_so(api, content_t
 def test_a_body_that_is_not_utf8_gets_a_400_not_a_500(api, content_type):
     sid = api.create()
     headers = {"Content-Type": content_type} if content_type else None
-    for path, query in (("/sessions", None), (f"/sessions/{sid}/audio", {"windowIndex": "0"}),
-                        (f"/sessions/{sid}/complete", None)):
+    for path, query in (
+        ("/sessions", None),
+        (f"/sessions/{sid}/audio", {"windowIndex": "0"}),
+        (f"/sessions/{sid}/complete", None),
+    ):
         status, response = api.call("POST", path, body=b"\x80{}", query=query, raw=True, headers=headers)
         assert (status, response) == (400, {"error": "the request body is not UTF-8 text, so it is not JSON"}), path
 

@@ -54,10 +54,18 @@ def test_api_settings_fail_loudly_naming_the_variable(env, message):
         ApiSettings.from_env(env)
 
 
-def test_completion_settings_require_the_ingest_function():
+def test_completion_settings_require_the_ingest_function_and_the_processing_bus():
     with pytest.raises(SettingsError, match=contract.ENV_INGEST_FUNCTION_NAME):
-        CompletionSettings.from_env({contract.ENV_SESSIONS_TABLE_NAME: "t"})
+        CompletionSettings.from_env(
+            {contract.ENV_SESSIONS_TABLE_NAME: "t", contract.ENV_PROCESSING_EVENT_BUS_NAME: "b"}
+        )
+    with pytest.raises(SettingsError, match=contract.ENV_PROCESSING_EVENT_BUS_NAME):
+        CompletionSettings.from_env({contract.ENV_SESSIONS_TABLE_NAME: "t", contract.ENV_INGEST_FUNCTION_NAME: "f"})
     settings = CompletionSettings.from_env(
-        {contract.ENV_SESSIONS_TABLE_NAME: "t", contract.ENV_INGEST_FUNCTION_NAME: "f"}
+        {
+            contract.ENV_SESSIONS_TABLE_NAME: "t",
+            contract.ENV_INGEST_FUNCTION_NAME: "f",
+            contract.ENV_PROCESSING_EVENT_BUS_NAME: "b",
+        }
     )
     assert settings.claim_lease_seconds == contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 REQS := requirements.txt requirements-dev.txt policies/requirements.txt
 
-.PHONY: test lint bench openapi dev preview demo
+.PHONY: test lint bench soak openapi dev preview demo
 
 $(BIN)/.installed: $(REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ preview: $(BIN)/.installed
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.handlers
 	$(BIN)/python -m bench.upload
+
+# The load scenario at 1,000 windows (20 sessions of 50) with duplicate events and failing ingest invokes; not in CI.
+soak: $(BIN)/.installed
+	$(BIN)/python -m bench.load --sessions 20 --windows 50
 
 # The local stack in the foreground (Ctrl-C stops it); endpoints and a dev token land in .devstack/endpoints.json.
 # It logs each SessionReady event; `.venv/bin/python -m devstack sweep` runs its sweeper once.

@@ -1,0 +1,194 @@
+"""`python -m bench.load`: sessions uploading concurrently through the local stack, duplicate S3 events and failing
+ingest invokes injected at random; counts what was lost, ingested twice or dead-lettered (`make soak` runs it big)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import boto3
+
+from client import UploadClient
+from devstack.demo import handler_output_to, write_windows
+from devstack.stack import LocalStack
+
+INJECTED_MARK = "failure injected by devstack faults"  # in the message of every fault the stack injects
+RETRY_DELAYS = (0.2, 0.4)  # Lambda's async retries, shortened: each completion invocation runs alone, as in one
+CLAIM_LEASE_SECONDS = 2  # warm container, so a retry never races a live claimant and the lease only covers crashes
+LOG_FILE = Path(".devstack") / "load.log"
+
+
+@dataclass
+class LoadFigures:
+    sessions: int
+    windows_per_session: int
+    duplicate_rate: float
+    invoke_failure_rate: float
+    seed: int
+    windows_uploaded: int = 0
+    upload_failures: int = 0
+    duplicates_injected: int = 0
+    invoke_faults_injected: int = 0
+    dead_lettered: int = 0  # events whose three attempts all failed
+    dead_lettered_unexpected: int = 0  # ... for a reason other than an injected fault
+    redriven: int = 0
+    lost: int = 0  # windows not recorded, or never ingested, once the DLQ was redriven
+    double_ingested: int = 0  # windows ingested more than once
+    sessions_ready: int = 0
+    session_ready_events: int = 0
+    seconds: float = 0.0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def windows(self) -> int:
+        return self.sessions * self.windows_per_session
+
+    def table(self) -> str:
+        rows = [
+            ("sessions x windows", f"{self.sessions} x {self.windows_per_session} = {self.windows}"),
+            ("windows uploaded (client)", self.windows_uploaded),
+            (f"duplicate S3 events injected ({self.duplicate_rate:.0%})", self.duplicates_injected),
+            (f"ingest invokes failed ({self.invoke_failure_rate:.0%})", self.invoke_faults_injected),
+            ("events dead-lettered (3 attempts failed)", self.dead_lettered),
+            ("  of which not caused by an injected fault", self.dead_lettered_unexpected),
+            ("events redriven from the DLQ", self.redriven),
+            ("windows lost", self.lost),
+            ("windows ingested more than once", self.double_ingested),
+            ("sessions ready after complete", f"{self.sessions_ready} of {self.sessions}"),
+            ("SessionReady events", self.session_ready_events),
+            ("wall time, upload to idle", f"{self.seconds:.1f} s ({self.windows / self.seconds:.0f} windows/s)"),
+        ]
+        return "\n".join(f"{name:<44} {value}" for name, value in rows)
+
+
+def run_load(
+    stack: LocalStack,
+    windows_dir: Path,
+    *,
+    sessions: int,
+    windows: int,
+    parallel_sessions: int = 4,
+    concurrency: int = 4,
+    duplicate_rate: float = 0.10,
+    invoke_failure_rate: float = 0.05,
+    seed: int = 7,
+) -> LoadFigures:
+    """Upload `sessions` sessions of `windows` windows (the window_NNN.wav files in `windows_dir`) with faults on;
+    then redrive the DLQ as an operator would, complete every session and count."""
+    figures = LoadFigures(sessions, windows, duplicate_rate, invoke_failure_rate, seed)
+    stack.faults.at_random("duplicate_event", duplicate_rate, seed)
+    stack.faults.at_random("ingest_invoke", invoke_failure_rate, seed + 1)
+    users = [f"load-{n}" for n in range(sessions)]
+
+    def upload(user: str) -> tuple[str, str, int, int]:
+        with UploadClient(stack.api_url, stack.token(user=user)) as client:
+            session_id = client.create_session("audio_only")["sessionId"]
+            result = client.upload_dir(session_id, windows_dir, concurrency=concurrency)
+        return user, session_id, len(result.uploaded), len(result.failed)
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=parallel_sessions) as pool:
+        uploaded = list(pool.map(upload, users))
+    stack.wait_idle(timeout=120)
+    figures.seconds = time.perf_counter() - started
+    figures.windows_uploaded = sum(n for _, _, n, _ in uploaded)
+    figures.upload_failures = sum(n for _, _, _, n in uploaded)
+    figures.duplicates_injected = stack.faults.injected("duplicate_event")
+    figures.invoke_faults_injected = stack.faults.injected("ingest_invoke")
+    stack.faults.reset()  # the outage is over before the operator redrives
+
+    dead = redrive(stack)
+    figures.dead_lettered = figures.redriven = len(dead)
+    figures.dead_lettered_unexpected = sum(INJECTED_MARK not in json.dumps(r["responsePayload"]) for r in dead)
+    stack.wait_idle(timeout=60)
+
+    for user, session_id, _, _ in uploaded:
+        check_session(stack, figures, user, session_id, windows)
+    ready = [e for e in stack.session_ready_events() if e["sessionId"] in {s for _, s, _, _ in uploaded}]
+    figures.session_ready_events = len(ready)
+    return figures
+
+
+def redrive(stack: LocalStack) -> list[dict]:
+    """Every record in the DLQ, taken out and its event sent back to the notification queue (an operator's redrive)."""
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=stack.aws_endpoint,
+        region_name=stack.region,
+        aws_access_key_id=stack.credentials.access_key,
+        aws_secret_access_key=stack.credentials.secret_key,
+    )
+    records = []
+    while messages := sqs.receive_message(QueueUrl=stack.dlq_url, MaxNumberOfMessages=10).get("Messages", []):
+        for message in messages:
+            record = json.loads(message["Body"])
+            sqs.send_message(QueueUrl=stack.events_queue_url, MessageBody=json.dumps(record["requestPayload"]))
+            sqs.delete_message(QueueUrl=stack.dlq_url, ReceiptHandle=message["ReceiptHandle"])
+            records.append(record)
+    return records
+
+
+def check_session(stack: LocalStack, figures: LoadFigures, user: str, session_id: str, windows: int) -> None:
+    """Count the session's lost and doubly ingested windows, then complete it and count it if it is ready."""
+    expected = set(range(windows))
+    counts = stack.ingest_counts(session_id)
+    with UploadClient(stack.api_url, stack.token(user=user)) as client:
+        status = client.status(session_id)
+        recorded = set(status["completedAudioWindows"]) & set(status["ingestTriggeredWindows"])
+        lost = sorted(w for w in expected if w not in recorded or counts.get(w, 0) == 0)
+        double = sorted(w for w, n in counts.items() if n > 1)
+        figures.lost += len(lost)
+        figures.double_ingested += len(double)
+        if lost or double:
+            figures.problems.append(f"session {session_id}: lost {lost}, ingested more than once {double}")
+        if client.complete(session_id, windows)["status"] == "ready":
+            figures.sessions_ready += 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__)
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--windows", type=int, default=50, help="windows per session")
+    parser.add_argument("--parallel-sessions", type=int, default=4, help="sessions uploading at once")
+    parser.add_argument("--concurrency", type=int, default=4, help="uploads in flight per session")
+    parser.add_argument("--duplicate-rate", type=float, default=0.10)
+    parser.add_argument("--invoke-failure-rate", type=float, default=0.05)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--json", type=Path, help="also write the figures to this file")
+    args = parser.parse_args(argv)
+    with (
+        tempfile.TemporaryDirectory() as directory,
+        tempfile.TemporaryDirectory() as state,
+        handler_output_to(LOG_FILE),
+        LocalStack(retry_delays=RETRY_DELAYS, claim_lease_seconds=CLAIM_LEASE_SECONDS, state_dir=state) as stack,
+    ):
+        write_windows(Path(directory), args.windows, seconds=0.05)
+        figures = run_load(
+            stack,
+            Path(directory),
+            sessions=args.sessions,
+            windows=args.windows,
+            parallel_sessions=args.parallel_sessions,
+            concurrency=args.concurrency,
+            duplicate_rate=args.duplicate_rate,
+            invoke_failure_rate=args.invoke_failure_rate,
+            seed=args.seed,
+        )
+    print(f"Load through the local stack (handler logs in {LOG_FILE})")
+    print(figures.table())
+    for problem in figures.problems:
+        print("PROBLEM:", problem)
+    if args.json:
+        args.json.write_text(json.dumps({**asdict(figures), "windows": figures.windows}, indent=2) + "\n")
+    failed = figures.lost or figures.double_ingested or figures.dead_lettered_unexpected or figures.upload_failures
+    return 1 if failed or figures.sessions_ready != figures.sessions else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -13,7 +13,7 @@ from google.protobuf import empty_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 from pulumi_policy import EnforcementLevel, Policy
 
-from policies import apigateway, cloudwatch, dynamodb, iam, lambda_, s3, sqs
+from policies import apigateway, cloudwatch, cognito, dynamodb, iam, lambda_, s3, sqs
 from policies.overrides import enforcement_overrides
 from policies.pack import PACK_NAME, POLICIES
 
@@ -21,7 +21,7 @@ POLICIES_DIR = Path(__file__).resolve().parents[2] / "policies"
 
 
 def test_the_pack_holds_every_policy_of_every_domain_module_once():
-    modules = (iam, s3, lambda_, sqs, dynamodb, apigateway, cloudwatch)
+    modules = (iam, s3, lambda_, sqs, dynamodb, apigateway, cognito, cloudwatch)
     declared = [v for m in modules for v in vars(m).values() if isinstance(v, Policy)]
     assert sorted(p.name for p in POLICIES) == sorted(p.name for p in declared)
     assert len({p.name for p in POLICIES}) == len(POLICIES)

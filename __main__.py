@@ -5,6 +5,7 @@ import pulumi_aws as aws
 
 import stack_config
 from components.api import Api, ApiArgs
+from components.identity import Identity, IdentityArgs
 from components.ingest import DefaultIngest, DefaultIngestArgs
 from components.monitoring import MetricWatch, Monitoring, MonitoringArgs, QueueWatch
 from components.processing import ProcessingBus, ProcessingBusArgs, ProcessingTarget, event_bus_arn
@@ -44,6 +45,17 @@ else:
     bus_name, bus_arn = bus.name, bus.arn
 processing = ProcessingTarget(bus_name, bus_arn, config.processing_state_machine_arn)
 
+# The API authenticates with the IdP the stack is given, else with the stack's own user pool, so a stack works
+# out of the box; only an explicit allowUnauthenticated leaves its routes open.
+identity = None
+if config.identity == stack_config.EXTERNAL_IDP:
+    jwt_issuer, jwt_audience = config.jwt_issuer, list(config.jwt_audience)
+elif config.identity == stack_config.OWN_USER_POOL:
+    identity = Identity("identity", IdentityArgs(region=config.region, deletion_protection=config.deletion_protection))
+    jwt_issuer, jwt_audience = identity.issuer, [identity.audience]
+else:
+    jwt_issuer, jwt_audience = None, []
+
 api = Api("api", ApiArgs(
     bucket_name=storage.name,
     bucket_arn=storage.arn,
@@ -56,9 +68,9 @@ api = Api("api", ApiArgs(
     throttling_rate_limit=config.throttling_rate_limit,
     throttling_burst_limit=config.throttling_burst_limit,
     account_id=account_id,
-    jwt_issuer=config.jwt_issuer,
-    jwt_audience=config.jwt_audience,
-    allow_unauthenticated=config.allow_unauthenticated,
+    jwt_issuer=jwt_issuer,
+    jwt_audience=jwt_audience,
+    allow_unauthenticated=config.identity == stack_config.UNAUTHENTICATED,
     cors_allowed_origins=config.cors_allowed_origins,
     kms_key_arn=config.kms_key_arn,
     **functions,
@@ -111,3 +123,7 @@ pulumi.export("tableName", sessions.name)
 pulumi.export("dlqUrl", completion.dlq_url)
 pulumi.export("alarmTopicArn", monitoring.topic_arn)
 pulumi.export("processingEventBusName", bus_name)
+if identity is not None:
+    pulumi.export("userPoolId", identity.user_pool_id)
+    pulumi.export("userPoolClientId", identity.client_id)
+    pulumi.export("jwtIssuer", identity.issuer)

@@ -11,6 +11,9 @@ import pulumi
 from handlers import contract
 
 NAMESPACE = "session-uploads"
+# Who authenticates the API's callers: an IdP the stack is given (jwtIssuer + jwtAudience), the stack's own Cognito
+# user pool (neither given), or nobody (allowUnauthenticated: true, an explicit opt-out).
+EXTERNAL_IDP, OWN_USER_POOL, UNAUTHENTICATED = "external", "cognito", "none"
 TRANSPORTS = ("notification", "eventbridge")
 # The values CloudWatch Logs accepts for a log group's retention.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -38,9 +41,9 @@ class StackConfig:
     retention_days: int  # session objects and rows expire after this many days
     kms_key_arn: str | None  # bucket encryption key; SSE-S3 when absent
     cors_allowed_origins: tuple[str, ...]  # browser origins allowed to call the API and PUT to the bucket
-    jwt_issuer: str | None
-    jwt_audience: tuple[str, ...]
-    allow_unauthenticated: bool  # explicit opt-out of the JWT authorizer (dev stacks without an IdP)
+    identity: str  # EXTERNAL_IDP, OWN_USER_POOL or UNAUTHENTICATED: who issues the tokens the API's JWT authorizer accepts
+    jwt_issuer: str | None  # the external IdP's issuer URL (identity "external" only)
+    jwt_audience: tuple[str, ...]  # its accepted `aud` values (identity "external" only)
     event_transport: str  # "notification" (direct S3 -> Lambda) or "eventbridge"
     ingest_function_arn: str | None  # an existing ingest target; the default ingest Lambda when absent
     alarm_email: str | None
@@ -144,6 +147,24 @@ def _origin(reader: _Reader, key: str, origin: str) -> str:
     return origin
 
 
+def _identity(r: _Reader) -> str:
+    """Which of the three ways the stack authenticates its API, refusing any mix of them."""
+    issuer, audience = r.text("jwtIssuer"), r.strings("jwtAudience")
+    if r.boolean("allowUnauthenticated", False):
+        if issuer is not None or audience:
+            raise r.fail("allowUnauthenticated", "is true but jwtIssuer or jwtAudience is set: choose one")
+        return UNAUTHENTICATED
+    if issuer is None and not audience:
+        return OWN_USER_POOL
+    if issuer is None:
+        raise r.fail("jwtIssuer", "is required with jwtAudience (or unset both for the stack's own user pool)")
+    if not issuer.startswith("https://"):
+        raise r.fail("jwtIssuer", f"must be an https URL, got {issuer!r}")
+    if not audience:
+        raise r.fail("jwtAudience", "is required with jwtIssuer (a list of accepted `aud` values)")
+    return EXTERNAL_IDP
+
+
 def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None = None) -> StackConfig:
     """Read and validate the stack's configuration; raise ConfigError naming the first bad key."""
     r = _Reader(config or pulumi.Config(NAMESPACE))
@@ -153,17 +174,7 @@ def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None =
     if transport not in TRANSPORTS:
         raise r.fail("eventTransport", f"must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
 
-    allow_unauthenticated = r.boolean("allowUnauthenticated", False)
-    issuer, audience = r.text("jwtIssuer"), r.strings("jwtAudience")
-    if allow_unauthenticated:
-        if issuer is not None:
-            raise r.fail("allowUnauthenticated", "is true but jwtIssuer is set: choose one")
-    else:
-        issuer = r.required("jwtIssuer")
-        if not issuer.startswith("https://"):
-            raise r.fail("jwtIssuer", f"must be an https URL, got {issuer!r}")
-        if not audience:
-            raise r.fail("jwtAudience", "is required with jwtIssuer (a list of accepted `aud` values)")
+    identity = _identity(r)
 
     kms_key_arn = r.text("kmsKeyArn")
     if kms_key_arn is not None and not _KMS_KEY_ARN.match(kms_key_arn):
@@ -204,9 +215,9 @@ def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None =
         retention_days=r.integer("retentionDays", contract.DEFAULT_RETENTION_DAYS, 1, 3650),
         kms_key_arn=kms_key_arn,
         cors_allowed_origins=tuple(_origin(r, "corsAllowedOrigins", o) for o in r.strings("corsAllowedOrigins")),
-        jwt_issuer=issuer,
-        jwt_audience=audience,
-        allow_unauthenticated=allow_unauthenticated,
+        identity=identity,
+        jwt_issuer=r.text("jwtIssuer"),
+        jwt_audience=r.strings("jwtAudience"),
         event_transport=transport,
         ingest_function_arn=ingest_arn,
         alarm_email=alarm_email,

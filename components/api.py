@@ -69,10 +69,11 @@ class ApiArgs:
     """Burst across the stage's routes."""
     account_id: pulumi.Input[str]
     """The API's account: the invoke permission's source account."""
-    jwt_issuer: str | None = None
-    """The IdP's issuer URL; None only with allow_unauthenticated."""
-    jwt_audience: Sequence[str] = ()
-    """Accepted `aud` values."""
+    jwt_issuer: pulumi.Input[str] | None = None
+    """The IdP's issuer URL (an external IdP's, or the stack's own user pool's); None only with
+    allow_unauthenticated."""
+    jwt_audience: Sequence[pulumi.Input[str]] = ()
+    """Accepted `aud` (or, for tokens without `aud`, `client_id`) values."""
     allow_unauthenticated: bool = False
     """Explicit opt-out: routes without an authorizer."""
     cors_allowed_origins: Sequence[str] = ()

@@ -161,6 +161,10 @@ class _Mocks(pulumi.runtime.Mocks):
             stage = inputs.get("name", "$default")
             suffix = "" if stage == "$default" else stage
             outputs["invokeUrl"] = f"https://{inputs.get('apiId', 'api')}.execute-api.{r}.amazonaws.com/{suffix}"
+        elif typ == "aws:cognito/userPool:UserPool":
+            pool_id = f"{r}_{name.replace('-', '')}"  # a pool id is <region>_<suffix>
+            outputs.update(id=pool_id, arn=f"arn:aws:cognito-idp:{r}:{a}:userpool/{pool_id}",
+                           endpoint=f"cognito-idp.{r}.amazonaws.com/{pool_id}")
         elif typ == "aws:sfn/stateMachine:StateMachine":
             outputs["arn"] = f"arn:aws:states:{r}:{a}:stateMachine:{physical}"
         resource_id = outputs.pop("id", None) or f"{physical}-id"

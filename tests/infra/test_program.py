@@ -236,12 +236,6 @@ def test_the_api_routes_every_contract_route_to_its_lambda_through_a_throttled_l
     assert permission["sourceAccount"] == ACCOUNT_ID
 
 
-def test_a_stack_without_an_issuer_has_no_authorizer_only_because_it_opted_out(dev):
-    assert dev.config["session-uploads:allowUnauthenticated"] == "true"
-    assert not dev.of_type("aws:apigatewayv2/authorizer:Authorizer")
-    assert {r.inputs["authorizationType"] for r in dev.of_type("aws:apigatewayv2/route:Route")} == {"NONE"}
-
-
 def test_alarms_watch_every_dlq_every_function_and_the_handlers_failure_metrics(dev):
     alarms = {a.name: a.inputs for a in dev.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
     every = list(alarms.values())
@@ -270,6 +264,9 @@ def test_stack_outputs(dev):
         "dlqUrl": f"https://sqs.eu-west-1.amazonaws.com/{ACCOUNT_ID}/upload-completion-dlq-mock",
         "alarmTopicArn": f"arn:aws:sns:eu-west-1:{ACCOUNT_ID}:monitoring-alarms-mock",
         "processingEventBusName": "session-uploads-dev",
+        "userPoolId": "eu-west-1_identityuserpool",
+        "userPoolClientId": "identity-app-client-mock-id",
+        "jwtIssuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_identityuserpool",
     }
 
 
@@ -355,11 +352,16 @@ def test_the_prod_stack_authenticates_encrypts_with_its_key_and_pages_on_call(pr
 @pytest.mark.parametrize(
     ("overrides", "key"),
     [
-        ({"allowUnauthenticated": "false"}, "session-uploads:jwtIssuer"),
+        ({"jwtAudience": "session-uploads"}, "session-uploads:jwtIssuer"),
+        ({"jwtIssuer": "https://auth.example.com/"}, "session-uploads:jwtAudience"),
+        ({"jwtIssuer": "http://auth.example.com/", "jwtAudience": "session-uploads"}, "session-uploads:jwtIssuer"),
+        ({"allowUnauthenticated": "true", "jwtIssuer": "https://auth.example.com/"},
+         "session-uploads:allowUnauthenticated"),
+        ({"allowUnauthenticated": "true", "jwtAudience": "session-uploads"}, "session-uploads:allowUnauthenticated"),
+        ({"allowUnauthenticated": "yes"}, "session-uploads:allowUnauthenticated"),
         ({"eventTransport": "sqs"}, "session-uploads:eventTransport"),
         ({"retentionDays": "a month"}, "session-uploads:retentionDays"),
         ({"ingestFunctionArn": "media-ingest"}, "session-uploads:ingestFunctionArn"),
-        ({"jwtIssuer": "https://auth.example.com/"}, "session-uploads:allowUnauthenticated"),
         ({"corsAllowedOrigins": "*"}, "session-uploads:corsAllowedOrigins"),
         ({"logRetentionDays": "10"}, "session-uploads:logRetentionDays"),
     ],

@@ -19,7 +19,7 @@ STACKS = sorted(p.name.removeprefix("Pulumi.").removesuffix(".yaml") for p in PR
 
 @pytest.fixture(scope="module")
 def dev() -> ProgramRun:
-    return run_program("dev")  # Pulumi.dev.yaml sets allowUnauthenticated
+    return run_program("dev")  # Pulumi.dev.yaml sets no jwtIssuer: the stack's own user pool authenticates
 
 
 def preview(stack: str) -> tuple[int, str]:
@@ -42,12 +42,20 @@ def test_every_stack_passes_the_pack_with_no_mandatory_violation(stack):
     assert "pulumi:pulumi:Stack" in printed and "aws:lambda/function:Function" in printed  # the tree
 
 
-def test_a_stack_that_opted_out_of_authentication_gets_advisory_authorizer_violations(dev):
-    routes = [v for v in evaluate(dev) if v.policy == "apigateway-route-authorizer"]
+def test_a_stack_that_opted_out_of_authentication_gets_advisory_authorizer_violations():
+    opted_out = run_program("dev", {"allowUnauthenticated": "true"})
+    routes = [v for v in evaluate(opted_out) if v.policy == "apigateway-route-authorizer"]
     assert routes and {v.level for v in routes} == {EnforcementLevel.ADVISORY}
-    overridden = run_program("dev", {"allowUnauthenticated": "false", "jwtIssuer": "https://idp.example.com/",
-                                     "jwtAudience": "session-uploads"})
-    assert not [v for v in evaluate(overridden) if v.policy == "apigateway-route-authorizer"]
+
+
+def test_a_stack_with_its_own_user_pool_keeps_the_authorizer_policy_mandatory(dev):
+    assert not [v for v in evaluate(dev) if v.policy == "apigateway-route-authorizer"]
+    opened = dataclasses.replace(dev, resources=tuple(_changed_type(
+        "aws:apigatewayv2/route:Route", lambda i: {**i, "authorizationType": "NONE", "authorizerId": None})(
+        list(dev.resources))))
+    routes = [v for v in evaluate(opened) if v.policy == "apigateway-route-authorizer"]
+    assert len(routes) == len(dev.of_type("aws:apigatewayv2/route:Route"))
+    assert {v.level for v in routes} == {EnforcementLevel.MANDATORY}
 
 
 def test_a_wildcard_statement_added_to_the_program_turns_the_preview_red(dev, monkeypatch):
@@ -95,6 +103,12 @@ def _changed(name: str, change):
                               for r in resources]
 
 
+def _changed_type(type_token: str, change):
+    """Every resource of the type with its inputs changed."""
+    return lambda resources: [dataclasses.replace(r, inputs=change(dict(r.inputs))) if r.type == type_token else r
+                              for r in resources]
+
+
 def _unscoped(policy_json: str) -> str:
     document = json.loads(policy_json)
     for statement in document["Statement"]:
@@ -123,9 +137,13 @@ def _unscoped(policy_json: str) -> str:
      "iam-exact-delivery-targets", "sweeper-handler-policy"),
     (_changed("monitoring-sessions-incomplete", lambda i: {**i, "alarmActions": []}), "cloudwatch-alarm-actions",
      "monitoring-sessions-incomplete"),
+    (_changed("identity-user-pool", lambda i: {**i, "passwordPolicy": {**i["passwordPolicy"], "minimumLength": 8.0}}),
+     "cognito-password-strength", "identity-user-pool"),
+    (_changed("identity-user-pool", lambda i: {**i, "adminCreateUserConfig": {}, "autoVerifiedAttributes": []}),
+     "cognito-verified-sign-up", "identity-user-pool"),
 ], ids=["no-invoke-config", "no-public-access-block", "no-log-groups", "short-dlq", "managed-beside-inline",
         "sweeper-no-invoke-config", "sweeper-target-no-dlq", "sweeper-dlq-unscoped", "bus-pattern",
-        "silent-alarm"])
+        "silent-alarm", "short-passwords", "open-sign-up"])
 def test_the_stack_policies_see_the_programs_wiring(dev, change, policy, culprit):
     assert not [v for v in evaluate(dev) if v.policy == policy]
     changed = dataclasses.replace(dev, resources=tuple(change(list(dev.resources))))

@@ -165,13 +165,29 @@ class UploadClient:
         return self._call(f"status of session {session_id}", "GET", f"/sessions/{session_id}")
 
     def complete(self, session_id: str, expected_window_count: int) -> dict[str, Any]:
-        """POST /sessions/{id}/complete: the session is ready once windows 0..expected-1 are all recorded."""
-        return self._call(
-            f"complete session {session_id}",
-            "POST",
-            f"/sessions/{session_id}/complete",
-            {"expectedWindowCount": expected_window_count},
-        )
+        """POST /sessions/{id}/complete: the session is ready once windows 0..expected-1 are all recorded.
+
+        Safe to repeat. The API answers 409 to a complete of a session already ready or incomplete, which is also
+        what a retry sees when the first attempt took effect but its answer was lost: when the session did end
+        with this very count, that is the completion asked for, and its status is returned instead of the 409.
+        """
+        try:
+            return self._call(
+                f"complete session {session_id}",
+                "POST",
+                f"/sessions/{session_id}/complete",
+                {"expectedWindowCount": expected_window_count},
+            )
+        except ApiError as conflict:
+            if conflict.status != 409:
+                raise
+            status = self.status(session_id)
+            if status.get("expectedWindowCount") != expected_window_count or status.get("status") not in (
+                "ready",
+                "incomplete",
+            ):
+                raise
+            return status
 
     # -- uploads -----------------------------------------------------------------------------------------------
 

@@ -208,6 +208,25 @@ def test_status_and_complete_send_the_contract_bodies(fake, client):
     assert request.body == b'{"expectedWindowCount": 2}'
 
 
+def test_a_complete_whose_answer_was_lost_is_not_reported_as_a_conflict(fake, client, sleeps):
+    session = fake.new_session(recorded={0, 1})
+    ready = fake.status_body(session) | {"status": "ready", "expectedWindowCount": 2}
+    # The first attempt made the session ready but its answer never came; the retry is refused as a conflict.
+    fake.script("complete", "drop", (409, {"error": "session is already ready"}))
+    fake.script("status", (200, ready))
+    assert client.complete(session, 2) == ready
+    assert len(fake.of("POST", f"/sessions/{session}/complete")) == 2
+
+
+def test_a_complete_with_another_count_is_still_a_conflict(fake, client):
+    session = fake.new_session(recorded={0, 1})
+    fake.script("complete", (409, {"error": "expectedWindowCount: session is finalizing with 3 windows, not 2"}))
+    fake.script("status", (200, fake.status_body(session) | {"status": "finalizing", "expectedWindowCount": 3}))
+    with pytest.raises(ApiError, match="HTTP 409: expectedWindowCount") as raised:
+        client.complete(session, 2)
+    assert raised.value.status == 409
+
+
 def test_a_missing_session_is_an_api_error_with_the_server_message(fake, client):
     with pytest.raises(ApiError, match="HTTP 404: session not found") as raised:
         client.status("2b0c3a4e-0000-4000-8000-000000000000")

@@ -33,9 +33,9 @@ STACK ?= dev
 preview: $(BIN)/.installed
 	$(BIN)/python -m offline.preview --stack $(STACK)
 
+# Every bench (handlers, upload, soak, cost, preview, test suite) in one run, written to docs/RESULTS.md.
 bench: $(BIN)/.installed
-	$(BIN)/python -m bench.handlers
-	$(BIN)/python -m bench.upload
+	$(BIN)/python -m bench.results
 
 # The load scenario at 1,000 windows (20 sessions of 50) with duplicate events and failing ingest invokes; not in CI.
 soak: $(BIN)/.installed

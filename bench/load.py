@@ -42,6 +42,7 @@ class LoadFigures:
     double_ingested: int = 0  # windows ingested more than once
     sessions_ready: int = 0
     session_ready_events: int = 0
+    upload_seconds: float = 0.0
     seconds: float = 0.0
     problems: list[str] = field(default_factory=list)
 
@@ -62,7 +63,8 @@ class LoadFigures:
             ("windows ingested more than once", self.double_ingested),
             ("sessions ready after complete", f"{self.sessions_ready} of {self.sessions}"),
             ("SessionReady events", self.session_ready_events),
-            ("wall time, upload to idle", f"{self.seconds:.1f} s ({self.windows / self.seconds:.0f} windows/s)"),
+            ("wall time: uploads done", f"{self.upload_seconds:.1f} s"),
+            ("wall time: every event handled", f"{self.seconds:.1f} s ({self.windows / self.seconds:.1f} windows/s)"),
         ]
         return "\n".join(f"{name:<44} {value}" for name, value in rows)
 
@@ -73,7 +75,7 @@ def run_load(
     *,
     sessions: int,
     windows: int,
-    parallel_sessions: int = 4,
+    parallel_sessions: int = 2,
     concurrency: int = 4,
     duplicate_rate: float = 0.10,
     invoke_failure_rate: float = 0.05,
@@ -95,7 +97,9 @@ def run_load(
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=parallel_sessions) as pool:
         uploaded = list(pool.map(upload, users))
-    stack.wait_idle(timeout=120)
+    figures.upload_seconds = time.perf_counter() - started
+    # The local stack runs one completion invocation at a time (one warm container): events queue behind the uploads.
+    stack.wait_idle(timeout=max(120.0, float(sessions * windows)))
     figures.seconds = time.perf_counter() - started
     figures.windows_uploaded = sum(n for _, _, n, _ in uploaded)
     figures.upload_failures = sum(n for _, _, _, n in uploaded)
@@ -155,7 +159,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__)
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--windows", type=int, default=50, help="windows per session")
-    parser.add_argument("--parallel-sessions", type=int, default=4, help="sessions uploading at once")
+    parser.add_argument("--parallel-sessions", type=int, default=2, help="sessions uploading at once")
     parser.add_argument("--concurrency", type=int, default=4, help="uploads in flight per session")
     parser.add_argument("--duplicate-rate", type=float, default=0.10)
     parser.add_argument("--invoke-failure-rate", type=float, default=0.05)

@@ -90,6 +90,15 @@ class FakeService:
         }
 
 
+def _route(parts: list[str]) -> str:
+    """/s3/... is a PUT; /sessions, /sessions/{id}, /sessions/{id}/complete and /sessions/{id}/audio the API's."""
+    if parts[0] == "s3":
+        return "put"
+    if len(parts) <= 2:
+        return "create" if len(parts) == 1 else "status"
+    return "complete" if parts[2] == "complete" else "grant"
+
+
 def _handler(service: FakeService):
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -125,9 +134,7 @@ def _handler(service: FakeService):
                     Request(self.command, url.path, query, {k.lower(): v for k, v in self.headers.items()}, body)
                 )
             parts = url.path.strip("/").split("/")
-            route = "put" if parts[0] == "s3" else "create" if len(parts) == 1 else "status" if len(parts) == 2 else (
-                "complete" if parts[2] == "complete" else "grant"
-            )
+            route = _route(parts)
             if route != "put" and self.headers.get("Authorization") != f"Bearer {TOKEN}":
                 return self._reply(401, {"message": "Unauthorized"})  # API Gateway's authorizer says it this way
             if self._scripted(route):
@@ -149,8 +156,16 @@ def _handler(service: FakeService):
             if "sha256" in request:
                 headers["x-amz-checksum-sha256"] = request["sha256"]
             url = f"{service.base_url}/s3/{session_id}/{window}?X-Amz-Signature=grant-{len(service.grants)}"
-            return self._reply(200, {"url": url, "s3Key": f"sessions/{session_id}/{window}", "windowIndex": window,
-                                     "expiresIn": 300, "headers": headers})
+            return self._reply(
+                200,
+                {
+                    "url": url,
+                    "s3Key": f"sessions/{session_id}/{window}",
+                    "windowIndex": window,
+                    "expiresIn": 300,
+                    "headers": headers,
+                },
+            )
 
         def _put(self, parts: list[str], body: bytes) -> None:
             checksum = self.headers.get("x-amz-checksum-sha256")

@@ -71,7 +71,8 @@ def run(bench: Bench) -> str:
         done = subprocess.run([sys.executable, "-m", *bench.args], cwd=ROOT, stdout=subprocess.PIPE, stderr=stderr,
                               text=True)
     seconds = time.perf_counter() - started
-    lines = done.stdout.rstrip().splitlines()
+    # In-process handlers print their JSON logs and metrics to stdout, as in Lambda: the figures are the rest.
+    lines = [line for line in done.stdout.rstrip().splitlines() if not line.startswith("{")]
     output = "\n".join(lines[-bench.tail:] if bench.tail else lines)
     status = "" if done.returncode == 0 else f" **(exit code {done.returncode}: see {log.relative_to(ROOT)})**"
     section = [f"## {bench.title}", "", f"`{command}` — {seconds:.1f} s wall{status}", ""]

@@ -50,8 +50,6 @@ DEFAULT_COMPLETION_TIMEOUT_SECONDS = 3600  # stack config: completionTimeoutMinu
 # The processing trigger: an EventBridge event (and optionally a Step Functions execution) per ready session.
 PROCESSING_EVENT_SOURCE = "session-uploads"
 PROCESSING_EVENT_DETAIL_TYPE = "SessionReady"
-# EventBridge caps an entry at 256 KiB: past this many windows the key list is left out (the layout derives them).
-MAX_KEYS_IN_EVENT = 2000
 ENV_PROCESSING_EVENT_BUS_NAME = "PROCESSING_EVENT_BUS_NAME"
 ENV_PROCESSING_STATE_MACHINE_ARN = "PROCESSING_STATE_MACHINE_ARN"
 ENV_COMPLETION_TIMEOUT_SECONDS = "COMPLETION_TIMEOUT_SECONDS"

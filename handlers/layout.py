@@ -14,7 +14,10 @@ AUDIO_SUFFIX = "/audio.wav"
 # can never trigger the completion notification.
 INGEST_RECORDS_PREFIX = "ingest-requests/"
 
-MAX_WINDOW_INDEX = 9999  # about a week of 60 s windows
+# A day of 60 s windows. The session item holds every window's entry in a few sets and maps, and DynamoDB refuses
+# an item over 400 KB: tests/unit/test_item_size.py proves a full audio_video session of this many windows fits
+# with room to spare (at ~3,000 windows it no longer does).
+MAX_WINDOW_INDEX = 1439
 _WINDOW_WIDTH = 3
 
 _KEY_RE = re.compile(

@@ -14,19 +14,17 @@ class ProcessingTrigger(Protocol):
 
 
 def session_ready_detail(item: dict[str, Any], window_count: int) -> dict[str, Any]:
+    """The SessionReady detail. Every key is listed: at layout.MAX_WINDOW_INDEX windows the entry stays well under
+    EventBridge's 256 KiB (tests/unit/test_completeness.py)."""
     session_id = item["sessionId"]
-    detail: dict[str, Any] = {
+    return {
         "sessionId": session_id,
         "userId": item["userId"],
         "captureMode": item["captureMode"],
         "windowCount": window_count,
         "keyPrefix": layout.session_prefix(session_id),
+        "objectKeys": [layout.audio_key(session_id, w) for w in range(window_count)],
     }
-    if window_count <= contract.MAX_KEYS_IN_EVENT:
-        detail["objectKeys"] = [layout.audio_key(session_id, w) for w in range(window_count)]
-    else:  # the entry would pass EventBridge's 256 KiB cap: consumers derive the keys from the layout
-        detail["objectKeysOmitted"] = True
-    return detail
 
 
 class AwsProcessingTrigger:

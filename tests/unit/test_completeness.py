@@ -204,16 +204,12 @@ def test_a_failed_trigger_on_the_last_window_raises_and_the_redelivery_delivers_
     assert len(env.trigger.requests) == 1 and len(env.ingest.requests) == 1
 
 
-def test_very_long_sessions_leave_the_key_list_out_of_the_event():
-    item = {"sessionId": "s", "userId": "u", "captureMode": "audio_only"}
-    big = session_ready_detail(
-        {**item, "sessionId": "6f1c1f4e-4b7a-4c49-9b1e-0e0c4f8a2b11"}, contract.MAX_KEYS_IN_EVENT + 1
-    )
-    assert big["objectKeysOmitted"] is True and "objectKeys" not in big
-    assert (
-        len(json.dumps(session_ready_detail({**item, "sessionId": big["sessionId"]}, contract.MAX_KEYS_IN_EVENT)))
-        < 256 * 1024
-    )
+def test_the_largest_session_s_event_fits_in_one_eventbridge_entry():
+    item = {"sessionId": "6f1c1f4e-4b7a-4c49-9b1e-0e0c4f8a2b11", "userId": "u" * 128, "captureMode": "audio_video"}
+    detail = session_ready_detail(item, layout.MAX_WINDOW_INDEX + 1)
+    assert len(detail["objectKeys"]) == layout.MAX_WINDOW_INDEX + 1
+    entry = {"Source": contract.PROCESSING_EVENT_SOURCE, "DetailType": contract.PROCESSING_EVENT_DETAIL_TYPE}
+    assert len(json.dumps(detail)) + sum(map(len, entry.values())) < 256 * 1024
 
 
 def test_the_aws_trigger_puts_session_ready_on_the_bus_and_starts_one_execution():

@@ -127,7 +127,7 @@ class Api(pulumi.ComponentResource):
                     contract.ENV_RETENTION_DAYS: str(args.retention_days),
                     **args.processing.environment(),
                 },
-                timeout_seconds=10,
+                timeout_seconds=contract.API_FUNCTION_TIMEOUT_SECONDS,
                 memory_mb=512,  # pydantic validation and the resolver import faster with more CPU
                 description="session-uploads HTTP API",
             ),

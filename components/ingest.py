@@ -52,6 +52,7 @@ class DefaultIngest(pulumi.ComponentResource):
                 log_retention_days=args.log_retention_days,
                 statements=statements,
                 environment={contract.ENV_BUCKET_NAME: args.bucket_name},
+                timeout_seconds=contract.INGEST_FUNCTION_TIMEOUT_SECONDS,
                 description="session-uploads default ingest target",
             ),
             opts=pulumi.ResourceOptions(parent=self),

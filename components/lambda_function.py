@@ -37,10 +37,10 @@ class LambdaFunctionArgs:
     """Retention of the function's own log group."""
     statements: Sequence[aws.iam.GetPolicyDocumentStatementArgs]
     """Exactly the calls the code makes, on exact ARNs; logging and tracing are added here."""
+    timeout_seconds: int
+    """Function timeout: one of handlers/contract.py's *_FUNCTION_TIMEOUT_SECONDS."""
     environment: Mapping[str, pulumi.Input[str]] = field(default_factory=dict)
     """Environment variables besides POWERTOOLS_SERVICE_NAME."""
-    timeout_seconds: int = 10
-    """Function timeout."""
     memory_mb: int = 256
     """Function memory."""
     description: str | None = None

@@ -30,8 +30,6 @@ from handlers import contract, layout
 log = logging.getLogger("devstack")
 
 DEFAULT_REGION = "eu-west-1"
-API_FUNCTION_TIMEOUT_SECONDS = 29  # the HTTP API's integration timeout
-INGEST_FUNCTION_TIMEOUT_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -145,7 +143,7 @@ class LocalStack:
         ingest = self._function(
             self.names.ingest_function,
             "handlers.ingest.app",
-            INGEST_FUNCTION_TIMEOUT_SECONDS,
+            contract.INGEST_FUNCTION_TIMEOUT_SECONDS,
             {contract.ENV_BUCKET_NAME: self.names.bucket},
             fault="ingest_run",
         )
@@ -168,7 +166,7 @@ class LocalStack:
         api = self._function(
             self.names.api_function,
             "handlers.api.app",
-            API_FUNCTION_TIMEOUT_SECONDS,
+            contract.API_FUNCTION_TIMEOUT_SECONDS,
             {
                 contract.ENV_BUCKET_NAME: self.names.bucket,
                 contract.ENV_SESSIONS_TABLE_NAME: self.names.table,

@@ -18,7 +18,10 @@ MAX_URL_EXPIRES_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs cannot live long
 # cannot strand the window. It must exceed the completion function's timeout (a live claimant finishes first)
 # and stay below Lambda's first async retry delay (about one minute), so the retry can take the claim over.
 DEFAULT_INGEST_CLAIM_LEASE_SECONDS = 45
+# Every function's timeout, for the program and the local stack alike.
+API_FUNCTION_TIMEOUT_SECONDS = 10  # a few DynamoDB calls and a local signature, well inside the HTTP API's 30 s
 COMPLETION_FUNCTION_TIMEOUT_SECONDS = 30
+INGEST_FUNCTION_TIMEOUT_SECONDS = 10
 SWEEPER_FUNCTION_TIMEOUT_SECONDS = 60
 
 # Environment variables: the first five keep the names the old system used.

@@ -134,7 +134,7 @@ def test_each_function_environment_is_what_its_handler_settings_read(dev, compon
     variables = function(dev, component).inputs["environment"]["variables"]
     assert variables["POWERTOOLS_SERVICE_NAME"].startswith("session-uploads-")
     parsed = settings.from_env(variables)  # raises if a required variable is missing or malformed
-    # The stack's own bus, never the handlers' fallback (the account's default bus).
+    # The stack's own bus (the handlers have no fallback: a missing bus fails their settings).
     processing = ProcessingSettings(event_bus_name=dev.outputs["processingEventBusName"], state_machine_arn=None,
                                     claim_lease_seconds=contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS)
     if settings is ApiSettings:
@@ -374,3 +374,22 @@ def test_a_config_error_names_its_key(overrides, key):
 def test_a_missing_region_is_named():
     with pytest.raises(ConfigError, match="aws:region"):
         run_program("dev", {"aws:region": ""})
+
+
+@pytest.mark.parametrize(
+    ("component", "timeout"),
+    [
+        ("api", contract.API_FUNCTION_TIMEOUT_SECONDS),
+        ("upload-completion", contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS),
+        ("ingest", contract.INGEST_FUNCTION_TIMEOUT_SECONDS),
+        ("sweeper", contract.SWEEPER_FUNCTION_TIMEOUT_SECONDS),
+    ],
+)
+def test_each_function_has_the_timeout_the_local_stack_runs_it_with(dev, component, timeout):
+    assert function(dev, component).inputs["timeout"] == timeout
+
+
+def test_a_claim_outlives_the_completion_function_and_expires_before_lambda_retries():
+    # The exactly-once argument of handlers/domain/completion.py: a live claimant always finishes inside its lease,
+    # and Lambda's first async retry (about a minute later) finds a dead claimant's lease expired.
+    assert contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS < contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS < 60

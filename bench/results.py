@@ -47,8 +47,8 @@ BENCHES = (
                "keeps them 7. Fixed monthly costs (alarms, custom metrics, the sweeper's schedule) are not per "
                "session and are left out."),
     Bench("Offline preview (program under mocks + policy pack)", ("offline.preview", "--stack", "dev"), tail=3),
-    Bench("Test suite", ("pytest", "-q", "-p", "no:cacheprovider"), tail=1,
-          note="The whole suite, as `make test` runs it (tests/reliability included)."),
+    Bench("Test suite", ("pytest", "-q", "-p", "no:cacheprovider", "-n", "auto"), tail=1,
+          note="The whole suite, as `make test` runs it (one worker per core; tests/reliability included)."),
 )
 
 

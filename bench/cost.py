@@ -22,12 +22,11 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from types import SimpleNamespace
 from typing import Any
-from urllib.parse import quote_plus
 
 import boto3
 from moto import mock_aws
 
-from devstack import provision
+from devstack import provision, s3events
 from devstack.apigw import http_api_event
 from handlers import contract, layout
 
@@ -176,13 +175,11 @@ class Context:
 
 
 def s3_notification(key: str) -> dict:
-    return {"Records": [{"eventName": "ObjectCreated:Put", "s3": {"bucket": {"name": "media"}, "object": {
-        "key": quote_plus(key), "size": WINDOW_BYTES, "eTag": "e"}}}]}
+    return s3events.notification(s3events.notification_record("media", key, size=WINDOW_BYTES, etag="e"))
 
 
 def eventbridge_event(key: str) -> dict:
-    return {"detail-type": "Object Created", "source": "aws.s3", "detail": {
-        "bucket": {"name": "media"}, "object": {"key": key, "size": WINDOW_BYTES, "etag": "e"}}}
+    return s3events.object_created("media", key, size=WINDOW_BYTES, etag="e")
 
 
 def measure_session(transport: str) -> Usage:

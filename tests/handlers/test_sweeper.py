@@ -4,10 +4,10 @@ import json
 
 import pytest
 
+from devstack import s3events
 from handlers import contract, layout
-from tests.conftest import load_handler
+from tests.conftest import BUCKET, load_handler
 from tests.handlers.conftest import Api, LambdaContext
-from tests.handlers.test_upload_complete import s3_record
 
 
 @pytest.fixture
@@ -24,7 +24,9 @@ def test_the_sweeper_marks_a_session_with_gaps_incomplete_and_counts_it(handlers
     api, complete, sweeper = handlers
     monkeypatch.setattr(complete.ingest._client, "invoke", lambda **_: {"StatusCode": 202})
     sid = api.create()
-    complete.lambda_handler({"Records": [s3_record(layout.audio_key(sid, 1))]}, LambdaContext())
+    complete.lambda_handler(
+        s3events.notification(s3events.notification_record(BUCKET, layout.audio_key(sid, 1))), LambdaContext()
+    )
     assert api.call("POST", f"/sessions/{sid}/complete", body={"expectedWindowCount": 3})[0] == 202
     assert sweeper.lambda_handler({}, LambdaContext())["markedIncomplete"] == []  # not past the timeout yet
     monkeypatch.setattr(sweeper.store, "_clock", lambda: 4_000_000_000.0)

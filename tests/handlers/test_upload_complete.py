@@ -2,12 +2,12 @@
 
 import json
 import uuid
-from urllib.parse import quote_plus
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from devstack import s3events
 from handlers import layout
 from tests.conftest import BUCKET, REGION, TABLE, load_handler
 from tests.handlers.conftest import Api, LambdaContext
@@ -43,35 +43,11 @@ def fake_lambda(handlers, monkeypatch):
 
 
 def s3_record(key, size=2048, event_name="ObjectCreated:Put", encode=True):
-    return {
-        "eventVersion": "2.1",
-        "eventSource": "aws:s3",
-        "awsRegion": REGION,
-        "eventName": event_name,
-        "s3": {
-            "bucket": {"name": BUCKET, "arn": f"arn:aws:s3:::{BUCKET}"},
-            "object": {"key": quote_plus(key) if encode else key, "size": size, "eTag": "abc123", "sequencer": "01"},
-        },
-    }
+    return s3events.notification_record(BUCKET, key, size=size, etag="abc123", event_name=event_name, encode=encode)
 
 
 def bridge_event(key, detail_type="Object Created", size=2048):
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": detail_type,
-        "source": "aws.s3",
-        "account": "123456789012",
-        "time": "2026-11-21T10:00:00Z",
-        "region": REGION,
-        "resources": [f"arn:aws:s3:::{BUCKET}"],
-        "detail": {
-            "version": "0",
-            "bucket": {"name": BUCKET},
-            "object": {"key": key, "size": size, "etag": "abc123", "sequencer": "01"},
-            "reason": "PutObject",
-        },
-    }
+    return s3events.object_created(BUCKET, key, size=size, etag="abc123", detail_type=detail_type)
 
 
 def session_item(session_id):

@@ -10,7 +10,7 @@ import json
 import uuid
 from collections import Counter
 from pathlib import Path
-from urllib.parse import quote, quote_plus, unquote_plus
+from urllib.parse import quote, unquote_plus
 
 import boto3
 import pytest
@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
+from devstack import s3events
 from devstack.stack import LocalStack
 from handlers import layout
 from tests.conftest import BUCKET, REGION, TABLE, load_handler
@@ -131,15 +132,11 @@ def hostile_keys(session_id: str) -> st.SearchStrategy[str]:
 
 
 def s3_record(key: str, encode: bool) -> dict:
-    return {
-        "eventName": "ObjectCreated:Put",
-        "s3": {"bucket": {"name": BUCKET}, "object": {"key": quote_plus(key) if encode else key, "size": 1, "eTag": "e"}},
-    }
+    return s3events.notification_record(BUCKET, key, size=1, etag="e", encode=encode)
 
 
 def bridge_event(key: str) -> dict:
-    return {"detail-type": "Object Created", "source": "aws.s3", "detail": {"bucket": {"name": BUCKET},
-                                                                            "object": {"key": key, "size": 1}}}
+    return s3events.object_created(BUCKET, key, size=1)
 
 
 @pytest.fixture(scope="module")

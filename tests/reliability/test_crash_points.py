@@ -11,11 +11,11 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import quote_plus
 
 import boto3
 import pytest
 
+from devstack import s3events
 from handlers import contract, layout
 from handlers.domain import completeness, completion
 from handlers.domain.processing import AwsProcessingTrigger
@@ -145,29 +145,15 @@ def table(aws_module):
 
 def s3_event(session_id: str, *windows: int) -> dict:
     """A direct S3 notification (keys URL-encoded, as S3 sends them)."""
-    records = [
-        {
-            "eventName": "ObjectCreated:Put",
-            "s3": {
-                "bucket": {"name": BUCKET},
-                "object": {"key": quote_plus(layout.audio_key(session_id, w)), "size": 2_000_044, "eTag": f"e{w}"},
-            },
-        }
-        for w in windows
-    ]
-    return {"Records": records}
+    return s3events.notification(
+        *(s3events.notification_record(BUCKET, layout.audio_key(session_id, w), size=2_000_044, etag=f"e{w}")
+          for w in windows)
+    )
 
 
 def bridge_event(session_id: str, window: int) -> dict:
     """An EventBridge "Object Created" event (key raw)."""
-    return {
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Object Created",
-        "source": "aws.s3",
-        "detail": {"bucket": {"name": BUCKET}, "object": {"key": layout.audio_key(session_id, window), "size": 2_000_044,
-                                                          "etag": "e"}},
-    }
+    return s3events.object_created(BUCKET, layout.audio_key(session_id, window), size=2_000_044, etag="e")
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from handlers import layout
 from handlers.domain import completeness
 from handlers.domain.errors import WindowClaimInFlight
 from handlers.domain.processing import ProcessingTrigger
+from handlers.domain.sessions import recorded_windows
 from handlers.domain.store import ClaimOutcome, Item, SessionStore, window_numbers
 
 
@@ -72,14 +73,6 @@ def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _ready_for_ingest(item: Item, window: int) -> bool:
-    if item.get("captureMode") == "audio_only":
-        return True
-    return window in window_numbers(item, "completedAudioWindows") and window in window_numbers(
-        item, "completedFrameWindows"
-    )
-
-
 def _ingest_request(item: Item, window: int) -> dict[str, Any]:
     frames = item.get("frameWindows", {}).get(str(window), {})
     return {
@@ -116,7 +109,7 @@ def _after_record(item: Item | None, window: int, deps: Pipeline) -> Outcome:
         return Outcome.UNKNOWN_SESSION
     if window in window_numbers(item, "ingestTriggeredWindows"):
         outcome = Outcome.ALREADY_TRIGGERED
-    elif not _ready_for_ingest(item, window):
+    elif window not in recorded_windows(item):  # its other half has not arrived yet
         outcome = Outcome.RECORDED
     else:
         outcome = trigger_ingest_once(item, window, deps.store, deps.ingest, deps.lease_seconds)

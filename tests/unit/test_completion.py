@@ -95,6 +95,14 @@ def test_audio_video_window_waits_for_both_halves_in_either_order(env):
     assert [(r["windowIndex"], r["frameCount"]) for r in ingest.requests] == [(0, 1799), (1, 1800)]
 
 
+def test_frames_alone_never_trigger_ingest_of_a_window_without_audio(env):
+    store, _, ingest = env
+    sid = new_session(store, "audio_only")
+    assert frames_event(store, ingest, sid, 0) is Outcome.RECORDED
+    assert ingest.requests == []
+    assert audio_event(store, ingest, sid, 0) is Outcome.INGEST_TRIGGERED
+
+
 def test_key_outside_the_layout_is_ignored_and_writes_nothing(env):
     store, _, ingest = env
     sid = new_session(store)

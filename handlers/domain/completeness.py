@@ -106,8 +106,9 @@ def sweep(
             item = store.get(session_id)  # the index is eventually consistent: decide on a consistent read
             if advance(item, store=store, trigger=trigger, lease_seconds=lease_seconds):
                 report.triggered.append(session_id)
-            elif item and item["status"] == contract.STATUS_FINALIZING and missing_windows(item):
-                if store.mark_incomplete(session_id, missing_windows(item), seen=item):
+            elif item and item["status"] == contract.STATUS_FINALIZING:
+                missing = missing_windows(item)
+                if missing and store.mark_incomplete(session_id, missing, seen=item):
                     report.marked_incomplete.append(session_id)
         except Exception:  # noqa: BLE001 - one failing session must not starve the others; counted and retried
             report.failed.append(session_id)

@@ -1,1 +1,7 @@
 """The embedded local stack: the deployed pipeline's handlers, in-process, against moto on 127.0.0.1."""
+
+from devstack import motofix
+
+# Every moto this project runs (the local stack's server, the tests' in-process mocks, the benches) is moto with
+# constant-cost transactions; see devstack/motofix.py.
+motofix.install()

@@ -2,14 +2,35 @@
 
 from __future__ import annotations
 
-AUDIO_CONTENT_TYPE = "audio/wav"
-CAPTURE_MODES = ("audio_only", "audio_video")
+import enum
 
-STATUS_RECORDING = "recording"
-STATUS_FINALIZING = "finalizing"
-STATUS_READY = "ready"
-STATUS_INCOMPLETE = "incomplete"
-STATUSES = (STATUS_RECORDING, STATUS_FINALIZING, STATUS_READY, STATUS_INCOMPLETE)
+from handlers.layout import Media
+
+
+class CaptureMode(enum.StrEnum):
+    AUDIO_ONLY = "audio_only"
+    AUDIO_VIDEO = "audio_video"
+
+    @property
+    def halves(self) -> tuple[Media, ...]:
+        """The halves a window needs before it is recorded."""
+        return (Media.AUDIO,) if self is CaptureMode.AUDIO_ONLY else (Media.AUDIO, Media.FRAMES)
+
+
+class Status(enum.StrEnum):
+    RECORDING = "recording"
+    FINALIZING = "finalizing"
+    READY = "ready"
+    INCOMPLETE = "incomplete"
+
+
+AUDIO_CONTENT_TYPE = Media.AUDIO.content_type
+CAPTURE_MODES = tuple(CaptureMode)
+STATUS_RECORDING = Status.RECORDING
+STATUS_FINALIZING = Status.FINALIZING
+STATUS_READY = Status.READY
+STATUS_INCOMPLETE = Status.INCOMPLETE
+STATUSES = tuple(Status)
 
 DEFAULT_URL_EXPIRES_SECONDS = 300
 DEFAULT_MAX_AUDIO_BYTES = 10 * 1024 * 1024
@@ -40,8 +61,9 @@ TTL_ATTRIBUTE = "expiresAt"
 DEFAULT_RETENTION_DAYS = 30
 ENV_RETENTION_DAYS = "RETENTION_DAYS"
 
-# The sessions table's partition key.
+# The sessions table: one header item per session and one item per window, under the session's partition.
 TABLE_HASH_KEY = "sessionId"
+TABLE_RANGE_KEY = "sk"
 
 # Session completeness: a sparse index of the sessions the sweeper must look at (finalizing, or ready with the
 # processing trigger not yet delivered). Its partition key holds one constant; its sort key is when finalizing began.

@@ -2,33 +2,55 @@
 
 from __future__ import annotations
 
+import enum
 import re
 import uuid
 from typing import NamedTuple
 
-# Session objects live under one prefix and end with one suffix: the notification filter, the IAM resource
-# ARNs and the lifecycle rule are all built from these two strings.
+# Session objects live under one prefix and each half of a window ends with its own suffix: the notification
+# filters, the EventBridge pattern, the IAM resource ARNs and the lifecycle rule are all built from these strings.
 SESSIONS_PREFIX = "sessions/"
-AUDIO_SUFFIX = "/audio.wav"
 # Records written by the default ingest target: deliberately outside SESSIONS_PREFIX so that writing them
 # can never trigger the completion notification.
 INGEST_RECORDS_PREFIX = "ingest-requests/"
 
-# A day of 60 s windows. The session item holds every window's entry in a few sets and maps, and DynamoDB refuses
-# an item over 400 KB: tests/unit/test_item_size.py proves a full audio_video session of this many windows fits
-# with room to spare (at ~3,000 windows it no longer does).
-MAX_WINDOW_INDEX = 1439
-_WINDOW_WIDTH = 3
+# A window per minute for more than ten weeks. One item per window (DESIGN.md, "Data model") keeps every item's
+# size constant, so the limit is the key layout's five digits, not DynamoDB's item size.
+MAX_WINDOW_INDEX = 99_999
+_MIN_WIDTH = 3  # window_007: at least three digits, never padded beyond that
+
+
+class Media(enum.StrEnum):
+    """The halves of a window: its audio, and for audio_video sessions a ZIP bundle of its frames."""
+
+    AUDIO = "audio"
+    FRAMES = "frames"
+
+    @property
+    def suffix(self) -> str:
+        return _SUFFIXES[self]
+
+    @property
+    def content_type(self) -> str:
+        return _CONTENT_TYPES[self]
+
+
+_SUFFIXES = {Media.AUDIO: "/audio.wav", Media.FRAMES: "/frames.zip"}
+_CONTENT_TYPES = {Media.AUDIO: "audio/wav", Media.FRAMES: "application/zip"}
+AUDIO_SUFFIX = Media.AUDIO.suffix
+FRAMES_SUFFIX = Media.FRAMES.suffix
 
 _KEY_RE = re.compile(
     r"^sessions/(?P<session>[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})"
-    r"/window_(?P<window>[0-9]{3,4})/audio\.wav$"
+    r"/window_(?P<window>[0-9]{3,5})/(?P<name>audio\.wav|frames\.zip)$"
 )
+_MEDIA_BY_NAME = {suffix[1:]: media for media, suffix in _SUFFIXES.items()}
 
 
-class WindowKey(NamedTuple):
+class ObjectKey(NamedTuple):
     session_id: str
     window_index: int
+    media: Media
 
 
 def is_session_id(value: object) -> bool:
@@ -46,20 +68,29 @@ def is_window_index(value: object) -> bool:
 
 
 def window_dir(window_index: int) -> str:
-    return f"window_{window_index:0{_WINDOW_WIDTH}d}"
+    return f"window_{window_index:0{_MIN_WIDTH}d}"
 
 
-def audio_key(session_id: str, window_index: int) -> str:
-    """The key of one window's audio. Refuses what `parse_audio_key` would not give back."""
+def object_key(session_id: str, window_index: int, media: Media) -> str:
+    """The key of one half of a window. Refuses what `parse_key` would not give back."""
     if not is_session_id(session_id):
         raise ValueError(f"not a session id: {session_id!r}")
     if not is_window_index(window_index):
         raise ValueError(f"window index out of range 0..{MAX_WINDOW_INDEX}: {window_index!r}")
-    return f"{SESSIONS_PREFIX}{session_id}/{window_dir(window_index)}{AUDIO_SUFFIX}"
+    return f"{SESSIONS_PREFIX}{session_id}/{window_dir(window_index)}{Media(media).suffix}"
 
 
-def parse_audio_key(key: str) -> WindowKey | None:
-    """The (session, window) of a key in the layout, or None for any other key (foreign, hostile, non-canonical)."""
+def audio_key(session_id: str, window_index: int) -> str:
+    return object_key(session_id, window_index, Media.AUDIO)
+
+
+def frames_key(session_id: str, window_index: int) -> str:
+    return object_key(session_id, window_index, Media.FRAMES)
+
+
+def parse_key(key: str) -> ObjectKey | None:
+    """The (session, window, half) of a key in the layout, or None for any other key (foreign, hostile,
+    non-canonical)."""
     match = _KEY_RE.match(key)
     if match is None:
         return None
@@ -67,7 +98,7 @@ def parse_audio_key(key: str) -> WindowKey | None:
     window_index = int(digits)
     if window_dir(window_index) != f"window_{digits}":  # reject zero-padded aliases such as window_0007
         return None
-    return WindowKey(match["session"], window_index)
+    return ObjectKey(match["session"], window_index, _MEDIA_BY_NAME[match["name"]])
 
 
 def session_prefix(session_id: str) -> str:

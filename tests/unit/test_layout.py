@@ -9,24 +9,25 @@ from hypothesis import strategies as st
 from handlers import layout
 from handlers.domain import grants
 from handlers.domain.sessions import create_session
-from handlers.domain.store import SessionStore
 
 session_ids = st.uuids(version=4).map(str)
 windows = st.integers(min_value=0, max_value=layout.MAX_WINDOW_INDEX)
 
 
-class MemoryTable:
-    """Just enough of a DynamoDB Table for the grant's reads: the property runs thousands of grants."""
+class MemorySessions:
+    """Just enough of the sessions repository for the grant's reads: the property runs thousands of grants."""
 
     def __init__(self):
-        self.items = {}
+        self.sessions = {}
 
-    def put_item(self, Item, ConditionExpression):  # noqa: N803 - boto3's keyword names
-        self.items[Item["sessionId"]] = Item
+    def now(self):
+        return 1_800_000_000.0
 
-    def get_item(self, Key, ConsistentRead):  # noqa: N803
-        item = self.items.get(Key["sessionId"])
-        return {"Item": item} if item else {}
+    def create(self, session):
+        self.sessions[session.session_id] = session
+
+    def get(self, session_id):
+        return self.sessions.get(session_id)
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def s3_client():
 @settings(max_examples=300, deadline=None)
 @given(session_id_seed=st.uuids(version=4), window=windows, size=st.integers(1, 10 * 1024 * 1024))
 def test_every_granted_key_parses_back_to_its_session_and_window(s3_client, session_id_seed, window, size):
-    store = SessionStore(MemoryTable(), clock=lambda: 1_800_000_000.0)
+    store = MemorySessions()
     session_id = create_session(
         "alice", "audio_only", store=store, retention_days=30, new_id=lambda: str(session_id_seed)
     )["sessionId"]
@@ -54,32 +55,41 @@ def test_every_granted_key_parses_back_to_its_session_and_window(s3_client, sess
         expires_in=300,
         max_bytes=10 * 1024 * 1024,
     )
-    assert layout.parse_audio_key(grant.s3_key) == (session_id, window)
+    assert layout.parse_key(grant.s3_key) == (session_id, window, layout.Media.AUDIO)
     assert grant.s3_key.startswith(layout.SESSIONS_PREFIX) and grant.s3_key.endswith(layout.AUDIO_SUFFIX)
     assert f"/{grant.s3_key}?" in grant.url
 
 
 @given(st.text())
 def test_whatever_parses_formats_back_to_the_same_key(key):
-    parsed = layout.parse_audio_key(key)
+    parsed = layout.parse_key(key)
     if parsed is not None:
-        assert layout.audio_key(*parsed) == key
+        assert layout.object_key(*parsed) == key
 
 
-@given(session_id=session_ids, window=windows)
-def test_hostile_variants_of_a_valid_key_do_not_parse(session_id, window):
-    key = layout.audio_key(session_id, window)
+@given(session_id=session_ids, window=windows, media=st.sampled_from(layout.Media))
+def test_every_key_of_the_layout_parses_back_to_its_session_window_and_half(session_id, window, media):
+    key = layout.object_key(session_id, window, media)
+    assert layout.parse_key(key) == (session_id, window, media)
+    assert key.startswith(layout.SESSIONS_PREFIX) and key.endswith(media.suffix)
+
+
+@given(session_id=session_ids, window=windows, media=st.sampled_from(layout.Media))
+def test_hostile_variants_of_a_valid_key_do_not_parse(session_id, window, media):
+    key = layout.object_key(session_id, window, media)
+    name = media.suffix[1:]
     for variant in (
         key.upper(),
         "/" + key,
         key + "/",
-        key.replace("audio.wav", "audio.WAV"),
+        key.replace(name, name.upper()),
+        key.replace(name, "video.mp4"),
         key.replace("window_", "window_0"),  # zero-padded alias
         key.replace(layout.SESSIONS_PREFIX, "sessions/../"),
         key.replace("/window_", "/x/window_"),
         layout.ingest_record_key(session_id, window, "r"),
     ):
-        assert layout.parse_audio_key(variant) is None, variant
+        assert layout.parse_key(variant) is None, variant
 
 
 V4 = "3f2c8a4e-9b1d-4c7e-8a5f-0d6e1b2c3a4f"
@@ -102,7 +112,10 @@ def test_audio_key_refuses_what_it_could_not_parse_back(session_id, window):
         layout.audio_key(session_id, window)
 
 
-def test_window_directory_is_zero_padded_to_three_digits():
+def test_window_directory_is_zero_padded_to_three_digits_and_no_more():
     sid = V4
     assert layout.audio_key(sid, 7) == f"sessions/{sid}/window_007/audio.wav"
-    assert layout.audio_key(sid, 1234) == f"sessions/{sid}/window_1234/audio.wav"
+    assert layout.frames_key(sid, 1234) == f"sessions/{sid}/window_1234/frames.zip"
+    assert layout.audio_key(sid, 99_999) == f"sessions/{sid}/window_99999/audio.wav"
+    assert layout.parse_key(f"sessions/{sid}/window_0007/audio.wav") is None
+    assert layout.parse_key(f"sessions/{sid}/window_100000/audio.wav") is None

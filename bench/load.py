@@ -15,6 +15,7 @@ from pathlib import Path
 import boto3
 
 from client import UploadClient
+from client.report import windows_in
 from devstack.demo import handler_output_to, write_windows
 from devstack.stack import LocalStack
 
@@ -144,7 +145,7 @@ def check_session(stack: LocalStack, figures: LoadFigures, user: str, session_id
     counts = stack.ingest_counts(session_id)
     with UploadClient(stack.api_url, stack.token(user=user)) as client:
         status = client.status(session_id)
-        recorded = set(status["completedAudioWindows"]) & set(status["ingestTriggeredWindows"])
+        recorded = set(windows_in(status["recordedWindows"])) & set(windows_in(status["ingestedWindows"]))
         lost = sorted(w for w in expected if w not in recorded or counts.get(w, 0) == 0)
         double = sorted(w for w, n in counts.items() if n > 1)
         figures.lost += len(lost)

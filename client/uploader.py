@@ -14,6 +14,7 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from client.errors import ApiError, ClientError, UploadError
+from client.report import windows_in
 from client.responses import error_detail
 from client.retry import Backoff, is_transient
 from client.windows import Progress, WindowBody, find_windows
@@ -244,7 +245,7 @@ class UploadClient:
         One window failing does not stop the others: its error is in the result's `failed`.
         """
         windows = find_windows(directory)
-        recorded = set(self.status(session_id)["completedAudioWindows"]) if resume else set()
+        recorded = set(windows_in(self.status(session_id)["recordedWindows"])) if resume else set()
         result = DirUploadResult(skipped=[w for w in windows if w in recorded])
         todo = {w: path for w, path in windows.items() if w not in recorded}
         tally = _Tally(sum(WindowBody(path).size for path in todo.values()), progress)

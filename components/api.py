@@ -95,8 +95,9 @@ class Api(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         statements = [
-            statement(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [args.table_arn],
-                      sid="Sessions"),
+            # Query: the status, the windows page and complete read a session's window items (one partition).
+            statement(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+                      [args.table_arn], sid="Sessions"),
             statement(
                 ["s3:PutObject"],
                 [

@@ -30,9 +30,12 @@ class SessionsTable(pulumi.ComponentResource):
             f"{name}-table",
             aws.dynamodb.TableArgs(
                 billing_mode="PAY_PER_REQUEST",
+                # A header item and an item per window under each session's partition (DESIGN.md, "Data model").
                 hash_key=contract.TABLE_HASH_KEY,
+                range_key=contract.TABLE_RANGE_KEY,
                 attributes=[
                     aws.dynamodb.TableAttributeArgs(name=contract.TABLE_HASH_KEY, type="S"),
+                    aws.dynamodb.TableAttributeArgs(name=contract.TABLE_RANGE_KEY, type="S"),
                     aws.dynamodb.TableAttributeArgs(name=contract.PENDING_INDEX_HASH_KEY, type="S"),
                     aws.dynamodb.TableAttributeArgs(name=contract.PENDING_INDEX_RANGE_KEY, type="N"),
                 ],

@@ -74,7 +74,10 @@ class UploadCompletion(pulumi.ComponentResource):
                 layer_arn=args.layer_arn,
                 log_retention_days=args.log_retention_days,
                 statements=[
-                    statement(["dynamodb:GetItem", "dynamodb:UpdateItem"], [args.table_arn], sid="Sessions"),
+                    # BatchGetItem: a session's header and a window's item in one read; UpdateItem: also each
+                    # update of a TransactWriteItems, which has no IAM action of its own.
+                    statement(["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], [args.table_arn],
+                              sid="Sessions"),
                     statement(["lambda:InvokeFunction"], [args.ingest_function_arn], sid="Ingest"),
                     *args.processing.statements(),
                     # Lambda sends failed events to the on-failure destination with the function's role.

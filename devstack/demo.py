@@ -62,8 +62,8 @@ def check(stack: LocalStack, status: dict, count: int) -> list[str]:
     event naming every window"."""
     expected = list(range(count))
     problems = [] if status["status"] == "ready" else [f"session is {status['status']}, not ready"]
-    if status["completedAudioWindows"] != expected:
-        problems.append(f"recorded windows are {status['completedAudioWindows']}, expected 0..{count - 1}")
+    if status["recordedWindows"] != [[0, count - 1]]:
+        problems.append(f"recorded windows are {status['recordedWindows']}, expected [[0, {count - 1}]]")
     counts = stack.ingest_counts(status["sessionId"])
     if counts != {w: 1 for w in expected}:
         wrong = {w: counts.get(w, 0) for w in expected if counts.get(w, 0) != 1}
@@ -73,8 +73,10 @@ def check(stack: LocalStack, status: dict, count: int) -> list[str]:
     events = session_ready_events(stack, status["sessionId"])
     if len(events) != 1:
         problems.append(f"{len(events)} SessionReady events for the session, expected exactly 1")
-    elif events[0].get("objectKeys") != [layout.audio_key(status["sessionId"], w) for w in expected]:
-        problems.append(f"the SessionReady event names {events[0].get('objectKeys')}, not the {count} windows")
+    elif (events[0].get("windowCount"), events[0].get("windows")) != (count, [[0, count - 1]]) or [
+        events[0]["keyTemplates"]["audio"].format(windowIndex=w) for w in expected
+    ] != [layout.audio_key(status["sessionId"], w) for w in expected]:
+        problems.append(f"the SessionReady event {events[0]} does not name the {count} windows")
     return problems
 
 

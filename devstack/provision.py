@@ -22,13 +22,17 @@ def create_bucket(s3: Any, name: str, region: str) -> None:
 
 
 def create_sessions_table(dynamodb: Any, name: str) -> None:
-    """The sessions table: keyed by session, rows expiring through the TTL attribute, and the sweeper's sparse
+    """The sessions table: a header item and an item per window under each session's partition, rows expiring through the TTL attribute, and the sweeper's sparse
     index (only rows carrying its partition key, the pending mark, are on it)."""
     dynamodb.create_table(
         TableName=name,
-        KeySchema=[{"AttributeName": contract.TABLE_HASH_KEY, "KeyType": "HASH"}],
+        KeySchema=[
+            {"AttributeName": contract.TABLE_HASH_KEY, "KeyType": "HASH"},
+            {"AttributeName": contract.TABLE_RANGE_KEY, "KeyType": "RANGE"},
+        ],
         AttributeDefinitions=[
             {"AttributeName": contract.TABLE_HASH_KEY, "AttributeType": "S"},
+            {"AttributeName": contract.TABLE_RANGE_KEY, "AttributeType": "S"},
             {"AttributeName": contract.PENDING_INDEX_HASH_KEY, "AttributeType": "S"},
             {"AttributeName": contract.PENDING_INDEX_RANGE_KEY, "AttributeType": "N"},
         ],

@@ -7,7 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from handlers import contract
-from handlers.domain.processing import AwsProcessingTrigger
+from handlers.dal.processing import AwsProcessingTrigger
+from handlers.dal.sessions_table import SessionsTable
 
 
 class SettingsError(RuntimeError):
@@ -52,6 +53,15 @@ class ProcessingSettings:
                 env, contract.ENV_INGEST_CLAIM_LEASE_SECONDS, contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS
             ),
         )
+
+
+def sessions_table(table_name: str, processing: ProcessingSettings) -> SessionsTable:
+    """The sessions table, built once per container; its claims hold for the configured lease."""
+    import time
+
+    import boto3
+
+    return SessionsTable(boto3.resource("dynamodb").Table(table_name), time.time, processing.claim_lease_seconds)
 
 
 def processing_trigger(settings: ProcessingSettings) -> AwsProcessingTrigger:

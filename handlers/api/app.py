@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from typing import Annotated
 
 import boto3
@@ -16,6 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
 from handlers import contract, layout
+from handlers.api import models
 from handlers.api.models import (
     CompleteRequest,
     CreateSessionRequest,
@@ -24,18 +24,18 @@ from handlers.api.models import (
     SessionCreated,
     SessionStatus,
     UploadGrant,
+    WindowsPage,
 )
 from handlers.domain import completeness, grants, sessions
 from handlers.domain.errors import BadRequest, Conflict, NotFound
-from handlers.domain.store import SessionStore
-from handlers.settings import ApiSettings, processing_trigger
+from handlers.settings import ApiSettings, processing_trigger, sessions_table
 
 logger = Logger()
 metrics = Metrics(namespace=contract.METRICS_NAMESPACE)
 tracer = Tracer()
 settings = ApiSettings.from_env()
 
-store = SessionStore(boto3.resource("dynamodb").Table(settings.table_name), clock=time.time)
+store = sessions_table(settings.table_name, settings.processing)
 trigger = processing_trigger(settings.processing)
 # SigV4 on the bucket's regional, virtual-hosted endpoint: boto3's defaults would presign for the global
 # endpoint (and, in several regions, with SigV2, which binds neither Content-Length nor most headers).
@@ -137,6 +137,21 @@ def get_session(sessionId: SessionId) -> SessionStatus:
     return sessions.session_status(sessionId, caller(), store)
 
 
+@app.get(
+    "/sessions/<sessionId>/windows",
+    responses={
+        200: {"description": "per-window detail", "content": {"application/json": {"model": WindowsPage}}},
+        **_responses(400, 401, 404),
+    },
+)
+def get_windows(
+    sessionId: SessionId,
+    start: Annotated[int, Query(alias="from", ge=0, le=layout.MAX_WINDOW_INDEX)] = 0,
+    limit: Annotated[int, Query(ge=1, le=models.WINDOWS_PAGE_MAX)] = models.WINDOWS_PAGE_DEFAULT,
+) -> WindowsPage:
+    return sessions.windows_page(sessionId, caller(), start, limit, store)
+
+
 @app.post(
     "/sessions/<sessionId>/audio",
     responses={
@@ -179,7 +194,6 @@ def complete_session(sessionId: SessionId, body: CompleteRequest) -> Response[Se
         body.expectedWindowCount,
         store=store,
         trigger=trigger,
-        lease_seconds=settings.processing.claim_lease_seconds,
     )
     if result.trigger_error is not None:
         # The session is ready all the same; the sweeper delivers the trigger it is still owed.

@@ -32,6 +32,11 @@ class CompleteRequest(_Strict):
     expectedWindowCount: StrictInt = Field(ge=0, le=layout.MAX_WINDOW_INDEX + 1)
 
 
+Range = list[int]
+WINDOWS_PAGE_DEFAULT = 100
+WINDOWS_PAGE_MAX = 1000
+
+
 class SessionCreated(BaseModel):
     sessionId: str
     captureMode: CaptureMode
@@ -39,13 +44,52 @@ class SessionCreated(BaseModel):
     createdAt: str
 
 
+class Counts(BaseModel):
+    audio: int = Field(description="Windows whose audio arrived.")
+    frames: int = Field(description="Windows whose frames bundle arrived.")
+    recorded: int = Field(description="Windows with every half they need.")
+    ingested: int = Field(description="Windows whose ingest was triggered.")
+    invalid: int = Field(description="Windows with a half that failed validation.")
+
+
 class SessionStatus(SessionCreated):
-    completedAudioWindows: list[int]
-    completedFrameWindows: list[int]
-    ingestTriggeredWindows: list[int]
     expectedWindowCount: Optional[int]
-    missingWindows: list[int] = Field(description="Windows below expectedWindowCount not (fully) recorded.")
-    unexpectedWindows: list[int] = Field(description="Windows recorded at or above expectedWindowCount.")
+    counts: Counts
+    recordedWindows: list[Range] = Field(description="Recorded windows as sorted inclusive ranges [first, last].")
+    ingestedWindows: list[Range]
+    missingWindows: list[Range] = Field(description="Windows below expectedWindowCount not (fully) recorded.")
+    invalidWindows: list[Range]
+    unexpectedWindows: list[Range] = Field(description="Windows with a half at or above expectedWindowCount.")
+
+
+class WavFormat(BaseModel):
+    sampleRate: int
+    channels: int
+    bitsPerSample: int
+    durationSeconds: float
+
+
+class HalfDetail(BaseModel):
+    sizeBytes: int
+    etag: str
+    checksumSha256: Optional[str] = Field(description="The object's SHA-256 checksum as S3 reports it (base64).")
+    recordedAt: str
+    frameCount: Optional[int] = None
+    format: Optional[WavFormat] = None
+
+
+class WindowDetail(BaseModel):
+    windowIndex: int
+    audio: Optional[HalfDetail]
+    frames: Optional[HalfDetail]
+    recorded: bool
+    ingested: bool
+    invalid: Optional[str] = Field(description="Why a half of the window was refused, if one was.")
+
+
+class WindowsPage(BaseModel):
+    windows: list[WindowDetail] = Field(description="Windows with at least one half recorded, in window order.")
+    next: Optional[int] = Field(description="The `from` of the next page; null on the last page.")
 
 
 class UploadGrant(BaseModel):

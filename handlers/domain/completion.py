@@ -1,37 +1,41 @@
-"""A window's object exists: record it, then trigger ingest exactly once per window.
+"""A half of a window has arrived: record it, and when the window is whole trigger its ingest exactly once.
 
-Exactly once, under duplicate events, concurrent producers and failed invocations, rests on a claim lease in
-the session item (`ingestClaims[window] = {until, token}`) and the set `ingestTriggeredWindows`:
+Exactly once, under duplicate events, concurrent producers of the two halves, failed invocations and crashes,
+rests on the window's own item (DESIGN.md, "Data model"):
 
-1. record the window (conditional on the session existing; returns the whole new item);
-2. if the window is ready for ingest (audio_only, or its frames are complete too), claim it: a conditional
-   write that succeeds only when the window is not triggered and no unexpired claim holds it;
-3. invoke the ingest target asynchronously; on success add the window to `ingestTriggeredWindows` and drop
-   the claim; on failure release our claim (by token) and raise, so Lambda's retry can claim again at once.
+1. read the header and the window; record the half with a write conditional on both being as read (a StaleRead
+   means another writer got there first: read again and decide again);
+2. the write that completes the window (the audio, and for audio_video the frames too) is one transaction: the
+   window becomes recorded, the header's counter moves by one, and an ingest claim (a lease `{until, token}`) is
+   taken on the window. Of two producers only one can complete a window: the other's condition fails;
+3. invoke the ingest target asynchronously; on success mark the window ingested and drop the claim; on failure
+   release our claim (by token) and raise, so Lambda's retry can claim again at once.
 
-A claimant that crashes or times out between 2 and 3 leaves a claim that expires after the lease (longer than
-the function timeout, shorter than Lambda's first retry delay), so the redelivered event takes it over. A
-claim found held and unexpired raises `WindowClaimInFlight`: the event is retried, and either finds the window
-triggered (done) or the claim expired (takes it over). The only way to ingest twice is a claimant that
-outlives its lease, which the function timeout forbids, or one that dies in the milliseconds between an accepted
-invoke and the confirm write; every ingest request carries (sessionId, windowIndex), so a target can deduplicate
-that residual case.
+A duplicate event finds its half recorded: if the window is ingested it is done; if it is recorded but not
+ingested, it takes the claim over once the lease has expired (the claimant crashed) or finds it live and raises
+`WindowClaimInFlight`, so the event is retried. The lease is longer than the function's timeout and shorter than
+Lambda's first retry delay. The only way to ingest twice is a claimant that outlives its lease, which the function
+timeout forbids, or one that dies in the milliseconds between an accepted invoke and the confirm write; every
+ingest request carries (sessionId, windowIndex), so a target can deduplicate that residual case.
 """
 
 from __future__ import annotations
 
 import enum
-import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from handlers import layout
+from handlers.contract import Status
 from handlers.domain import completeness
+from handlers.domain.entities import Half, Session, Window
 from handlers.domain.errors import WindowClaimInFlight
-from handlers.domain.processing import ProcessingTrigger
-from handlers.domain.sessions import recorded_windows
-from handlers.domain.store import ClaimOutcome, Item, SessionStore, window_numbers
+from handlers.domain.ports import IngestTarget, ProcessingTrigger, SessionRepository, StaleRead
+
+# Each attempt loses only to a write that made progress on the same window or session, so a few suffice; past
+# them the event fails and Lambda retries it.
+MAX_ATTEMPTS = 8
 
 
 class Outcome(enum.Enum):
@@ -42,102 +46,98 @@ class Outcome(enum.Enum):
     ALREADY_TRIGGERED = "already_triggered"
 
 
-class IngestTarget(Protocol):
-    def __call__(self, request: dict[str, Any]) -> None:
-        """Hand one ingest request over asynchronously; raise if it was not accepted."""
-
-
-class LambdaIngestTarget:
-    """Invokes the ingest function asynchronously (InvocationType=Event): accepted means queued by Lambda."""
-
-    def __init__(self, lambda_client: Any, function_name: str):
-        self._client = lambda_client
-        self._function_name = function_name
-
-    def __call__(self, request: dict[str, Any]) -> None:
-        response = self._client.invoke(
-            FunctionName=self._function_name, InvocationType="Event", Payload=json.dumps(request).encode()
-        )
-        if response.get("StatusCode") != 202:
-            raise RuntimeError(f"ingest invoke not accepted: status {response.get('StatusCode')}")
-
-
 @dataclass(frozen=True)
 class ObjectCreated:
+    """An object as the S3 event reported it."""
+
     key: str
     size: int
     etag: str
 
 
-def _iso(epoch: float) -> str:
+@dataclass(frozen=True)
+class Pipeline:
+    """What the completion path needs: the table, the ingest target and the processing trigger."""
+
+    store: SessionRepository
+    ingest: IngestTarget
+    processing: ProcessingTrigger
+
+
+def iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _ingest_request(item: Item, window: int) -> dict[str, Any]:
-    frames = item.get("frameWindows", {}).get(str(window), {})
-    return {
-        "sessionId": item["sessionId"],
-        "userId": item["userId"],
-        "windowIndex": window,
-        "frameCount": int(frames.get("frameCount", 0)),
-    }
+def object_created(obj: ObjectCreated, deps: Pipeline) -> Outcome:
+    """The completion path for one object of the key layout, either half."""
+    parsed = layout.parse_key(obj.key)
+    if parsed is None:
+        return Outcome.IGNORED_KEY
+    half = Half(media=parsed.media, size_bytes=obj.size, etag=obj.etag, recorded_at=iso(deps.store.now()))
+    return record_half(parsed.session_id, parsed.window_index, half, deps)
 
 
-def trigger_ingest_once(
-    item: Item, window: int, store: SessionStore, ingest: IngestTarget, lease_seconds: int
-) -> Outcome:
-    """Claim, invoke, confirm; or release and raise. See the module docstring for why this is exactly once."""
-    session_id = item["sessionId"]
-    claim = store.claim_ingest(session_id, window, lease_seconds)
-    if claim.outcome is ClaimOutcome.ALREADY_TRIGGERED:
-        return Outcome.ALREADY_TRIGGERED
-    if claim.outcome is ClaimOutcome.NO_SESSION:
-        return Outcome.UNKNOWN_SESSION
-    if claim.outcome is ClaimOutcome.IN_FLIGHT:
-        raise WindowClaimInFlight(f"session {session_id} window {window}: another invocation holds the claim")
-    try:
-        ingest(_ingest_request(item, window))
-    except Exception:
-        store.release_ingest(session_id, window, claim.token)
-        raise
-    store.confirm_ingest(session_id, window)
-    return Outcome.INGEST_TRIGGERED
-
-
-def _after_record(item: Item | None, window: int, deps: Pipeline) -> Outcome:
-    if item is None:
-        return Outcome.UNKNOWN_SESSION
-    if window in window_numbers(item, "ingestTriggeredWindows"):
-        outcome = Outcome.ALREADY_TRIGGERED
-    elif window not in recorded_windows(item):  # its other half has not arrived yet
-        outcome = Outcome.RECORDED
+def record_half(session_id: str, window_index: int, half: Half, deps: Pipeline) -> Outcome:
+    store = deps.store
+    for _ in range(MAX_ATTEMPTS):
+        session, window = store.get_with_window(session_id, window_index)
+        if session is None:
+            return Outcome.UNKNOWN_SESSION
+        window = window or Window(session_id, window_index)
+        if window.has(half.media):
+            # A duplicate: finish whatever a failed or crashed delivery of this window left owed.
+            outcome = _finish(session, window, deps)
+            break
+        try:
+            token = store.record_half(session, window, half)
+        except StaleRead:
+            continue
+        if token is None:
+            outcome = Outcome.RECORDED
+            break
+        outcome = _invoke(session, window.with_half(half), token, deps)
+        if session.status is Status.FINALIZING:
+            # Read the counters after our own write: of two concurrent last windows, the later re-read sees both.
+            session = store.get(session_id)
+        break
     else:
-        outcome = trigger_ingest_once(item, window, deps.store, deps.ingest, deps.lease_seconds)
+        raise StaleRead(f"session {session_id} window {window_index}: still contended after {MAX_ATTEMPTS} attempts")
     # Checked on every event, duplicates included: a redelivery must finish what a failed delivery left owed.
-    completeness.advance(item, store=deps.store, trigger=deps.processing, lease_seconds=deps.lease_seconds)
+    completeness.advance(session, store=store, trigger=deps.processing)
     return outcome
 
 
-@dataclass(frozen=True)
-class Pipeline:
-    """What the completion path needs: the table, the ingest target, the processing trigger and the claim lease."""
-
-    store: SessionStore
-    ingest: IngestTarget
-    processing: ProcessingTrigger
-    lease_seconds: int
-
-
-def audio_window_created(obj: ObjectCreated, deps: Pipeline) -> Outcome:
-    """The completion path for one audio object."""
-    parsed = layout.parse_audio_key(obj.key)
-    if parsed is None:
-        return Outcome.IGNORED_KEY
-    item = deps.store.record_audio(parsed.session_id, parsed.window_index, obj.size, obj.etag, _iso(deps.store.now()))
-    return _after_record(item, parsed.window_index, deps)
+def _finish(session: Session, window: Window, deps: Pipeline) -> Outcome:
+    if window.ingested:
+        return Outcome.ALREADY_TRIGGERED
+    if not window.recorded:
+        return Outcome.RECORDED  # its other half has not arrived yet
+    token = deps.store.claim_ingest(window.session_id, window.index)
+    if token is None:
+        current = deps.store.get_window(window.session_id, window.index)
+        if current is not None and current.ingested:
+            return Outcome.ALREADY_TRIGGERED
+        raise WindowClaimInFlight(
+            f"session {window.session_id} window {window.index}: another invocation holds the claim"
+        )
+    return _invoke(session, window, token, deps)
 
 
-def frames_window_completed(session_id: str, window: int, frame_count: int, deps: Pipeline) -> Outcome:
-    """The completion path for one window's video frames, called by the frames producer of audio_video sessions."""
-    item = deps.store.record_frames(session_id, window, frame_count, _iso(deps.store.now()))
-    return _after_record(item, window, deps)
+def ingest_request(session: Session, window: Window) -> dict[str, Any]:
+    return {
+        "sessionId": session.session_id,
+        "userId": session.user_id,
+        "windowIndex": window.index,
+        "frameCount": window.frame_count,
+    }
+
+
+def _invoke(session: Session, window: Window, token: str, deps: Pipeline) -> Outcome:
+    """Invoke under our claim, then confirm; or release the claim and raise."""
+    try:
+        deps.ingest(ingest_request(session, window))
+    except Exception:
+        deps.store.release_ingest(window.session_id, window.index, token)
+        raise
+    deps.store.confirm_ingest(window.session_id, window.index)
+    return Outcome.INGEST_TRIGGERED

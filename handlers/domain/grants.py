@@ -7,10 +7,11 @@ import binascii
 from dataclasses import dataclass
 from typing import Any
 
-from handlers import contract, layout
+from handlers import layout
+from handlers.contract import Status
 from handlers.domain.errors import BadRequest, Conflict
+from handlers.domain.ports import SessionRepository
 from handlers.domain.sessions import load_owned
-from handlers.domain.store import SessionStore
 
 
 @dataclass(frozen=True)
@@ -49,7 +50,7 @@ def grant_audio_upload(
     size_bytes: int,
     sha256: str | None,
     *,
-    store: SessionStore,
+    store: SessionRepository,
     s3_client: Any,
     bucket: str,
     expires_in: int,
@@ -57,21 +58,22 @@ def grant_audio_upload(
 ) -> Grant:
     """The caller must own a recording session; the URL's signature covers every header it returns."""
     if not layout.is_window_index(window_index):
-        raise BadRequest(f"windowIndex: must be an integer from 0 to {layout.MAX_WINDOW_INDEX}")
+        raise BadRequest(f"windowIndex: must be an integer in the range 0 to {layout.MAX_WINDOW_INDEX}")
     if not 1 <= size_bytes <= max_bytes:
         raise BadRequest(f"sizeBytes: must be an integer from 1 to {max_bytes}")
     if sha256 is not None:
         validate_sha256(sha256)
-    item = load_owned(session_id, user_id, store)
-    if item["status"] != contract.STATUS_RECORDING:
-        raise Conflict(f"session is {item['status']}: it no longer accepts uploads")
+    session = load_owned(session_id, user_id, store)
+    if session.status is not Status.RECORDING:
+        raise Conflict(f"session is {session.status}: it no longer accepts uploads")
 
-    key = layout.audio_key(session_id, window_index)
-    headers = {"Content-Type": contract.AUDIO_CONTENT_TYPE, "Content-Length": str(size_bytes)}
+    media = layout.Media.AUDIO
+    key = layout.object_key(session_id, window_index, media)
+    headers = {"Content-Type": media.content_type, "Content-Length": str(size_bytes)}
     params: dict[str, Any] = {
         "Bucket": bucket,
         "Key": key,
-        "ContentType": contract.AUDIO_CONTENT_TYPE,
+        "ContentType": media.content_type,
         "ContentLength": size_bytes,
     }
     if sha256 is not None:

@@ -1,64 +1,28 @@
-"""The processing trigger of a ready session: an EventBridge event, and optionally a Step Functions execution."""
+"""The SessionReady detail: what a ready session's processing is told, bounded whatever the session's length."""
 
 from __future__ import annotations
 
-import json
-from typing import Any, Protocol
+from typing import Any
 
-from handlers import contract, layout
-
-
-class ProcessingTrigger(Protocol):
-    def __call__(self, detail: dict[str, Any]) -> None:
-        """Deliver the trigger for one ready session; raise if it was not accepted."""
+from handlers import layout
+from handlers.domain.entities import Session
 
 
-def session_ready_detail(item: dict[str, Any], window_count: int) -> dict[str, Any]:
-    """The SessionReady detail. Every key is listed: at layout.MAX_WINDOW_INDEX windows the entry stays well under
-    EventBridge's 256 KiB (tests/unit/test_completeness.py)."""
-    session_id = item["sessionId"]
+def session_ready_detail(session: Session) -> dict[str, Any]:
+    """A ready session's windows are 0..windowCount-1 by definition: the detail carries the prefix, the count and
+    that range, and the halves each window has, never a key per window, so it stays far under EventBridge's and
+    Step Functions' 256 KB at any length. Each key derives from handlers.layout."""
+    count = session.expected_window_count or 0
     return {
-        "sessionId": session_id,
-        "userId": item["userId"],
-        "captureMode": item["captureMode"],
-        "windowCount": window_count,
-        "keyPrefix": layout.session_prefix(session_id),
-        "objectKeys": [layout.audio_key(session_id, w) for w in range(window_count)],
+        "sessionId": session.session_id,
+        "userId": session.user_id,
+        "captureMode": str(session.capture_mode),
+        "windowCount": count,
+        "windows": [[0, count - 1]] if count else [],
+        "keyPrefix": layout.session_prefix(session.session_id),
+        # Python format strings of each half's key, e.g. keyTemplates["audio"].format(windowIndex=7).
+        "keyTemplates": {
+            str(media): layout.session_prefix(session.session_id) + "window_{windowIndex:03d}" + media.suffix
+            for media in session.capture_mode.halves
+        },
     }
-
-
-class AwsProcessingTrigger:
-    """PutEvents on the configured bus; StartExecution named after the session when a state machine is configured.
-
-    Both are safe to repeat for one session: the execution name makes Step Functions idempotent (an existing
-    execution counts as success), and the caller's claim keeps the event to one delivery in all but a crash
-    between PutEvents and the confirm write.
-    """
-
-    def __init__(self, events_client: Any, bus_name: str, sfn_client: Any = None, state_machine_arn: str | None = None):
-        self._events = events_client
-        self._bus_name = bus_name
-        self._sfn = sfn_client
-        self._state_machine_arn = state_machine_arn
-
-    def __call__(self, detail: dict[str, Any]) -> None:
-        response = self._events.put_events(
-            Entries=[
-                {
-                    "Source": contract.PROCESSING_EVENT_SOURCE,
-                    "DetailType": contract.PROCESSING_EVENT_DETAIL_TYPE,
-                    "Detail": json.dumps(detail),
-                    "EventBusName": self._bus_name,
-                }
-            ]
-        )
-        if response.get("FailedEntryCount", 0):
-            entry = response["Entries"][0]
-            raise RuntimeError(f"SessionReady not accepted: {entry.get('ErrorCode')}: {entry.get('ErrorMessage')}")
-        if self._state_machine_arn:
-            try:
-                self._sfn.start_execution(
-                    stateMachineArn=self._state_machine_arn, name=detail["sessionId"], input=json.dumps(detail)
-                )
-            except self._sfn.exceptions.ExecutionAlreadyExists:
-                pass  # this session's execution was started by an earlier delivery

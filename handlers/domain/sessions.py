@@ -1,90 +1,143 @@
-"""Sessions as the API sees them: create, load for its owner, and describe."""
+"""Sessions as the API sees them: create, load for its owner, and describe (status and per-window detail)."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from handlers import contract
+from handlers.contract import CaptureMode, Status
+from handlers.domain.entities import Half, Ranges, Session, Window
 from handlers.domain.errors import BadRequest, NotFound
-from handlers.domain.store import Item, SessionStore, window_numbers
+from handlers.domain.ports import SessionRepository
 
 
 def create_session(
     user_id: str,
     capture_mode: str,
     *,
-    store: SessionStore,
+    store: SessionRepository,
     retention_days: int,
     new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
 ) -> dict[str, Any]:
-    if capture_mode not in contract.CAPTURE_MODES:
-        raise BadRequest(f"captureMode: must be one of {', '.join(contract.CAPTURE_MODES)}")
+    if capture_mode not in {mode.value for mode in CaptureMode}:
+        raise BadRequest(f"captureMode: must be one of {', '.join(CaptureMode)}")
     now = store.now()
-    item = {
-        "sessionId": new_id(),
-        "userId": user_id,
-        "captureMode": capture_mode,
-        "status": contract.STATUS_RECORDING,
-        "createdAt": datetime.fromtimestamp(now, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
-        # TTL attribute: the row expires with the objects (the bucket's lifecycle rule uses the same retention).
-        contract.TTL_ATTRIBUTE: int(now) + retention_days * 86400,
-    }
-    store.create(item)
-    return {key: item[key] for key in ("sessionId", "captureMode", "status", "createdAt")}
-
-
-def load_owned(session_id: str, user_id: str, store: SessionStore) -> Item:
-    """The session, if it exists and belongs to the caller; otherwise NotFound, never saying which."""
-    item = store.get(session_id) if isinstance(session_id, str) and session_id else None
-    if item is None or item.get("userId") != user_id:
-        raise NotFound("session not found")
-    return item
-
-
-def recorded_windows(item: Item) -> set[int]:
-    """Windows whose every half has arrived: the audio, and for audio_video sessions the frames too."""
-    audio = set(window_numbers(item, "completedAudioWindows"))
-    if item.get("captureMode") == "audio_video":
-        return audio & set(window_numbers(item, "completedFrameWindows"))
-    return audio
-
-
-def missing_windows(item: Item) -> list[int]:
-    expected = item.get("expectedWindowCount")
-    if expected is None:
-        return []
-    recorded = recorded_windows(item)
-    return [w for w in range(int(expected)) if w not in recorded]
-
-
-def unexpected_windows(item: Item) -> list[int]:
-    """Windows recorded at or above the expected count: kept, but not part of the session."""
-    expected = item.get("expectedWindowCount")
-    if expected is None:
-        return []
-    audio = set(window_numbers(item, "completedAudioWindows")) | set(window_numbers(item, "completedFrameWindows"))
-    return sorted(w for w in audio if w >= int(expected))
-
-
-def status_body(item: Item) -> dict[str, Any]:
-    expected = item.get("expectedWindowCount")
+    session = Session(
+        session_id=new_id(),
+        user_id=user_id,
+        capture_mode=CaptureMode(capture_mode),
+        status=Status.RECORDING,
+        created_at=datetime.fromtimestamp(now, tz=UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+        # The TTL: every item of the session expires with its objects (the bucket's lifecycle rule uses the same
+        # retention); window items copy it from here.
+        expires_at=int(now) + retention_days * 86400,
+    )
+    store.create(session)
     return {
-        "sessionId": item["sessionId"],
-        "captureMode": item["captureMode"],
-        "status": item["status"],
-        "createdAt": item["createdAt"],
-        "completedAudioWindows": window_numbers(item, "completedAudioWindows"),
-        "completedFrameWindows": window_numbers(item, "completedFrameWindows"),
-        "ingestTriggeredWindows": window_numbers(item, "ingestTriggeredWindows"),
-        "expectedWindowCount": int(expected) if expected is not None else None,
-        # Both are unknown (empty) until the client says how many windows it recorded.
-        "missingWindows": missing_windows(item),
-        "unexpectedWindows": unexpected_windows(item),
+        "sessionId": session.session_id,
+        "captureMode": str(session.capture_mode),
+        "status": str(session.status),
+        "createdAt": session.created_at,
     }
 
 
-def session_status(session_id: str, user_id: str, store: SessionStore) -> dict[str, Any]:
-    return status_body(load_owned(session_id, user_id, store))
+def load_owned(session_id: str, user_id: str, store: SessionRepository) -> Session:
+    """The session, if it exists and belongs to the caller; otherwise NotFound, never saying which."""
+    session = store.get(session_id) if isinstance(session_id, str) and session_id else None
+    if session is None or session.user_id != user_id:
+        raise NotFound("session not found")
+    return session
+
+
+def status_body(session: Session, windows: Iterable[Window]) -> dict[str, Any]:
+    """The status: counts and inclusive ranges, computed in one pass over the window items in window order, so
+    neither the body nor the memory it takes grows with contiguous windows."""
+    expected = session.expected_window_count
+    counts = {"audio": 0, "frames": 0, "recorded": 0, "ingested": 0, "invalid": 0}
+    recorded, ingested, missing, invalid, unexpected = Ranges(), Ranges(), Ranges(), Ranges(), Ranges()
+    next_expected = 0  # the first window below `expected` not yet seen recorded
+    for window in windows:
+        counts["audio"] += window.audio is not None
+        counts["frames"] += window.frames is not None
+        for flag, ranges, name in (
+            (window.recorded, recorded, "recorded"),
+            (window.ingested, ingested, "ingested"),
+            (window.invalid is not None, invalid, "invalid"),
+        ):
+            if flag:
+                counts[name] += 1
+                ranges.add(window.index)
+        if expected is None:
+            continue
+        if window.index >= expected:
+            if window.halves:
+                unexpected.add(window.index)
+        elif window.recorded:
+            missing.add_span(next_expected, window.index - 1)
+            next_expected = window.index + 1
+    if expected is not None:
+        missing.add_span(next_expected, expected - 1)
+    return {
+        "sessionId": session.session_id,
+        "captureMode": str(session.capture_mode),
+        "status": str(session.status),
+        "createdAt": session.created_at,
+        "expectedWindowCount": expected,
+        "counts": counts,
+        "recordedWindows": recorded.as_list(),
+        "ingestedWindows": ingested.as_list(),
+        # Both are unknown (empty) until the client says how many windows it recorded.
+        "missingWindows": missing.as_list(),
+        "invalidWindows": invalid.as_list(),
+        "unexpectedWindows": unexpected.as_list(),
+    }
+
+
+def describe(session: Session, store: SessionRepository) -> dict[str, Any]:
+    return status_body(session, store.windows(session.session_id))
+
+
+def session_status(session_id: str, user_id: str, store: SessionRepository) -> dict[str, Any]:
+    return describe(load_owned(session_id, user_id, store), store)
+
+
+def _half_body(half: Half | None) -> dict[str, Any] | None:
+    if half is None:
+        return None
+    body: dict[str, Any] = {
+        "sizeBytes": half.size_bytes,
+        "etag": half.etag,
+        "checksumSha256": half.checksum_sha256,
+        "recordedAt": half.recorded_at,
+    }
+    if half.frame_count is not None:
+        body["frameCount"] = half.frame_count
+    if half.wav is not None:
+        body["format"] = {
+            "sampleRate": half.wav.sample_rate,
+            "channels": half.wav.channels,
+            "bitsPerSample": half.wav.bits_per_sample,
+            "durationSeconds": half.wav.duration_seconds,
+        }
+    return body
+
+
+def window_body(window: Window) -> dict[str, Any]:
+    return {
+        "windowIndex": window.index,
+        "audio": _half_body(window.audio),
+        "frames": _half_body(window.frames),
+        "recorded": window.recorded,
+        "ingested": window.ingested,
+        "invalid": window.invalid,
+    }
+
+
+def windows_page(session_id: str, user_id: str, start: int, limit: int, store: SessionRepository) -> dict[str, Any]:
+    """Per-window detail from window `start` on, in window order; `next` is where the following page starts."""
+    load_owned(session_id, user_id, store)
+    page = [window_body(w) for w in store.windows(session_id, start=start, limit=limit + 1)]
+    more = len(page) > limit
+    return {"windows": page[:limit], "next": page[limit]["windowIndex"] if more else None}

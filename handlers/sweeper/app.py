@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import time
-
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
 from handlers import contract
 from handlers.domain import completeness
-from handlers.domain.store import SessionStore
-from handlers.settings import SweeperSettings, processing_trigger
+from handlers.settings import SweeperSettings, processing_trigger, sessions_table
 
 logger = Logger()
 metrics = Metrics(namespace=contract.METRICS_NAMESPACE)
 tracer = Tracer()
 settings = SweeperSettings.from_env()
 
-store = SessionStore(boto3.resource("dynamodb").Table(settings.table_name), clock=time.time)
+store = sessions_table(settings.table_name, settings.processing)
 trigger = processing_trigger(settings.processing)
 
 
@@ -30,7 +26,6 @@ def lambda_handler(event: dict, context: object) -> dict:
         store=store,
         trigger=trigger,
         timeout_seconds=settings.completion_timeout_seconds,
-        lease_seconds=settings.processing.claim_lease_seconds,
     )
     metrics.add_metric(name="SessionsMarkedIncomplete", unit=MetricUnit.Count, value=len(report.marked_incomplete))
     metrics.add_metric(name="ProcessingTriggersRetried", unit=MetricUnit.Count, value=len(report.triggered))

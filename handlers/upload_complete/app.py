@@ -3,7 +3,6 @@ and ingested exactly once (see handlers.domain.completion)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from urllib.parse import unquote_plus
 
@@ -13,23 +12,18 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, S3Event
 
 from handlers import contract
+from handlers.dal.ingest import LambdaIngestTarget
 from handlers.domain import completion
-from handlers.domain.store import SessionStore
-from handlers.settings import CompletionSettings, processing_trigger
+from handlers.settings import CompletionSettings, processing_trigger, sessions_table
 
 logger = Logger()
 metrics = Metrics(namespace=contract.METRICS_NAMESPACE)
 tracer = Tracer()
 settings = CompletionSettings.from_env()
 
-store = SessionStore(boto3.resource("dynamodb").Table(settings.table_name), clock=time.time)
-ingest = completion.LambdaIngestTarget(boto3.client("lambda"), settings.ingest_function_name)
-pipeline = completion.Pipeline(
-    store=store,
-    ingest=ingest,
-    processing=processing_trigger(settings.processing),
-    lease_seconds=settings.claim_lease_seconds,
-)
+store = sessions_table(settings.table_name, settings.processing)
+ingest = LambdaIngestTarget(boto3.client("lambda"), settings.ingest_function_name)
+pipeline = completion.Pipeline(store=store, ingest=ingest, processing=processing_trigger(settings.processing))
 
 _METRIC_BY_OUTCOME = {
     completion.Outcome.IGNORED_KEY: "ForeignKeysSkipped",
@@ -67,7 +61,7 @@ def lambda_handler(event: dict, context: object) -> dict:
     handled = 0
     for obj in objects_created(event):
         try:
-            outcome = completion.audio_window_created(obj, pipeline)
+            outcome = completion.object_created(obj, pipeline)
         except Exception as error:  # noqa: BLE001 - collected and re-raised below, after the other records
             logger.exception("window not handled; the event will be retried", extra={"key": obj.key})
             failures.append(error)

@@ -77,16 +77,21 @@ class FakeService:
         return self.of("PUT", "/s3/")
 
     def status_body(self, session_id: str) -> dict:
+        recorded = sorted(self.sessions[session_id])
+        ranges = [[w, w] for w in recorded]  # the API merges neighbours; the client must not rely on it
         return {
             "sessionId": session_id,
             "captureMode": "audio_only",
             "status": "recording",
             "createdAt": "2025-01-01T00:00:00Z",
-            "completedAudioWindows": sorted(self.sessions[session_id]),
-            "completedFrameWindows": [],
-            "ingestTriggeredWindows": sorted(self.sessions[session_id]),
             "expectedWindowCount": None,
+            "counts": {"audio": len(recorded), "frames": 0, "recorded": len(recorded), "ingested": len(recorded),
+                       "invalid": 0},
+            "recordedWindows": ranges,
+            "ingestedWindows": ranges,
             "missingWindows": [],
+            "invalidWindows": [],
+            "unexpectedWindows": [],
         }
 
 

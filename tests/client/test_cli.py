@@ -44,9 +44,9 @@ def test_create_upload_status_and_complete(fake, env, capsys):
     assert fake.sessions[session] == {5}
 
     code, out, _ = run(capsys, "status", "--session", session, "--json")
-    assert code == 0 and json.loads(out)["completedAudioWindows"] == [5]
+    assert code == 0 and json.loads(out)["recordedWindows"] == [[5, 5]]
     code, out, _ = run(capsys, "complete", "--session", session, "--expected", "6")
-    assert code == 0 and "audio recorded    5 (1)" in out
+    assert code == 0 and "recorded          5 (1)" in out
     assert json.loads(fake.of("POST", f"/sessions/{session}/complete")[0].body) == {"expectedWindowCount": 6}
 
 

@@ -202,7 +202,7 @@ def test_upload_dir_progress_counts_every_byte_once_despite_retries(fake, client
 
 def test_status_and_complete_send_the_contract_bodies(fake, client):
     session = fake.new_session(recorded={0, 1})
-    assert client.status(session)["completedAudioWindows"] == [0, 1]
+    assert client.status(session)["recordedWindows"] == [[0, 0], [1, 1]]
     assert client.complete(session, 2)["sessionId"] == session
     (request,) = fake.of("POST", f"/sessions/{session}/complete")
     assert request.body == b'{"expectedWindowCount": 2}'

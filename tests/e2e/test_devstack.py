@@ -90,7 +90,7 @@ def test_the_gate_rejects_a_tampered_put_and_nothing_happens(case, stack, api, f
     stored = s3.list_objects_v2(Bucket=stack.names.bucket, Prefix=layout.session_prefix(session_id))
     assert stored.get("KeyCount") == 0, "a rejected PUT stored an object"
     status_body = api.status(session_id)
-    assert status_body["completedAudioWindows"] == [] and status_body["ingestTriggeredWindows"] == []
+    assert status_body["recordedWindows"] == [] and status_body["ingestedWindows"] == []
     assert stack.ingest_counts(session_id) == {}
 
     # The same grant, used as granted, is accepted: the rejection was the tampering's doing.
@@ -111,8 +111,8 @@ def test_a_correct_put_records_and_ingests_the_window_once_even_when_repeated(st
 
     stack.wait_idle()
     status = api.status(session_id)
-    assert status["completedAudioWindows"] == [0]
-    assert status["ingestTriggeredWindows"] == [0]
+    assert status["recordedWindows"] == [[0, 0]]
+    assert status["ingestedWindows"] == [[0, 0]]
     assert stack.ingest_counts(session_id) == {0: 1}
 
 
@@ -132,7 +132,7 @@ def test_an_ingest_invoke_that_fails_once_is_retried_and_ingests_once(stack, api
     stack.wait_idle()
     assert faults.pending("ingest_invoke") == 0, "the injected failure never happened"
     assert stack.ingest_counts(session_id) == {0: 1}
-    assert api.status(session_id)["ingestTriggeredWindows"] == [0]
+    assert api.status(session_id)["ingestedWindows"] == [[0, 0]]
     assert _dead_letters_for(stack, session_id) == []
 
 
@@ -157,7 +157,7 @@ def test_an_event_that_keeps_failing_lands_in_the_dlq(stack, api, faults):
     assert record["requestContext"]["condition"] == "RetriesExhausted"
     assert record["requestContext"]["approximateInvokeCount"] == 3
     assert record["requestPayload"]["Records"][0]["s3"]["bucket"]["name"] == stack.names.bucket
-    assert api.status(session_id)["completedAudioWindows"] == []
+    assert api.status(session_id)["recordedWindows"] == []
     assert stack.ingest_counts(session_id) == {}
 
 

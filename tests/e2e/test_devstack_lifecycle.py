@@ -85,7 +85,7 @@ def test_serve_answers_cli_tokens_logs_session_ready_sweeps_from_the_cli_and_sto
         ).json()
         assert requests.put(grant["url"], data=b"RIFF", headers=grant["headers"], timeout=10).status_code == 200
         _wait_for(
-            lambda: requests.get(f"{api}/sessions/{whole}", headers=auth, timeout=10).json()["completedAudioWindows"],
+            lambda: requests.get(f"{api}/sessions/{whole}", headers=auth, timeout=10).json()["recordedWindows"],
             "the window was never recorded", server, log,
         )
         complete(whole)

@@ -21,8 +21,9 @@ def expected_detail(session_id: str, count: int) -> dict:
         "userId": "alice",
         "captureMode": "audio_only",
         "windowCount": count,
+        "windows": [[0, count - 1]],
         "keyPrefix": layout.session_prefix(session_id),
-        "objectKeys": [layout.audio_key(session_id, w) for w in range(count)],
+        "keyTemplates": {"audio": layout.session_prefix(session_id) + "window_{windowIndex:03d}/audio.wav"},
     }
 
 
@@ -49,7 +50,7 @@ def test_complete_before_the_windows_arrive_fires_once_when_the_last_one_lands(s
 
     response = api.complete(session_id, 4)
     assert response.status_code == 202, response.text
-    assert (response.json()["status"], response.json()["missingWindows"]) == ("finalizing", [0, 1, 2, 3])
+    assert (response.json()["status"], response.json()["missingWindows"]) == ("finalizing", [[0, 3]])
 
     with ThreadPoolExecutor(4) as pool:
         list(pool.map(put, grants, [BODY] * 4))
@@ -57,7 +58,7 @@ def test_complete_before_the_windows_arrive_fires_once_when_the_last_one_lands(s
 
     assert ready_events(stack, session_id) == [expected_detail(session_id, 4)]
     status = api.status(session_id)
-    assert (status["status"], status["completedAudioWindows"], status["missingWindows"]) == ("ready", [0, 1, 2, 3], [])
+    assert (status["status"], status["recordedWindows"], status["missingWindows"]) == ("ready", [[0, 3]], [])
 
 
 def test_complete_repeats_with_the_same_count_and_refuses_another(stack, api):
@@ -104,6 +105,6 @@ def test_a_session_with_gaps_is_marked_incomplete_by_the_sweeper_and_never_ready
 
     assert session_id in report["markedIncomplete"] and report["failed"] == []
     status = api.status(session_id)
-    assert (status["status"], status["missingWindows"]) == ("incomplete", [1, 3, 4])
+    assert (status["status"], status["missingWindows"]) == ("incomplete", [[1, 1], [3, 4]])
     assert ready_events(stack, session_id) == []
     assert session_id not in stack.sweep()["markedIncomplete"], "an incomplete session is swept once"

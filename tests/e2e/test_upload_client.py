@@ -35,8 +35,8 @@ def client(stack):
 def assert_ingested_exactly_once(stack, client, session: str, count: int) -> None:
     stack.wait_idle()
     status = client.status(session)
-    assert status["completedAudioWindows"] == list(range(count))
-    assert status["ingestTriggeredWindows"] == list(range(count))
+    assert status["recordedWindows"] == status["ingestedWindows"] == [[0, count - 1]]
+    assert status["counts"]["recorded"] == status["counts"]["ingested"] == count
     assert stack.ingest_counts(session) == {w: 1 for w in range(count)}
 
 

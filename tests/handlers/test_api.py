@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from handlers import contract, layout
+from handlers.dal.sessions_table import HEADER_SK
 from tests.conftest import BUCKET, REGION, TABLE
 
 
@@ -20,7 +21,7 @@ def sha256_b64(data: bytes) -> str:
 
 def set_status(session_id, status):
     boto3.resource("dynamodb", region_name=REGION).Table(TABLE).update_item(
-        Key={"sessionId": session_id},
+        Key={"sessionId": session_id, "sk": HEADER_SK},
         UpdateExpression="SET #s = :s",
         ExpressionAttributeNames={"#s": "status"},
         ExpressionAttributeValues={":s": status},
@@ -41,7 +42,7 @@ def test_create_session_returns_201_and_stores_the_owner(api, mode):
     item = (
         boto3.resource("dynamodb", region_name=REGION)
         .Table(TABLE)
-        .get_item(Key={"sessionId": body["sessionId"]})["Item"]
+        .get_item(Key={"sessionId": body["sessionId"], "sk": HEADER_SK})["Item"]
     )
     assert item["userId"] == "alice"
     assert item[contract.TTL_ATTRIBUTE] > datetime.now().timestamp() + 29 * 86400
@@ -112,11 +113,12 @@ def test_get_session_returns_the_status_body(api):
         "captureMode": "audio_video",
         "status": "recording",
         "createdAt": body["createdAt"],
-        "completedAudioWindows": [],
-        "completedFrameWindows": [],
-        "ingestTriggeredWindows": [],
         "expectedWindowCount": None,
+        "counts": {"audio": 0, "frames": 0, "recorded": 0, "ingested": 0, "invalid": 0},
+        "recordedWindows": [],
+        "ingestedWindows": [],
         "missingWindows": [],
+        "invalidWindows": [],
         "unexpectedWindows": [],
     }
 
@@ -222,7 +224,7 @@ def test_complete_answers_202_with_the_status_body_and_then_grants_are_refused(a
     sid = api.create()
     status, body = api.call("POST", f"/sessions/{sid}/complete", body={"expectedWindowCount": 2})
     assert status == 202
-    assert (body["status"], body["expectedWindowCount"], body["missingWindows"]) == ("finalizing", 2, [0, 1])
+    assert (body["status"], body["expectedWindowCount"], body["missingWindows"]) == ("finalizing", 2, [[0, 1]])
     assert api.call("POST", f"/sessions/{sid}/complete", body={"expectedWindowCount": 2}) == (202, body)
     status, error = api.call("POST", f"/sessions/{sid}/complete", body={"expectedWindowCount": 3})
     assert status == 409 and "expectedWindowCount" in error["error"]

@@ -28,7 +28,7 @@ def test_retries_of_one_invocation_write_one_record_and_a_second_invocation_anot
     first = LambdaContext()
     key = ingest.lambda_handler(request, first)["key"]
     ingest.lambda_handler(request, first)  # Lambda's retry of the same invocation
-    assert key.startswith(layout.INGEST_RECORDS_PREFIX) and layout.parse_audio_key(key) is None
+    assert key.startswith(layout.INGEST_RECORDS_PREFIX) and layout.parse_key(key) is None
     assert [r["requestId"] for r in records(sid)] == [first.aws_request_id]
     ingest.lambda_handler(request, LambdaContext())  # a second trigger: visible, not hidden
     assert len(records(sid)) == 2

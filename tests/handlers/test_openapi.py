@@ -28,6 +28,7 @@ def test_every_route_documents_its_errors_as_the_error_body_and_requires_the_jwt
 def test_the_deployed_routes_are_the_documented_ones():
     assert sorted(ROUTES) == [
         "GET /sessions/{sessionId}",
+        "GET /sessions/{sessionId}/windows",
         "POST /sessions",
         "POST /sessions/{sessionId}/audio",
         "POST /sessions/{sessionId}/complete",

@@ -9,10 +9,12 @@ import pytest
 
 from devstack.servers import MotoServer
 from handlers import layout
+from handlers.dal.sessions_table import SessionsTable
 from handlers.domain import completeness, completion
-from handlers.domain.errors import WindowClaimInFlight
-from handlers.domain.sessions import create_session
-from handlers.domain.store import ClaimOutcome, SessionStore
+from handlers.domain.entities import Half, Window
+from handlers.domain.errors import Conflict, WindowClaimInFlight
+from handlers.domain.ports import StaleRead
+from handlers.domain.sessions import create_session, session_status
 from tests.conftest import REGION, create_table
 
 WINDOWS = 4
@@ -63,24 +65,25 @@ def deliver_until_handled(produce):
     for _ in range(200):
         try:
             return produce()
-        except WindowClaimInFlight:
+        except (WindowClaimInFlight, StaleRead):
             time.sleep(0.01)
     raise AssertionError("never handled")
 
 
 @pytest.mark.parametrize("mode", ["audio_only", "audio_video"])
 def test_concurrent_producers_trigger_one_ingest_per_window(table, mode):
-    store = SessionStore(table, clock=time.time)
+    store = SessionsTable(table, time.time, lease_seconds=45)
     ingest = CountingIngest()
     sid = create_session("alice", mode, store=store, retention_days=1)["sessionId"]
-    deps = completion.Pipeline(store=store, ingest=ingest, processing=CountingReady(), lease_seconds=45)
+    deps = completion.Pipeline(store=store, ingest=ingest, processing=CountingReady())
 
     def audio(window):
         obj = completion.ObjectCreated(layout.audio_key(sid, window), 2048, "etag")
-        return completion.audio_window_created(obj, deps)
+        return completion.object_created(obj, deps)
 
     def frames(window):
-        return completion.frames_window_completed(sid, window, 1800, deps)
+        obj = completion.ObjectCreated(layout.frames_key(sid, window), 4096, "etag")
+        return completion.object_created(obj, deps)
 
     producers = [(audio, w) for w in range(WINDOWS) for _ in range(COPIES)]
     if mode == "audio_video":
@@ -100,44 +103,48 @@ def test_concurrent_producers_trigger_one_ingest_per_window(table, mode):
 
     assert len(outcomes) == len(producers)
     assert sorted(ingest.windows) == [(sid, w) for w in range(WINDOWS)]
-    item = store.get(sid)
-    assert item["ingestTriggeredWindows"] == set(range(WINDOWS))
-    assert item["completedAudioWindows"] == set(range(WINDOWS))
-    assert item["ingestClaims"] == {}
+    windows = list(store.windows(sid))
+    assert [(w.index, w.recorded, w.ingested, w.claim_token) for w in windows] == [
+        (w, True, True, None) for w in range(WINDOWS)
+    ]
+    assert store.get(sid).recorded_count == WINDOWS  # the counter moved once per window, whatever the copies
     assert outcomes.count(completion.Outcome.INGEST_TRIGGERED) == WINDOWS
 
 
-def test_sixteen_simultaneous_claims_of_one_window_have_one_winner(table):
-    store = SessionStore(table, clock=time.time)
+def test_sixteen_simultaneous_takeovers_of_an_expired_claim_have_one_winner(table):
+    crashed = SessionsTable(table, time.time, lease_seconds=0)  # its claim expires at once
+    store = SessionsTable(table, time.time, lease_seconds=45)
     sid = create_session("alice", "audio_only", store=store, retention_days=1)["sessionId"]
+    half = Half(layout.Media.AUDIO, 2048, "etag", "2027-01-01T00:00:00.000Z")
+    assert crashed.record_half(store.get(sid), Window(sid, 0), half) is not None  # recorded, claimed, then "died"
+    time.sleep(0.01)
     start = threading.Barrier(16)
     claims = []
 
     def claim():
         start.wait()
-        claims.append(store.claim_ingest(sid, 0, lease_seconds=45).outcome)
+        claims.append(store.claim_ingest(sid, 0))
 
     threads = [threading.Thread(target=claim) for _ in range(16)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=30)
-    assert claims.count(ClaimOutcome.CLAIMED) == 1
-    assert claims.count(ClaimOutcome.IN_FLIGHT) == 15
+    assert len(claims) == 16 and claims.count(None) == 15
 
 
 def test_concurrent_last_windows_make_the_session_ready_once(table):
-    store = SessionStore(table, clock=time.time)
+    store = SessionsTable(table, time.time, lease_seconds=45)
     ingest, ready = CountingIngest(), CountingReady()
-    deps = completion.Pipeline(store=store, ingest=ingest, processing=ready, lease_seconds=45)
+    deps = completion.Pipeline(store=store, ingest=ingest, processing=ready)
     sid = create_session("alice", "audio_only", store=store, retention_days=1)["sessionId"]
-    completeness.complete_session(sid, "alice", 8, store=store, trigger=ready, lease_seconds=45)
+    completeness.complete_session(sid, "alice", 8, store=store, trigger=ready)
     start = threading.Barrier(16)
 
     def last_window(window):  # every window arrives at once, each twice: all of them are "the last"
         start.wait()
         obj = completion.ObjectCreated(layout.audio_key(sid, window), 2048, "etag")
-        deliver_until_handled(lambda: completion.audio_window_created(obj, deps))
+        deliver_until_handled(lambda: completion.object_created(obj, deps))
 
     threads = [threading.Thread(target=last_window, args=(w % 8,)) for w in range(16)]
     for thread in threads:
@@ -145,5 +152,46 @@ def test_concurrent_last_windows_make_the_session_ready_once(table):
     for thread in threads:
         thread.join(timeout=60)
     assert ready.sessions == [sid]
-    assert store.get(sid)["status"] == "ready"
+    assert store.get(sid).status == "ready" and store.get(sid).recorded_count == 8
+    assert sorted(w for _, w in ingest.windows) == list(range(8))
+
+
+@pytest.mark.parametrize("mode", ["audio_only", "audio_video"])
+def test_the_last_two_windows_racing_with_complete_between_them_ready_once(table, mode):
+    """Windows 0..5 are in; the last two windows' halves race each other and `complete`, twice each."""
+    store = SessionsTable(table, time.time, lease_seconds=45)
+    ingest, ready = CountingIngest(), CountingReady()
+    deps = completion.Pipeline(store=store, ingest=ingest, processing=ready)
+    sid = create_session("alice", mode, store=store, retention_days=1)["sessionId"]
+    keys = [layout.audio_key] + ([layout.frames_key] if mode == "audio_video" else [])
+    for window in range(6):
+        for key in keys:
+            completion.object_created(completion.ObjectCreated(key(sid, window), 2048, "etag"), deps)
+
+    def deliver(key):
+        obj = completion.ObjectCreated(key, 2048, "etag")
+        deliver_until_handled(lambda: completion.object_created(obj, deps))
+
+    def complete():
+        try:
+            deliver_until_handled(lambda: completeness.complete_session(sid, "alice", 8, store=store, trigger=ready))
+        except Conflict:  # the other complete, or the last window, readied it first: complete refuses a ready one
+            assert store.get(sid).status == "ready"
+
+    jobs = [(deliver, (key(sid, w),)) for w in (6, 7) for key in keys for _ in range(2)] + [(complete, ())] * 2
+    start = threading.Barrier(len(jobs))
+
+    def run(job, args):
+        start.wait()
+        job(*args)
+
+    threads = [threading.Thread(target=run, args=job) for job in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert ready.sessions == [sid]
+    session = store.get(sid)
+    assert (session.status, session.recorded_count, session.unexpected_count) == ("ready", 8, 0)
+    assert session_status(sid, "alice", store)["recordedWindows"] == [[0, 7]]
     assert sorted(w for _, w in ingest.windows) == list(range(8))

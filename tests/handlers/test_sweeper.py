@@ -32,6 +32,6 @@ def test_the_sweeper_marks_a_session_with_gaps_incomplete_and_counts_it(handlers
     monkeypatch.setattr(sweeper.store, "_clock", lambda: 4_000_000_000.0)
     assert sweeper.lambda_handler({}, LambdaContext()) == {"markedIncomplete": [sid], "triggered": [], "failed": []}
     status = api.call("GET", f"/sessions/{sid}")[1]
-    assert (status["status"], status["missingWindows"]) == ("incomplete", [0, 2])
+    assert (status["status"], status["missingWindows"]) == ("incomplete", [[0, 0], [2, 2]])
     metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert metrics[-1]["SessionsMarkedIncomplete"] == [1.0]

@@ -90,7 +90,10 @@ def _grants(run, component):
 
 def test_the_api_role_reads_and_writes_sessions_puts_only_under_the_sessions_prefix_and_on_the_one_bus(dev):
     assert _grants(dev, "api") == {
-        "Sessions": (["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"], [arn_of(dev, TABLE)]),
+        "Sessions": (
+            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+            [arn_of(dev, TABLE)],
+        ),
         "GrantUploads": (["s3:PutObject"], [layout.objects_arn(arn_of(dev, BUCKET), layout.SESSIONS_PREFIX)]),
         "ProcessingEvents": (["events:PutEvents"], [DEV_BUS_ARN]),
     }
@@ -98,7 +101,7 @@ def test_the_api_role_reads_and_writes_sessions_puts_only_under_the_sessions_pre
 
 def test_the_completion_role_invokes_only_the_ingest_target(dev):
     assert _grants(dev, "upload-completion") == {
-        "Sessions": (["dynamodb:GetItem", "dynamodb:UpdateItem"], [arn_of(dev, TABLE)]),
+        "Sessions": (["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], [arn_of(dev, TABLE)]),
         "Ingest": (["lambda:InvokeFunction"], [arn_of(dev, FUNCTION, "ingest-handler-function")]),
         "ProcessingEvents": (["events:PutEvents"], [DEV_BUS_ARN]),
         "DeadLetters": (["sqs:SendMessage"], [arn_of(dev, QUEUE, COMPLETION_DLQ)]),
@@ -210,9 +213,10 @@ def test_the_table_is_on_demand_recoverable_encrypted_and_expires_rows(dev, prod
     for run, protected in ((dev, False), (prod, True)):
         table = run.one(TABLE).inputs
         assert table["billingMode"] == "PAY_PER_REQUEST"
-        assert table["hashKey"] == contract.TABLE_HASH_KEY
+        assert (table["hashKey"], table["rangeKey"]) == (contract.TABLE_HASH_KEY, contract.TABLE_RANGE_KEY)
         assert {a["name"]: a["type"] for a in table["attributes"]} == {
-            contract.TABLE_HASH_KEY: "S", contract.PENDING_INDEX_HASH_KEY: "S", contract.PENDING_INDEX_RANGE_KEY: "N"}
+            contract.TABLE_HASH_KEY: "S", contract.TABLE_RANGE_KEY: "S", contract.PENDING_INDEX_HASH_KEY: "S",
+            contract.PENDING_INDEX_RANGE_KEY: "N"}
         assert table["pointInTimeRecovery"] == {"enabled": True}
         assert table["serverSideEncryption"] == {"enabled": True}
         assert table["ttl"] == {"attributeName": contract.TTL_ATTRIBUTE, "enabled": True}

@@ -165,7 +165,7 @@ def test_hostile_keys_are_skipped_and_counted_never_raise_and_never_create_or_to
     transport = data.draw(st.sampled_from(["s3, URL-encoded", "s3, raw", "eventbridge"]), label="transport")
     # What the handler sees: S3 notifications carry keys URL-encoded, and the handler decodes them once.
     seen = [unquote_plus(key) for key in keys] if transport == "s3, raw" else keys
-    parsed = [layout.parse_audio_key(key) for key in seen]
+    parsed = [layout.parse_key(key) for key in seen]
     # A key that decodes to a real window's key is an upload, not an attack (tested elsewhere).
     assume(all(p is None or p.session_id == GHOST for p in parsed))
     before = table.scan(ConsistentRead=True)["Items"]

@@ -1,17 +1,21 @@
 """Session completeness: ready exactly once, in any order of complete and windows; gaps swept to incomplete."""
 
 import json
+from dataclasses import replace
 
 import boto3
 import pytest
 from moto import mock_aws
 
 from handlers import contract, layout
+from handlers.contract import CaptureMode, Status
+from handlers.dal.processing import AwsProcessingTrigger
+from handlers.dal.sessions_table import SessionsTable
 from handlers.domain import completeness, completion
+from handlers.domain.entities import Session
 from handlers.domain.errors import Conflict, NotFound
-from handlers.domain.processing import AwsProcessingTrigger, session_ready_detail
+from handlers.domain.processing import session_ready_detail
 from handlers.domain.sessions import create_session, session_status
-from handlers.domain.store import SessionStore
 from tests.conftest import REGION, create_table
 from tests.unit.test_completion import Clock, RecordingIngest
 
@@ -22,26 +26,27 @@ TIMEOUT = 3600
 class Env:
     def __init__(self, table):
         self.clock = Clock()
-        self.store = SessionStore(table, self.clock)
+        self.store = SessionsTable(table, self.clock, LEASE)
         self.ingest = RecordingIngest()
         self.trigger = RecordingIngest()  # records SessionReady details, fails when told
-        self.deps = completion.Pipeline(self.store, self.ingest, self.trigger, LEASE)
+        self.deps = completion.Pipeline(self.store, self.ingest, self.trigger)
 
     def session(self, mode="audio_only"):
         return create_session("alice", mode, store=self.store, retention_days=30)["sessionId"]
 
     def window(self, sid, w):
         obj = completion.ObjectCreated(layout.audio_key(sid, w), 100, "e")
-        return completion.audio_window_created(obj, self.deps)
+        return completion.object_created(obj, self.deps)
 
     def frames(self, sid, w):
-        return completion.frames_window_completed(sid, w, 30, self.deps)
+        obj = completion.ObjectCreated(layout.frames_key(sid, w), 100, "f")
+        return completion.object_created(obj, self.deps)
 
     def complete(self, sid, n, user="alice"):
-        return completeness.complete_session(sid, user, n, store=self.store, trigger=self.trigger, lease_seconds=LEASE)
+        return completeness.complete_session(sid, user, n, store=self.store, trigger=self.trigger)
 
     def sweep(self):
-        return completeness.sweep(store=self.store, trigger=self.trigger, timeout_seconds=TIMEOUT, lease_seconds=LEASE)
+        return completeness.sweep(store=self.store, trigger=self.trigger, timeout_seconds=TIMEOUT)
 
     def status(self, sid):
         return session_status(sid, "alice", self.store)
@@ -56,7 +61,7 @@ def env():
 def test_complete_before_the_windows_waits_then_the_last_window_makes_it_ready_once(env):
     sid = env.session()
     body = env.complete(sid, 3).body
-    assert (body["status"], body["expectedWindowCount"], body["missingWindows"]) == ("finalizing", 3, [0, 1, 2])
+    assert (body["status"], body["expectedWindowCount"], body["missingWindows"]) == ("finalizing", 3, [[0, 2]])
     env.window(sid, 2)
     env.window(sid, 0)
     assert env.status(sid)["status"] == "finalizing" and env.trigger.requests == []
@@ -69,9 +74,13 @@ def test_complete_before_the_windows_waits_then_the_last_window_makes_it_ready_o
         "userId": "alice",
         "captureMode": "audio_only",
         "windowCount": 3,
+        "windows": [[0, 2]],
         "keyPrefix": f"sessions/{sid}/",
-        "objectKeys": [layout.audio_key(sid, w) for w in range(3)],
+        "keyTemplates": {"audio": f"sessions/{sid}/window_{{windowIndex:03d}}/audio.wav"},
     }
+    assert [env.trigger.requests[0]["keyTemplates"]["audio"].format(windowIndex=w) for w in range(3)] == [
+        layout.audio_key(sid, w) for w in range(3)
+    ]
 
 
 def test_complete_after_every_window_is_ready_at_once(env):
@@ -86,7 +95,7 @@ def test_complete_after_every_window_is_ready_at_once(env):
 def test_complete_between_windows(env):
     sid = env.session()
     env.window(sid, 0)
-    assert env.complete(sid, 2).body["missingWindows"] == [1]
+    assert env.complete(sid, 2).body["missingWindows"] == [[1, 1]]
     env.window(sid, 1)
     assert env.status(sid)["status"] == "ready" and len(env.trigger.requests) == 1
 
@@ -94,7 +103,7 @@ def test_complete_between_windows(env):
 def test_an_empty_session_is_ready_on_complete(env):
     sid = env.session()
     assert env.complete(sid, 0).body["status"] == "ready"
-    assert env.trigger.requests[0]["objectKeys"] == []
+    assert (env.trigger.requests[0]["windowCount"], env.trigger.requests[0]["windows"]) == (0, [])
 
 
 def test_complete_is_idempotent_for_the_same_count_and_refuses_another(env):
@@ -133,16 +142,16 @@ def test_windows_at_or_above_the_count_are_recorded_but_listed_as_unexpected(env
     for w in (0, 1, 5):
         env.window(sid, w)
     body = env.complete(sid, 2).body
-    assert (body["status"], body["unexpectedWindows"], body["completedAudioWindows"]) == ("ready", [5], [0, 1, 5])
+    assert (body["status"], body["unexpectedWindows"], body["recordedWindows"]) == ("ready", [[5, 5]], [[0, 1], [5, 5]])
     env.window(sid, 7)
-    assert env.status(sid)["unexpectedWindows"] == [5, 7]
+    assert env.status(sid)["unexpectedWindows"] == [[5, 5], [7, 7]]
     assert len(env.trigger.requests) == 1
 
 
 def test_audio_video_sessions_are_ready_when_frames_are_recorded_too(env):
     sid = env.session("audio_video")
     env.window(sid, 0)
-    assert env.complete(sid, 1).body["missingWindows"] == [0]
+    assert env.complete(sid, 1).body["missingWindows"] == [[0, 0]]
     env.frames(sid, 0)
     assert env.status(sid)["status"] == "ready" and len(env.trigger.requests) == 1
 
@@ -157,8 +166,8 @@ def test_the_sweeper_marks_gaps_incomplete_after_the_timeout_with_the_exact_miss
     env.clock.now += 2
     assert env.sweep().marked_incomplete == [sid]
     body = env.status(sid)
-    assert (body["status"], body["missingWindows"]) == ("incomplete", [1, 3, 4, 6])
-    assert env.store.get(sid)["missingWindows"] == [1, 3, 4, 6]
+    assert (body["status"], body["missingWindows"]) == ("incomplete", [[1, 1], [3, 4], [6, 6]])
+    assert env.store.get(sid).missing_count == 4
     assert env.sweep().marked_incomplete == []  # off the index for good
     env.window(sid, 1)  # a straggler is still recorded, and changes nothing else
     assert env.status(sid)["status"] == "incomplete" and env.trigger.requests == []
@@ -176,7 +185,7 @@ def test_a_window_arriving_after_the_sweeper_read_wins(env):
     env.complete(sid, 2)
     seen = env.store.get(sid)
     env.window(sid, 0)
-    assert env.store.mark_incomplete(sid, [0, 1], seen=seen) is False
+    assert env.store.mark_incomplete(seen) is False
     assert env.status(sid)["status"] == "finalizing"
 
 
@@ -204,12 +213,27 @@ def test_a_failed_trigger_on_the_last_window_raises_and_the_redelivery_delivers_
     assert len(env.trigger.requests) == 1 and len(env.ingest.requests) == 1
 
 
-def test_the_largest_session_s_event_fits_in_one_eventbridge_entry():
-    item = {"sessionId": "6f1c1f4e-4b7a-4c49-9b1e-0e0c4f8a2b11", "userId": "u" * 128, "captureMode": "audio_video"}
-    detail = session_ready_detail(item, layout.MAX_WINDOW_INDEX + 1)
-    assert len(detail["objectKeys"]) == layout.MAX_WINDOW_INDEX + 1
+def test_the_session_ready_event_has_the_same_size_at_any_length():
+    def detail(count):
+        session = Session(
+            "6f1c1f4e-4b7a-4c49-9b1e-0e0c4f8a2b11", "u" * 128, CaptureMode.AUDIO_VIDEO, Status.READY, "2027", 0, count
+        )
+        return json.dumps(session_ready_detail(session))
+
+    sizes = {len(detail(n)) - len(str(n)) - len(str(max(n - 1, 0))) for n in (1, 60, 10_000, layout.MAX_WINDOW_INDEX + 1)}
+    assert len(sizes) == 1  # only the digits of the count and the last index change
     entry = {"Source": contract.PROCESSING_EVENT_SOURCE, "DetailType": contract.PROCESSING_EVENT_DETAIL_TYPE}
-    assert len(json.dumps(detail)) + sum(map(len, entry.values())) < 256 * 1024
+    assert len(detail(layout.MAX_WINDOW_INDEX + 1)) + sum(map(len, entry.values())) < 1024
+
+
+def test_the_readiness_of_a_header_is_a_comparison_of_two_numbers():
+    base = Session("s", "u", CaptureMode.AUDIO_ONLY, Status.FINALIZING, "2027", 0, 10)
+    assert replace(base, recorded_count=10).complete
+    # Twelve recorded, three of them at or above the count: windows 0..9 lack one.
+    twelve = replace(base, recorded_count=12, unexpected_count=3)
+    assert not twelve.complete and twelve.missing_count == 1
+    assert replace(twelve, unexpected_count=2).complete
+    assert not replace(base, expected_window_count=None, recorded_count=10).complete
 
 
 def test_the_aws_trigger_puts_session_ready_on_the_bus_and_starts_one_execution():

@@ -9,11 +9,11 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 
 from handlers import layout
+from handlers.dal.sessions_table import SessionsTable
 from handlers.domain import completion
 from handlers.domain.completion import ObjectCreated, Outcome
 from handlers.domain.errors import WindowClaimInFlight
 from handlers.domain.sessions import create_session
-from handlers.domain.store import SessionStore
 from tests.conftest import REGION, create_table
 
 LEASE = 45
@@ -49,7 +49,7 @@ def env():
     with mock_aws():
         table = create_table(boto3.resource("dynamodb", region_name=REGION))
         clock = Clock()
-        yield SessionStore(table, clock), clock, RecordingIngest()
+        yield SessionsTable(table, clock, LEASE), clock, RecordingIngest()
 
 
 def new_session(store, mode="audio_only"):
@@ -57,16 +57,21 @@ def new_session(store, mode="audio_only"):
 
 
 def pipeline(store, ingest):
-    return completion.Pipeline(store=store, ingest=ingest, processing=RecordingIngest(), lease_seconds=LEASE)
+    return completion.Pipeline(store=store, ingest=ingest, processing=RecordingIngest())
 
 
 def audio_event(store, ingest, session_id, window, size=2048):
     obj = ObjectCreated(layout.audio_key(session_id, window), size, f"etag-{window}")
-    return completion.audio_window_created(obj, pipeline(store, ingest))
+    return completion.object_created(obj, pipeline(store, ingest))
 
 
 def frames_event(store, ingest, session_id, window, frames=1800):
-    return completion.frames_window_completed(session_id, window, frames, pipeline(store, ingest))
+    return completion.record_half(
+        session_id,
+        window,
+        completion.Half(layout.Media.FRAMES, 4096, f"f-{window}", "2027-01-01T00:00:00.000Z", frame_count=frames),
+        pipeline(store, ingest),
+    )
 
 
 def test_audio_only_window_is_recorded_and_ingested_once_despite_duplicates(env):
@@ -76,12 +81,10 @@ def test_audio_only_window_is_recorded_and_ingested_once_despite_duplicates(env)
     assert audio_event(store, ingest, sid, 3) is Outcome.ALREADY_TRIGGERED
     assert audio_event(store, ingest, sid, 3) is Outcome.ALREADY_TRIGGERED
     assert ingest.requests == [{"sessionId": sid, "userId": "alice", "windowIndex": 3, "frameCount": 0}]
-    item = store.get(sid)
-    assert item["completedAudioWindows"] == {3}
-    assert item["ingestTriggeredWindows"] == {3}
-    assert item["audioWindows"]["3"]["sizeBytes"] == 2048
-    assert item["audioWindows"]["3"]["etag"] == "etag-3"
-    assert item["ingestClaims"] == {}
+    window = store.get_window(sid, 3)
+    assert window.recorded and window.ingested and window.claim_token is None
+    assert (window.audio.size_bytes, window.audio.etag) == (2048, "etag-3")
+    assert store.get(sid).recorded_count == 1  # the counter moved once, duplicates or not
 
 
 def test_audio_video_window_waits_for_both_halves_in_either_order(env):
@@ -107,10 +110,8 @@ def test_key_outside_the_layout_is_ignored_and_writes_nothing(env):
     store, _, ingest = env
     sid = new_session(store)
     for key in ("uploads/x.wav", f"sessions/{sid}/window_001/video.mp4", f"sessions/{sid}/window_0001/audio.wav"):
-        assert (
-            completion.audio_window_created(ObjectCreated(key, 1, "e"), pipeline(store, ingest)) is Outcome.IGNORED_KEY
-        )
-    assert "completedAudioWindows" not in store.get(sid)
+        assert completion.object_created(ObjectCreated(key, 1, "e"), pipeline(store, ingest)) is Outcome.IGNORED_KEY
+    assert list(store.windows(sid)) == [] and store.get(sid).recorded_count == 0
     assert ingest.requests == []
 
 
@@ -119,7 +120,7 @@ def test_window_of_an_unknown_session_creates_no_item(env):
     ghost = str(uuid.uuid4())
     assert audio_event(store, ingest, ghost, 0) is Outcome.UNKNOWN_SESSION
     assert frames_event(store, ingest, ghost, 0) is Outcome.UNKNOWN_SESSION
-    assert store.get(ghost) is None
+    assert store.get(ghost) is None and list(store.windows(ghost)) == []
     assert ingest.requests == []
 
 
@@ -129,9 +130,9 @@ def test_failed_invoke_rolls_back_the_claim_so_the_redelivery_ingests_once(env):
     ingest.failures.append(RuntimeError("Lambda throttled the invoke"))
     with pytest.raises(RuntimeError):
         audio_event(store, ingest, sid, 5)
-    item = store.get(sid)
-    assert item["completedAudioWindows"] == {5} and "ingestTriggeredWindows" not in item
-    assert item["ingestClaims"] == {}  # rolled back: the retry need not wait for the lease
+    window = store.get_window(sid, 5)
+    assert window.recorded and not window.ingested
+    assert window.claim_token is None  # rolled back: the retry need not wait for the lease
     assert audio_event(store, ingest, sid, 5) is Outcome.INGEST_TRIGGERED
     assert audio_event(store, ingest, sid, 5) is Outcome.ALREADY_TRIGGERED
     assert len(ingest.requests) == 1
@@ -155,14 +156,26 @@ def test_crash_between_claim_and_invoke_does_not_strand_the_window(env):
 
 
 def test_a_stale_claimant_cannot_release_the_claim_that_took_over(env):
-    store, clock, _ = env
+    store, clock, ingest = env
     sid = new_session(store)
-    first = store.claim_ingest(sid, 1, LEASE)
+    ingest.failures.append(SimulatedCrash())
+    with pytest.raises(SimulatedCrash):
+        audio_event(store, ingest, sid, 1)
+    first = store.get_window(sid, 1).claim_token  # taken by the write that recorded the window
+    assert store.claim_ingest(sid, 1) is None  # live
     clock.now += LEASE + 1
-    second = store.claim_ingest(sid, 1, LEASE)
-    assert second.token != first.token
-    store.release_ingest(sid, 1, first.token)  # the stale claimant's rollback
-    assert store.get(sid)["ingestClaims"]["1"]["token"] == second.token
+    second = store.claim_ingest(sid, 1)
+    assert second is not None and second != first
+    store.release_ingest(sid, 1, first)  # the stale claimant's rollback
+    assert store.get_window(sid, 1).claim_token == second
+
+
+def test_a_claim_is_never_taken_on_a_window_that_is_not_recorded(env):
+    store, _, ingest = env
+    sid = new_session(store, "audio_video")
+    assert audio_event(store, ingest, sid, 0) is Outcome.RECORDED
+    assert store.claim_ingest(sid, 0) is None
+    assert store.claim_ingest(sid, 9) is None and store.get_window(sid, 9) is None  # no item created
 
 
 def test_transient_dynamodb_errors_propagate_and_nothing_is_invoked(env):
@@ -171,7 +184,7 @@ def test_transient_dynamodb_errors_propagate_and_nothing_is_invoked(env):
     throttle = ClientError(
         {"Error": {"Code": "ProvisionedThroughputExceededException", "Message": "slow down"}}, "UpdateItem"
     )
-    with mock.patch.object(store._table, "update_item", side_effect=throttle):
+    with mock.patch.object(store._table.meta.client, "transact_write_items", side_effect=throttle):
         with pytest.raises(ClientError, match="ProvisionedThroughputExceeded"):
             audio_event(store, ingest, sid, 0)
     assert ingest.requests == []

@@ -1,0 +1,75 @@
+"""What the domain needs from the outside, as Protocols: the sessions table, the ingest target, the processing
+trigger. The boto3 implementations live in handlers.dal; tests may pass anything with the same shape."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any, Protocol
+
+from handlers.domain.entities import Half, Session, Window
+
+
+class StaleRead(Exception):
+    """A conditional write found the items changed since they were read: read again and decide again."""
+
+
+class SessionRepository(Protocol):
+    """The sessions table: a header item per session, an item per window. Every write is conditional, so races
+    resolve in the table; every item written has a constant size."""
+
+    def now(self) -> float: ...
+
+    def create(self, session: Session) -> None: ...
+
+    def get(self, session_id: str) -> Session | None:
+        """The header, read consistently."""
+
+    def get_window(self, session_id: str, window_index: int) -> Window | None:
+        """A window's item, read consistently; None when no half of it was ever recorded."""
+
+    def get_with_window(self, session_id: str, window_index: int) -> tuple[Session | None, Window | None]:
+        """The header and a window's item together, in one round trip."""
+
+    def windows(self, session_id: str, start: int = 0, limit: int | None = None) -> Iterator[Window]:
+        """The session's window items from `start` on, in window order, paged (never the whole session at once)."""
+
+    def record_half(self, session: Session, seen: Window, half: Half) -> str | None:
+        """Add `half` to the window as `seen`; StaleRead when either item changed since.
+
+        When the half completes the window, the window's transition, its ingest claim and the header's counters
+        move in one transaction, and the claim's token is returned.
+        """
+
+    def claim_ingest(self, session_id: str, window_index: int) -> str | None:
+        """A lease on the right to invoke ingest for a recorded window, or None (triggered, or a live claim)."""
+
+    def confirm_ingest(self, session_id: str, window_index: int) -> None: ...
+
+    def release_ingest(self, session_id: str, window_index: int, token: str) -> None: ...
+
+    def finalize(self, session: Session, expected: int) -> Session:
+        """recording -> finalizing with the expected count; StaleRead when the header changed since `session`."""
+
+    def mark_ready(self, session_id: str) -> bool: ...
+
+    def mark_incomplete(self, seen: Session) -> bool:
+        """finalizing -> incomplete, unless a window was recorded since `seen` was read."""
+
+    def claim_processing(self, session_id: str) -> str | None: ...
+
+    def confirm_processing(self, session_id: str) -> None: ...
+
+    def release_processing(self, session_id: str, token: str) -> None: ...
+
+    def pending(self, finalizing_before: float) -> Iterator[str]:
+        """Ids of sessions the sweeper must look at: finalizing since before the cutoff, or ready and owed a trigger."""
+
+
+class IngestTarget(Protocol):
+    def __call__(self, request: dict[str, Any]) -> None:
+        """Hand one ingest request over asynchronously; raise if it was not accepted."""
+
+
+class ProcessingTrigger(Protocol):
+    def __call__(self, detail: dict[str, Any]) -> None:
+        """Deliver the trigger for one ready session; raise if it was not accepted."""

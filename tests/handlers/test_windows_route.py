@@ -1,0 +1,102 @@
+"""The v2 read routes under moto: the status as counts and ranges, and per-window detail paged in window order."""
+
+import json
+
+import pytest
+
+from devstack import s3events
+from handlers import layout
+from tests.conftest import BUCKET, load_handler
+from tests.handlers.conftest import Api, LambdaContext
+
+
+@pytest.fixture(scope="module")
+def handlers(aws_module):
+    completion = load_handler("handlers.upload_complete.app")
+    completion.ingest._client = type("Accepting", (), {"invoke": lambda self, **_: {"StatusCode": 202}})()
+    return Api(load_handler("handlers.api.app")), completion
+
+
+def record(completion, session_id, *windows):
+    records = [
+        s3events.notification_record(BUCKET, layout.audio_key(session_id, w), size=100 + w, etag=f"e{w}")
+        for w in windows
+    ]
+    completion.lambda_handler(s3events.notification(*records), LambdaContext())
+
+
+def test_the_status_lists_windows_as_ranges_and_counts(handlers):
+    api, completion = handlers
+    sid = api.create()
+    record(completion, sid, 0, 1, 2, 5, 9, 12)
+    assert api.call("POST", f"/sessions/{sid}/complete", body={"expectedWindowCount": 10})[0] == 202
+    status, body = api.call("GET", f"/sessions/{sid}")
+    assert status == 200
+    assert body["counts"] == {"audio": 6, "frames": 0, "recorded": 6, "ingested": 6, "invalid": 0}
+    assert body["recordedWindows"] == body["ingestedWindows"] == [[0, 2], [5, 5], [9, 9], [12, 12]]
+    assert body["missingWindows"] == [[3, 4], [6, 8]]
+    assert body["unexpectedWindows"] == [[12, 12]]
+    assert (body["status"], body["invalidWindows"]) == ("finalizing", [])
+
+
+def test_the_windows_route_pages_in_window_order(handlers):
+    api, completion = handlers
+    sid = api.create()
+    windows = [0, 1, 2, 7, 8, 40, 41, 99_999]
+    record(completion, sid, *windows)
+    seen, start, pages = [], 0, 0
+    while start is not None:
+        status, body = api.call("GET", f"/sessions/{sid}/windows", query={"from": str(start), "limit": "3"})
+        assert status == 200 and len(body["windows"]) <= 3
+        seen += body["windows"]
+        start, pages = body["next"], pages + 1
+    assert [w["windowIndex"] for w in seen] == windows and pages == 3
+    first = seen[0]
+    assert first["audio"]["sizeBytes"] == 100 and first["audio"]["etag"]
+    assert (first["frames"], first["recorded"], first["ingested"], first["invalid"]) == (None, True, True, None)
+    status, body = api.call("GET", f"/sessions/{sid}/windows", query={"from": "41"})
+    assert [w["windowIndex"] for w in body["windows"]] == [41, 99_999] and body["next"] is None
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ({"limit": "0"}, "limit"),
+        ({"limit": "1001"}, "limit"),
+        ({"from": "-1"}, "from"),
+        ({"from": str(layout.MAX_WINDOW_INDEX + 1)}, "from"),
+        ({"from": "x"}, "from"),
+    ],
+)
+def test_the_windows_route_refuses_bad_paging_with_a_400_naming_the_field(handlers, query, field):
+    api, _ = handlers
+    sid = api.create()
+    status, body = api.call("GET", f"/sessions/{sid}/windows", query=query)
+    assert status == 400 and body["error"].startswith(f"{field}:"), body
+
+
+def test_the_windows_of_another_users_session_are_not_found(handlers):
+    api, _ = handlers
+    sid = api.create(user="alice")
+    assert api.call("GET", f"/sessions/{sid}/windows", user="mallory") == (404, {"error": "session not found"})
+
+
+def test_the_last_window_of_the_layout_is_granted_and_the_next_refused_naming_the_range(handlers):
+    api, _ = handlers
+    sid = api.create()
+    status, grant = api.grant(sid, layout.MAX_WINDOW_INDEX)
+    assert status == 200 and grant["s3Key"] == layout.audio_key(sid, 99_999)
+    assert layout.parse_key(grant["s3Key"]) == (sid, 99_999, layout.Media.AUDIO)
+    status, body = api.grant(sid, layout.MAX_WINDOW_INDEX + 1)
+    assert status == 400 and "windowIndex" in body["error"] and "99999" in body["error"], body
+
+
+def test_a_status_body_does_not_grow_with_contiguous_windows(handlers):
+    api, completion = handlers
+    short, long = api.create(), api.create()
+    record(completion, short, *range(10))
+    record(completion, long, *range(100))
+    sizes = [len(json.dumps(api.call("GET", f"/sessions/{sid}")[1])) for sid in (short, long)]
+    # Only three counts and two ranges' last index gain a digit (10 -> 100, 9 -> 99); a body listing every window
+    # would grow by hundreds of characters.
+    assert sizes[1] - sizes[0] == 5

@@ -67,12 +67,19 @@ def grant_audio_upload(
         raise Conflict(f"session is {item['status']}: it no longer accepts uploads")
 
     key = layout.audio_key(session_id, window_index)
-    headers = {"Content-Type": contract.AUDIO_CONTENT_TYPE, "Content-Length": str(size_bytes)}
+    # If-None-Match: * makes the key write-once: S3 answers 412 to a PUT of a key that already holds an object,
+    # so a recorded window can never be overwritten, by a retry or by a buggy client.
+    headers = {
+        "Content-Type": contract.AUDIO_CONTENT_TYPE,
+        "Content-Length": str(size_bytes),
+        "If-None-Match": "*",
+    }
     params: dict[str, Any] = {
         "Bucket": bucket,
         "Key": key,
         "ContentType": contract.AUDIO_CONTENT_TYPE,
         "ContentLength": size_bytes,
+        "IfNoneMatch": "*",
     }
     if sha256 is not None:
         params["ChecksumSHA256"] = sha256

@@ -204,18 +204,22 @@ class UploadClient:
         grant_request: dict[str, Any] = {"sizeBytes": body.size}
         if self.send_sha256:
             grant_request["sha256"] = body.sha256()
+        unanswered_put = False  # an earlier attempt's PUT may have stored the object, its answer lost
         for attempt in range(self.retries + 1):
+            putting = False
             try:
                 grant = self._api("POST", f"/sessions/{session_id}/audio", grant_request, query={"windowIndex": index})
-                self._put(grant, body, progress)
+                putting = True
+                self._put(grant, body, progress, may_exist=unanswered_put)
                 return UploadResult(index, str(grant.get("s3Key", "")), body.size, attempt + 1)
             except _Attempt as failure:
+                unanswered_put |= putting and (failure.status is None or failure.status >= 500)
                 if not failure.transient or attempt == self.retries:
                     raise UploadError(index, failure.message, status=failure.status, attempts=attempt + 1) from None
                 self._sleep(self.backoff.delay(attempt))
         raise AssertionError("unreachable")
 
-    def _put(self, grant: dict[str, Any], body: WindowBody, progress: Progress | None) -> None:
+    def _put(self, grant: dict[str, Any], body: WindowBody, progress: Progress | None, *, may_exist: bool) -> None:
         url, headers = grant.get("url"), grant.get("headers")
         if not isinstance(url, str) or not isinstance(headers, dict):
             raise _Attempt("the API's upload grant has no url or headers", None, False)
@@ -229,6 +233,12 @@ class UploadClient:
             reader.close()
         if not response.ok:
             code, message = error_detail(response)
+            if response.status_code == 412 and code == "PreconditionFailed":
+                # Grants are write-once (If-None-Match: *): the key already holds an object. After a PUT that went
+                # unanswered, it is most likely the one that PUT stored; otherwise it is not ours to replace.
+                if may_exist:
+                    return
+                message = "the window is already stored (uploads are write-once)"
             raise _Attempt(message, response.status_code, is_transient(response.status_code, code, message))
 
     def upload_dir(

@@ -12,7 +12,7 @@ from handlers import layout
 
 TYPE = "session-uploads:index:Storage"
 # Headers a browser sends with a granted PUT besides Content-Length, which browsers set themselves.
-GRANT_HEADERS = ["content-type", "x-amz-checksum-sha256"]
+GRANT_HEADERS = ["content-type", "if-none-match", "x-amz-checksum-sha256"]
 
 
 @dataclass

@@ -30,6 +30,12 @@ _AUTH_PARAMS = (
     "X-Amz-Signature",
 )
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection", "host"}
+_SIGV2_PARAMS = ("AWSAccessKeyId", "Signature", "Expires")
+# Any of these in the query makes a request presigned, by either version: S3 authenticates it from the query.
+_PRESIGN_PARAMS = frozenset({"X-Amz-Signature", *_SIGV2_PARAMS})
+# x-amz-* headers a presigned request may carry unsigned (as LocalStack's strict mode, against which the S3
+# behaviour in DESIGN.md was measured): an SDK's user agent and its payload-hash declaration.
+_UNSIGNED_AMZ_HEADERS_ALLOWED = frozenset({"x-amz-user-agent", "x-amz-content-sha256"})
 
 
 class Rejected(Exception):
@@ -65,7 +71,7 @@ class PresignGate:
         raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.full_path
         body = request.get_data()
         query = parse_qsl(urlsplit(raw_uri).query, keep_blank_values=True)
-        if any(name == "X-Amz-Signature" for name, _ in query):
+        if any(name in _PRESIGN_PARAMS for name, _ in query):
             try:
                 self.check(request, raw_uri, query, body)
             except Rejected as rejected:
@@ -75,6 +81,7 @@ class PresignGate:
     def check(self, request: Request, raw_uri: str, query: list[tuple[str, str]], body: bytes) -> None:
         """Raise `Rejected` unless S3 would accept this presigned request."""
         params = dict(query)
+        refuse_sigv2(params)
         missing = [name for name in _AUTH_PARAMS if name not in params]
         if missing or params["X-Amz-Algorithm"] != "AWS4-HMAC-SHA256":
             raise Rejected(400, "AuthorizationQueryParametersError", "Query-string authentication version 4 requires "
@@ -92,6 +99,7 @@ class PresignGate:
         if now > signed_at + expires:
             raise Rejected(403, "AccessDenied", "Request has expired", Expires=_iso8601(signed_at + expires),
                            ServerTime=_iso8601(now), **{"X-Amz-Expires": str(expires)})
+        refuse_unsigned_amz_headers(request, params["X-Amz-SignedHeaders"])
         if not hmac.compare_digest(self._expected_signature(request, raw_uri, params), params["X-Amz-Signature"]):
             raise Rejected(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the "
                            "signature you provided. Check your key and signing method.")
@@ -131,6 +139,33 @@ class PresignGate:
             return Response(content, status=upstream.status, headers=reply_headers)
         finally:
             connection.close()
+
+
+def refuse_sigv2(params: dict[str, str]) -> None:
+    """S3 refuses a SigV2 presigned request to the stack's bucket: its policy denies every request whose
+    s3:signatureversion is not AWS4-HMAC-SHA256, and S3 answers that Deny with 403 AccessDenied. A SigV2 query
+    that lacks one of its three parameters is refused before any policy is read."""
+    present = [name for name in _SIGV2_PARAMS if name in params]
+    if not present:
+        return
+    if len(present) < len(_SIGV2_PARAMS):
+        raise Rejected(403, "AccessDenied", "Query-string authentication requires the Signature, Expires and "
+                       "AWSAccessKeyId parameters")
+    raise Rejected(403, "AccessDenied", "Access Denied")
+
+
+def refuse_unsigned_amz_headers(request: Request, signed_headers: str) -> None:
+    """S3 refuses a presigned request carrying an x-amz-* header that X-Amz-SignedHeaders does not name: such a
+    header (metadata, tagging, ACL, storage class...) would change what is stored without the signer's consent."""
+    signed = set(signed_headers.lower().split(";"))
+    unsigned = [
+        name
+        for name in dict.fromkeys(header.lower() for header in request.headers.keys())
+        if name.startswith("x-amz-") and name not in signed and name not in _UNSIGNED_AMZ_HEADERS_ALLOWED
+    ]
+    if unsigned:
+        raise Rejected(403, "AccessDenied", "There were headers present in the request which were not signed",
+                       HeadersNotSigned=", ".join(unsigned))
 
 
 def _raw_pairs(raw_uri: str) -> list[tuple[str, str]]:

@@ -69,12 +69,15 @@ def grant_audio_upload(
 
     media = layout.Media.AUDIO
     key = layout.object_key(session_id, window_index, media)
-    headers = {"Content-Type": media.content_type, "Content-Length": str(size_bytes)}
+    # If-None-Match: * makes the key write-once: S3 answers 412 to a PUT of a key that already holds an object,
+    # so a recorded window can never be overwritten, by a retry or by a buggy client.
+    headers = {"Content-Type": media.content_type, "Content-Length": str(size_bytes), "If-None-Match": "*"}
     params: dict[str, Any] = {
         "Bucket": bucket,
         "Key": key,
         "ContentType": media.content_type,
         "ContentLength": size_bytes,
+        "IfNoneMatch": "*",
     }
     if sha256 is not None:
         params["ChecksumSHA256"] = sha256

@@ -104,12 +104,14 @@ def _upload(api: Api, session_id: str, window: int = 0) -> None:
     assert response.status_code == 200, response.text
 
 
-def test_a_correct_put_records_and_ingests_the_window_once_even_when_repeated(stack, api):
+def test_a_correct_put_records_and_ingests_the_window_once_even_when_repeated(stack, api, faults):
     session_id = api.create_session()
+    # A second PUT of the key is refused (write-once); a second event still comes from S3's at-least-once delivery.
+    faults.duplicate_events(1)
     _upload(api, session_id)
-    _upload(api, session_id)  # a second object-created event for the same window
 
     stack.wait_idle()
+    assert faults.injected("duplicate_event") == 1
     status = api.status(session_id)
     assert status["recordedWindows"] == [[0, 0]]
     assert status["ingestedWindows"] == [[0, 0]]

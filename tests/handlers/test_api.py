@@ -146,7 +146,7 @@ def test_grant_is_a_sigv4_url_on_the_regional_endpoint_binding_type_and_length(a
     assert status == 200
     key = layout.audio_key(sid, 7)
     assert grant["s3Key"] == key and grant["windowIndex"] == 7 and grant["expiresIn"] == 300
-    assert grant["headers"] == {"Content-Type": "audio/wav", "Content-Length": "2000000"}
+    assert grant["headers"] == {"Content-Type": "audio/wav", "Content-Length": "2000000", "If-None-Match": "*"}
     url = urlparse(grant["url"])
     query = {k: v[0] for k, v in parse_qs(url.query).items()}
     assert url.scheme == "https"
@@ -155,7 +155,7 @@ def test_grant_is_a_sigv4_url_on_the_regional_endpoint_binding_type_and_length(a
     assert query["X-Amz-Algorithm"] == "AWS4-HMAC-SHA256"
     assert query["X-Amz-Expires"] == "300"
     assert re.fullmatch(rf"[^/]+/\d{{8}}/{REGION}/s3/aws4_request", query["X-Amz-Credential"])
-    assert query["X-Amz-SignedHeaders"].split(";") == ["content-length", "content-type", "host"]
+    assert query["X-Amz-SignedHeaders"].split(";") == ["content-length", "content-type", "host", "if-none-match"]
     assert re.fullmatch(r"[0-9a-f]{64}", query["X-Amz-Signature"])
 
 

@@ -206,7 +206,7 @@ def test_browsers_may_put_with_the_granted_headers_from_configured_origins(dev):
     [rule] = dev.one("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration").inputs["corsRules"]
     assert rule["allowedMethods"] == ["PUT"]
     assert rule["allowedOrigins"] == ["http://localhost:3000"]
-    assert set(rule["allowedHeaders"]) == {"content-type", "x-amz-checksum-sha256"}
+    assert set(rule["allowedHeaders"]) == {"content-type", "if-none-match", "x-amz-checksum-sha256"}
 
 
 def test_the_table_is_on_demand_recoverable_encrypted_and_expires_rows(dev, prod):

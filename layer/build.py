@@ -187,8 +187,8 @@ def check_closed(pins: tuple[Pin, ...], requires: dict[str, list[str]]) -> None:
                 extras[needed] |= set(requirement.extras)
                 queue.append(needed)  # the new extras may require more
     if problems:
-        raise BuildError(f"the pins in {layer.PINS_FILE.name} are not closed for the runtime; pin what is "
-                         f"missing:\n  " + "\n  ".join(sorted(set(problems))))
+        raise BuildError("the pins are not closed for the runtime; pin what is missing:\n  "
+                         + "\n  ".join(sorted(set(problems))))
 
 
 def write_archive(files: dict[str, bytes], path: Path) -> None:
@@ -202,13 +202,14 @@ def write_archive(files: dict[str, bytes], path: Path) -> None:
             archive.writestr(info, files[name], compresslevel=9)
 
 
-def build(pins_file: Path | None = None, build_dir: Path | None = None, *, offline: bool = False,
-          log: Callable[[str], None] = print) -> dict:
-    """Build the archive and its manifest into `build_dir`; return the manifest."""
+def build(pins_file: Path | None = None, build_dir: Path | None = None, *, wheels_dir: Path | None = None,
+          offline: bool = False, log: Callable[[str], None] = print) -> dict:
+    """Build the archive and its manifest into `build_dir` (wheels kept in its wheels/ unless `wheels_dir` says
+    otherwise; `offline`: from those only); return the manifest."""
     pins_file = pins_file or layer.PINS_FILE
     build_dir = build_dir or layer.BUILD_DIR
     pins = layer.read_pins(pins_file)
-    wheels = wheels_for(pins, build_dir / "wheels", offline=offline, log=log)
+    wheels = wheels_for(pins, wheels_dir or build_dir / "wheels", offline=offline, log=log)
     files: dict[str, bytes] = {}
     owners: dict[str, str] = {}
     records = {}

@@ -3,8 +3,10 @@
 import pulumi
 import pulumi_aws as aws
 
+import layer
 import stack_config
 from components.api import Api, ApiArgs
+from components.function_layer import FunctionLayer, FunctionLayerArgs
 from components.identity import Identity, IdentityArgs
 from components.ingest import DefaultIngest, DefaultIngestArgs
 from components.monitoring import MetricWatch, Monitoring, MonitoringArgs, QueueWatch
@@ -15,9 +17,20 @@ from components.sweeper import Sweeper, SweeperArgs
 from components.upload_completion import UploadCompletion, UploadCompletionArgs
 
 config = stack_config.load()
+# What the functions import besides their own code: the layer `make package` built from layer/requirements.txt, the
+# versions the tests ran. Missing or stale against the pins, the program stops here, naming the command to run.
+built = layer.require_built()
 account_id = aws.get_caller_identity_output().account_id
-layer_arn = config.powertools_layer_arn
-functions = dict(runtime=config.lambda_runtime, layer_arn=layer_arn, log_retention_days=config.log_retention_days)
+
+packages = FunctionLayer("packages", FunctionLayerArgs(
+    layer_name=f"{stack_config.NAMESPACE}-{pulumi.get_stack()}-packages",
+    archive_path=built.program_path,
+    code_hash=built.code_hash,
+    runtime=layer.RUNTIME,
+    architecture=layer.ARCHITECTURE,
+    description=f"The session-uploads functions' {len(built.packages)} packages, pinned in layer/requirements.txt",
+))
+functions = dict(runtime=layer.RUNTIME, layer_arn=packages.arn, log_retention_days=config.log_retention_days)
 
 storage = Storage("storage", StorageArgs(
     retention_days=config.retention_days,

@@ -18,14 +18,15 @@ TRANSPORTS = ("notification", "eventbridge")
 # The values CloudWatch Logs accepts for a log group's retention.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                       3288, 3653)
-# The public Powertools layer (built from `aws-lambda-powertools[all]`, so it also ships pydantic v2 and
-# aws-xray-sdk). 27 is the newest version its docs list that we could find; that it carries 3.37.0, the version
-# requirements.txt pins, is unverified: check with `aws lambda get-layer-version-by-arn` before a deploy.
-DEFAULT_POWERTOOLS_LAYER_VERSION = 27
+# Keys earlier versions read, refused rather than silently ignored: the value an operator set no longer applies.
+RETIRED_KEYS = {
+    "powertoolsLayerVersion": "the functions run on the stack's own layer, built by `make package` from "
+                              "layer/requirements.txt (the versions the tests ran), not on the public Powertools layer",
+    "lambdaRuntime": "the functions run on the runtime their layer is built for (layer.RUNTIME in layer/__init__.py)",
+}
 MAX_SINGLE_PUT_BYTES = 5 * 1024**3  # S3 refuses a single PUT above 5 GiB
 _LAMBDA_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]+)?$")
 _KMS_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:key/[0-9a-f-]{36}$")
-_RUNTIME = re.compile(r"^python3\.(1[0-9])$")
 _STATE_MACHINE_ARN = re.compile(r"^arn:aws[a-z-]*:states:([a-z0-9-]+):\d{12}:stateMachine:[A-Za-z0-9_-]{1,80}$")
 # A custom or the default bus of this account and region (PutEvents takes the name; the grant derives the ARN).
 _EVENT_BUS_NAME = re.compile(r"^[A-Za-z0-9._-]{1,256}$")
@@ -47,26 +48,17 @@ class StackConfig:
     event_transport: str  # "notification" (direct S3 -> Lambda) or "eventbridge"
     ingest_function_arn: str | None  # an existing ingest target; the default ingest Lambda when absent
     alarm_email: str | None
-    lambda_runtime: str
     log_retention_days: int
     max_event_age_seconds: int
     url_expires_seconds: int
     max_audio_bytes: int
     throttling_rate_limit: float
     throttling_burst_limit: int
-    powertools_layer_version: int
     deletion_protection: bool
     processing_event_bus_name: str | None  # where SessionReady goes; the stack's own bus when absent
     processing_state_machine_arn: str | None  # also started once per ready session, when given
     completion_timeout_minutes: int  # a session still finalizing this long after complete becomes incomplete
     sweep_schedule_minutes: int  # how often the sweeper looks
-
-    @property
-    def powertools_layer_arn(self) -> str:
-        """The public Powertools layer for this stack's region, runtime and x86_64."""
-        python = self.lambda_runtime.replace(".", "")  # python3.12 -> python312
-        return (f"arn:aws:lambda:{self.region}:017000801446:layer:AWSLambdaPowertoolsPythonV3-{python}-x86_64:"
-                f"{self.powertools_layer_version}")
 
 
 class _Reader:
@@ -188,9 +180,9 @@ def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None =
     if alarm_email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", alarm_email):
         raise r.fail("alarmEmail", f"must be an email address, got {alarm_email!r}")
 
-    runtime = r.text("lambdaRuntime", "python3.12")
-    if not _RUNTIME.match(runtime):
-        raise r.fail("lambdaRuntime", f"must be a python3.1x Lambda runtime, got {runtime!r}")
+    for key, why in RETIRED_KEYS.items():
+        if r.text(key) is not None:
+            raise r.fail(key, f"is no longer read: {why}; remove it (`pulumi config rm {r.key(key)}`)")
 
     log_retention = r.integer("logRetentionDays", 30, 1, 3653)
     if log_retention not in LOG_RETENTION_DAYS:
@@ -221,7 +213,6 @@ def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None =
         event_transport=transport,
         ingest_function_arn=ingest_arn,
         alarm_email=alarm_email,
-        lambda_runtime=runtime,
         log_retention_days=log_retention,
         # Lambda's async invocation accepts 60 s to 6 h.
         max_event_age_seconds=r.integer("maxEventAgeSeconds", 3600, 60, 21600),
@@ -230,7 +221,6 @@ def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None =
         max_audio_bytes=r.integer("maxAudioBytes", contract.DEFAULT_MAX_AUDIO_BYTES, 1, MAX_SINGLE_PUT_BYTES),
         throttling_rate_limit=r.number("throttlingRateLimit", 50.0, 1.0, 10000.0),
         throttling_burst_limit=r.integer("throttlingBurstLimit", 100, 1, 5000),
-        powertools_layer_version=r.integer("powertoolsLayerVersion", DEFAULT_POWERTOOLS_LAYER_VERSION, 1, 10000),
         deletion_protection=r.boolean("deletionProtection", False),
         processing_event_bus_name=bus,
         processing_state_machine_arn=state_machine,

@@ -54,7 +54,7 @@ class ApiArgs:
     runtime: str
     """Lambda runtime."""
     layer_arn: pulumi.Input[str]
-    """Powertools layer."""
+    """The stack's layer of third-party packages."""
     log_retention_days: int
     """Retention of the function's and the stage's log groups."""
     url_expires_seconds: int

@@ -21,7 +21,7 @@ class DefaultIngestArgs:
     runtime: str
     """Lambda runtime."""
     layer_arn: pulumi.Input[str]
-    """Powertools layer."""
+    """The stack's layer of third-party packages."""
     log_retention_days: int
     """Retention of the function's log group."""
     kms_key_arn: pulumi.Input[str] | None = None

@@ -1,4 +1,4 @@
-"""One Lambda with everything it owns: role, one inline policy, log group, tracing, Powertools layer, code."""
+"""One Lambda with everything it owns: role, one inline policy, log group, tracing, code; on the stack's own layer."""
 
 from __future__ import annotations
 
@@ -30,9 +30,9 @@ class LambdaFunctionArgs:
     service_name: str
     """POWERTOOLS_SERVICE_NAME: names the function's logs, metrics dimension and traces."""
     runtime: str
-    """A python3.1x runtime matching the layer."""
+    """The runtime the layer is built for (layer.RUNTIME)."""
     layer_arn: pulumi.Input[str]
-    """The Powertools layer version ARN for the stack's region and runtime."""
+    """The stack's layer version (components/function_layer.py): every third-party package the code imports."""
     log_retention_days: int
     """Retention of the function's own log group."""
     statements: Sequence[aws.iam.GetPolicyDocumentStatementArgs]
@@ -88,7 +88,7 @@ class LambdaFunction(pulumi.ComponentResource):
                 handler=args.handler,
                 code=code_archive(),
                 layers=[args.layer_arn],
-                architectures=["x86_64"],
+                architectures=["x86_64"],  # the layer's compiled extensions' (layer.ARCHITECTURE)
                 timeout=args.timeout_seconds,
                 memory_size=args.memory_mb,
                 description=args.description,

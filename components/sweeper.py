@@ -44,7 +44,7 @@ class SweeperArgs:
     runtime: str
     """Lambda runtime."""
     layer_arn: pulumi.Input[str]
-    """Powertools layer."""
+    """The stack's layer of third-party packages."""
     log_retention_days: int
     """Retention of the function's log group."""
 

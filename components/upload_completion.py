@@ -37,7 +37,7 @@ class UploadCompletionArgs:
     runtime: str
     """Lambda runtime."""
     layer_arn: pulumi.Input[str]
-    """Powertools layer."""
+    """The stack's layer of third-party packages."""
     log_retention_days: int
     """Retention of the function's log group."""
     max_event_age_seconds: int

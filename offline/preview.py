@@ -24,6 +24,7 @@ from pulumi_policy import (
 )
 from pulumi_policy.policy import _NotApplicableError
 
+from layer import LayerNotReady
 from offline.program import PROJECT_DIR, ProgramRun, run_program
 from policies.overrides import ALLOW_UNAUTHENTICATED, enforcement_overrides
 from policies.pack import PACK_NAME, POLICIES
@@ -147,7 +148,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not (PROJECT_DIR / f"Pulumi.{stack}.yaml").is_file():
         parser.error(f"no stack file Pulumi.{stack}.yaml in {PROJECT_DIR}")
     started = time.perf_counter()
-    run = run_program(stack)
+    try:
+        run = run_program(stack)
+    except LayerNotReady as error:  # as `pulumi preview` would stop: nothing to preview without the layer
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     violations = evaluate(run)
     elapsed = time.perf_counter() - started
     print(f"Previewing update ({stack}), offline under mocks:\n")

@@ -139,6 +139,10 @@ class _Mocks(pulumi.runtime.Mocks):
             arn = f"arn:aws:lambda:{r}:{a}:function:{physical}"
             outputs.update(arn=arn, qualifiedArn=f"{arn}:$LATEST", version="$LATEST",
                            invokeArn=f"arn:aws:apigateway:{r}:lambda:path/2015-03-31/functions/{arn}/invocations")
+        elif typ == "aws:lambda/layerVersion:LayerVersion":
+            layer_arn = f"arn:aws:lambda:{r}:{a}:layer:{inputs['layerName']}"
+            outputs.update(arn=f"{layer_arn}:1", layerArn=layer_arn, version="1",
+                           codeSha256=inputs.get("sourceCodeHash"))
         elif typ == "aws:sqs/queue:Queue":
             outputs.update(arn=f"arn:aws:sqs:{r}:{a}:{physical}", url=f"https://sqs.{r}.amazonaws.com/{a}/{physical}")
         elif typ == "aws:iam/role:Role":

@@ -1,4 +1,4 @@
-"""Lambda: supported runtimes, tracing, retained logs, bounded async retries, and scoped service permissions."""
+"""Lambda: supported runtimes, tracing, retained logs, bounded async retries, scoped service permissions, own layers."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pulumi_policy import (
     StackValidationPolicy,
 )
 
-from policies.common import MANDATORY, depends_on, dig, linked, of_type
+from policies.common import MANDATORY, as_list, depends_on, dig, linked, of_type
 
 FUNCTION = "aws:lambda/function:Function"
 PERMISSION = "aws:lambda/permission:Permission"
@@ -19,6 +19,7 @@ INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
+LAYER_VERSION = "aws:lambda/layerVersion:LayerVersion"
 # Principals whose events reach a function as asynchronous invocations.
 ASYNC_EVENT_PRINCIPALS = ("s3.amazonaws.com", "events.amazonaws.com")
 
@@ -152,10 +153,32 @@ lambda_permission_source_scoped = ResourceValidationPolicy(
     validate=_permission_scoped,
 )
 
+def _own_layers(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    layer_versions = of_type(args.resources, LAYER_VERSION)
+    for function in of_type(args.resources, FUNCTION):
+        layers = as_list(function.props.get("layers"))
+        # A layer the stack builds reaches the function as an input taken from that LayerVersion; any other entry
+        # is an ARN from outside the stack (a public layer, another account's), whose contents no test here ran.
+        own = [v for v in layer_versions if depends_on(function, v, "layers")]
+        if len(layers) > len(own):
+            report_violation(f"function '{function.name}' uses {len(layers) - len(own)} layer(s) this stack does not "
+                             f"build: what it runs is not what the tests ran. Ship its packages in the stack's own "
+                             f"layer (layer/requirements.txt, `make package`).", function.urn)
+
+
+lambda_layers_built_by_the_stack = StackValidationPolicy(
+    name="lambda-layers-built-by-the-stack",
+    description="Every layer a function uses is a layer version this stack publishes (built from its pinned "
+                "requirements), never a public or foreign layer.",
+    enforcement_level=MANDATORY,
+    validate=_own_layers,
+)
+
 POLICIES = [
     lambda_supported_runtime,
     lambda_active_tracing,
     lambda_log_group_retention,
     lambda_async_bounded_retries,
     lambda_permission_source_scoped,
+    lambda_layers_built_by_the_stack,
 ]

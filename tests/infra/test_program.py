@@ -156,7 +156,7 @@ def test_each_function_environment_is_what_its_handler_settings_read(dev, compon
 
 
 def test_every_function_is_traced_logged_layered_and_ships_handlers_only(dev):
-    layer = "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:27"
+    layer = f"arn:aws:lambda:eu-west-1:{ACCOUNT_ID}:layer:session-uploads-dev-packages:1"  # the stack's own
     functions = dev.of_type(FUNCTION)
     assert {f.inputs["handler"] for f in functions} == {
         "handlers.api.app.lambda_handler",

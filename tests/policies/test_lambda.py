@@ -8,11 +8,13 @@ from policies.lambda_ import (
     EVENT_TARGET,
     FUNCTION,
     INVOKE_CONFIG,
+    LAYER_VERSION,
     LOG_GROUP,
     NOTIFICATION,
     PERMISSION,
     lambda_active_tracing,
     lambda_async_bounded_retries,
+    lambda_layers_built_by_the_stack,
     lambda_log_group_retention,
     lambda_permission_source_scoped,
     lambda_supported_runtime,
@@ -181,3 +183,27 @@ def test_a_service_permission_missing_a_source_is_reported(missing):
 def test_a_permission_for_an_account_principal_is_scoped_by_the_principal():
     props = {"action": "lambda:InvokeFunction", "function": "f", "principal": "123456789012"}
     assert validate_resource(lambda_permission_source_scoped, PERMISSION, props) == []
+
+
+PUBLIC_LAYER = "arn:aws:lambda:eu-west-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:27"
+OWN_LAYER = "arn:aws:lambda:eu-west-1:123456789012:layer:session-uploads-dev-packages:1"
+
+
+def test_a_function_on_the_stacks_own_layer_passes():
+    layer = resource(LAYER_VERSION, "packages-version", {"layerName": "session-uploads-dev-packages"})
+    function = resource(FUNCTION, "api-fn", {**ZIP, "layers": [OWN_LAYER]}, [layer])
+    assert validate_stack(lambda_layers_built_by_the_stack, [layer, function]) == []
+
+
+@pytest.mark.parametrize("own", [False, True], ids=["public-only", "own-and-public"])
+def test_a_layer_the_stack_does_not_build_is_reported_on_the_function(own):
+    layer = resource(LAYER_VERSION, "packages-version", {"layerName": "session-uploads-dev-packages"})
+    layers = [OWN_LAYER, PUBLIC_LAYER] if own else [PUBLIC_LAYER]
+    function = resource(FUNCTION, "api-fn", {**ZIP, "layers": layers}, [layer] if own else [])
+    [(message, urn)] = validate_stack(lambda_layers_built_by_the_stack, [layer, function])
+    assert urn == function.urn
+    assert "1 layer(s) this stack does not build" in message
+
+
+def test_a_function_without_layers_uses_nothing_from_outside_the_stack():
+    assert validate_stack(lambda_layers_built_by_the_stack, [resource(FUNCTION, "api-fn", ZIP)]) == []

@@ -11,7 +11,7 @@ import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
@@ -24,6 +24,7 @@ from handlers.api.models import (
     SessionCreated,
     SessionStatus,
     UploadGrant,
+    query_int,
 )
 from handlers.domain import completeness, grants, sessions
 from handlers.domain.errors import BadRequest, Conflict, NotFound
@@ -111,6 +112,7 @@ def _no_route(_: Exception) -> Response:
 
 
 SessionId = Annotated[str, Path(description="The session's id, as returned by POST /sessions.")]
+WindowIndex = query_int(0, layout.MAX_WINDOW_INDEX)
 
 
 @app.post(
@@ -147,7 +149,7 @@ def get_session(sessionId: SessionId) -> SessionStatus:
 def grant_audio(
     sessionId: SessionId,
     body: GrantRequest,
-    windowIndex: Annotated[int, Query(ge=0, le=layout.MAX_WINDOW_INDEX)],
+    windowIndex: WindowIndex,
 ) -> UploadGrant:
     grant = grants.grant_audio_upload(
         sessionId,

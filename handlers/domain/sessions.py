@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from handlers import contract
+from handlers import contract, layout
 from handlers.domain.errors import BadRequest, NotFound
 from handlers.domain.store import Item, SessionStore, window_numbers
 
@@ -37,8 +37,9 @@ def create_session(
 
 
 def load_owned(session_id: str, user_id: str, store: SessionStore) -> Item:
-    """The session, if it exists and belongs to the caller; otherwise NotFound, never saying which."""
-    item = store.get(session_id) if isinstance(session_id, str) and session_id else None
+    """The session, if it exists and belongs to the caller; otherwise NotFound, never saying which. An id we never mint
+    is not looked up: DynamoDB refuses an empty key or one over 2 KB with a ValidationException (moto does not)."""
+    item = store.get(session_id) if layout.is_session_id(session_id) else None
     if item is None or item.get("userId") != user_id:
         raise NotFound("session not found")
     return item

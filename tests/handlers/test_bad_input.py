@@ -35,7 +35,22 @@ def grant(api, session, query, body='{"sizeBytes": 10}'):
 @pytest.mark.parametrize(
     "value",
     [
-        "1.0", "1e0", "1e3", " 1", "1 ", "\t1", "+1", "-0", "-1", "01", "00", "1_0", "0x1", "1,2", "", "true",
+        "1.0",
+        "1e0",
+        "1e3",
+        " 1",
+        "1 ",
+        "\t1",
+        "+1",
+        "-0",
+        "-1",
+        "01",
+        "00",
+        "1_0",
+        "0x1",
+        "1,2",
+        "",
+        "true",
         "\u0661",  # ARABIC-INDIC DIGIT ONE: int() takes it
         "\uff11",  # FULLWIDTH DIGIT ONE: so does it
         str(layout.MAX_WINDOW_INDEX + 1),
@@ -99,7 +114,11 @@ ROUTES = [  # (path, query, a valid body as text): every route that reads a body
     ("/sessions/{sid}/audio", "windowIndex=1", '{"sizeBytes": 10}'),
     ("/sessions/{sid}/complete", None, '{"expectedWindowCount": 2}'),
 ]
-FIELD = {"/sessions": "captureMode", "/sessions/{sid}/audio": "sizeBytes", "/sessions/{sid}/complete": "expectedWindowCount"}
+FIELD = {
+    "/sessions": "captureMode",
+    "/sessions/{sid}/audio": "sizeBytes",
+    "/sessions/{sid}/complete": "expectedWindowCount",
+}
 
 
 def malformed(valid: str, field: str) -> list[tuple[str, str]]:
@@ -160,7 +179,9 @@ def test_a_body_that_is_not_a_strict_json_object_is_a_400_naming_the_field_and_n
         ("sha256", "NaN", "sha256: NaN is not a JSON number"),
     ],
 )
-def test_a_body_integer_in_any_other_form_than_a_json_integer_in_range_is_a_400_naming_it(api, session, field, value, message):
+def test_a_body_integer_in_any_other_form_than_a_json_integer_in_range_is_a_400_naming_it(
+    api, session, field, value, message
+):
     body = f'{{"sizeBytes": 10, "{field}": {value}}}' if field != "sizeBytes" else f'{{"sizeBytes": {value}}}'
     assert grant(api, session, "windowIndex=1", body) == (400, {"error": message})
 
@@ -206,12 +227,16 @@ def test_a_body_over_the_limit_is_a_413_before_anything_parses_it(api, session, 
         "\u00e9",
     ],
 )
-def test_a_session_id_we_never_minted_is_a_404_on_every_route_and_is_not_looked_up(api, session, session_id, monkeypatch):
+def test_a_session_id_we_never_minted_is_a_404_on_every_route_and_is_not_looked_up(
+    api, session, session_id, monkeypatch
+):
     from handlers.domain.store import SessionStore
 
     looked_up = []
     real_get = SessionStore.get
-    monkeypatch.setattr(SessionStore, "get", lambda self, sid, *a, **k: looked_up.append(sid) or real_get(self, sid, *a, **k))
+    monkeypatch.setattr(
+        SessionStore, "get", lambda self, sid, *a, **k: looked_up.append(sid) or real_get(self, sid, *a, **k)
+    )
     session_id = session_id.format(sid=session, SID=session.upper())
     for method, path, query, body in (
         ("GET", f"/sessions/{session_id}", None, None),

@@ -239,3 +239,17 @@ def test_a_malformed_session_id_or_window_never_reaches_a_500_over_http(stack, a
     for candidate in (session_id.upper(), "%7B" + session_id + "%7D", "a" * 5000, "%00", "..%2F..", "%ff%fe"):
         response = requests.get(f"{stack.api_url}/sessions/{candidate}", headers=api.headers, timeout=10)
         assert (response.status_code, response.json()) == (404, {"error": "session not found"}), candidate[:40]
+
+
+# --- the Lambda Invoke endpoint the handlers call ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("payload", [b"[" * 5000, b"{", b"\xff", b'{"a": NaN'])
+def test_an_invoke_payload_that_is_not_json_is_lambdas_400(stack, payload):
+    response = requests.post(
+        f"{stack.lambda_endpoint}/2015-03-31/functions/{stack.names.ingest_function}/invocations",
+        data=payload,
+        headers={"X-Amz-Invocation-Type": "DryRun"},
+        timeout=10,
+    )
+    assert (response.status_code, response.headers["x-amzn-ErrorType"]) == (400, "InvalidRequestContentException")

@@ -60,7 +60,10 @@ def refuse_unknown_query_parameters(app: Any, next_middleware: Callable) -> Resp
     400, as an unknown body field is; a misspelt `windowIndex` or a `sha256` sent in the query would otherwise be
     silently ignored."""
     # "_route" is where Powertools keeps the matched route for its middlewares (its own validation reads it there).
-    declared = {param.alias for param in app.context["_route"].dependant.query_params}
+    route = app.context["_route"]
+    if route.func.__name__ == "not_found_handler":  # no route matched: the 404 says so, whatever the query
+        return next_middleware(app)
+    declared = {param.alias for param in route.dependant.query_params}
     for name in _query_names(app.current_event.raw_event):
         if name not in declared:
             return Response(

@@ -105,6 +105,9 @@ def test_a_query_parameter_the_route_does_not_declare_is_a_400_naming_it(api, se
     assert (status, body) == (400, {"error": f"{name}: not a query parameter of this route"})
     status, body = api.call("GET", f"/sessions/{session}", query="verbose=1")
     assert (status, body) == (400, {"error": "verbose: not a query parameter of this route"})
+    # No route, no declared parameters: the answer is the 404, not a list of parameters it does not take.
+    assert api.call("GET", "/nowhere", query="verbose=1") == (404, {"error": "no such route"})
+    assert api.call("DELETE", f"/sessions/{session}", query="verbose=1") == (404, {"error": "no such route"})
 
 
 # --- bodies ----------------------------------------------------------------------------------------------------

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 
@@ -12,9 +13,13 @@ from client.errors import ClientError, UsageError
 from client.progress import ProgressBar
 from client.report import status_table
 from client.uploader import UploadClient
-from client.windows import find_windows
+from client.windows import MAX_WINDOW_INDEX, find_windows
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# The API's capture modes (handlers/contract.py; tests/client/test_cli_arguments.py holds the two equal).
+CAPTURE_MODES = ("audio_only", "audio_video")
+_DECIMAL = re.compile(r"0|[1-9][0-9]*", re.ASCII)
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.ASCII | re.IGNORECASE)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--api", default=argparse.SUPPRESS, help=f"API URL (else ${config.ENV_API_URL})")
     common.add_argument("--token", default=argparse.SUPPRESS, help=f"bearer token (else ${config.ENV_TOKEN})")
     common.add_argument(
-        "--retries", type=_at_least(0), default=argparse.SUPPRESS, help="retries per request (default 5)"
+        "--retries", type=_integer(0), default=argparse.SUPPRESS, help="retries per request (default 5)"
     )
 
     parser = argparse.ArgumentParser(
@@ -37,41 +42,56 @@ def _parser() -> argparse.ArgumentParser:
 
     session = commands.add_parser("session", help="manage sessions").add_subparsers(dest="action", required=True)
     create = session.add_parser("create", parents=[common], help="create a session; prints its id")
-    create.add_argument("--mode", default="audio_only", help="capture mode (audio_only or audio_video)")
+    create.add_argument("--mode", default="audio_only", choices=CAPTURE_MODES, help="capture mode (default audio_only)")
 
     upload = commands.add_parser("upload", parents=[common], help="upload one window's file")
     upload.add_argument("file")
-    upload.add_argument("--session", required=True)
-    upload.add_argument("--window", required=True, type=int)
+    upload.add_argument("--session", required=True, type=_session_id)
+    upload.add_argument("--window", required=True, type=_integer(0, MAX_WINDOW_INDEX))
 
     upload_dir = commands.add_parser("upload-dir", parents=[common], help="upload every window_NNN.wav of a directory")
     upload_dir.add_argument("directory")
-    upload_dir.add_argument("--session", required=True)
-    upload_dir.add_argument("--concurrency", type=_at_least(1), default=4)
+    upload_dir.add_argument("--session", required=True, type=_session_id)
+    upload_dir.add_argument("--concurrency", type=_integer(1), default=4)
     upload_dir.add_argument("--no-resume", dest="resume", action="store_false", help="upload recorded windows again")
 
     status = commands.add_parser("status", parents=[common], help="show a session's status")
-    status.add_argument("--session", required=True)
+    status.add_argument("--session", required=True, type=_session_id)
     status.add_argument("--json", action="store_true", help="print the API's JSON")
 
     complete = commands.add_parser("complete", parents=[common], help="declare how many windows were recorded")
-    complete.add_argument("--session", required=True)
-    complete.add_argument("--expected", required=True, type=int)
+    complete.add_argument("--session", required=True, type=_session_id)
+    complete.add_argument("--expected", required=True, type=_integer(0, MAX_WINDOW_INDEX + 1))
     complete.add_argument("--json", action="store_true", help="print the API's JSON")
     return parser
 
 
-def _at_least(minimum: int) -> Callable[[str], int]:
+def _integer(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    """An argparse type: decimal digits (as the API takes them: not ` 1`, `+1`, `1_0` or `1.0`, which int() would
+    coerce), from `minimum` (to `maximum`)."""
+
+    in_range = f"must be from {minimum} to {maximum}" if maximum is not None else f"must be at least {minimum}"
+
     def parse(value: str) -> int:
-        try:
-            number = int(value)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
-        if number < minimum:
-            raise argparse.ArgumentTypeError(f"must be at least {minimum}")
+        if value.startswith("-") and value[1:].isascii() and value[1:].isdigit():
+            raise argparse.ArgumentTypeError(in_range)
+        if not _DECIMAL.fullmatch(value):
+            raise argparse.ArgumentTypeError(f"not an integer in decimal digits: {value!r}")
+        if len(value) > 18:  # int() of a long digit string is slow, and refused past 4,300 digits
+            raise argparse.ArgumentTypeError(f"{in_range}: {value[:20]}... is too large")
+        number = int(value)
+        if number < minimum or (maximum is not None and number > maximum):
+            raise argparse.ArgumentTypeError(in_range)
         return number
 
     return parse
+
+
+def _session_id(value: str) -> str:
+    """A session id as `session create` printed it (a UUID; capitals are taken as the same id)."""
+    if not _UUID.fullmatch(value):
+        raise argparse.ArgumentTypeError(f"not a session id (the UUID that `session create` prints): {value!r}")
+    return value.lower()
 
 
 def _run(args: argparse.Namespace) -> int:

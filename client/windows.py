@@ -15,6 +15,8 @@ from client.errors import UsageError
 
 Progress = Callable[[int, int], None]  # (bytes sent so far, total bytes); sent drops back to 0 when an attempt restarts
 
+# The API's largest window index (handlers/layout.py; tests/client/test_cli_arguments.py holds the two equal).
+MAX_WINDOW_INDEX = 99_999
 _FILE_RE = re.compile(r"^window_(\d{3,})\.wav$")
 _CHUNK = 1024 * 1024
 

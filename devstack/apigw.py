@@ -9,6 +9,9 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+# An HTTP API's payload quota: API Gateway answers 413 to a larger request body, and never invokes the integration.
+MAX_PAYLOAD_BYTES = 10 * 1024 * 1024
+
 
 def http_api_event(
     method: str,

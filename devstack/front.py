@@ -6,18 +6,28 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import re
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
-from devstack.apigw import http_api_event
+from devstack.apigw import MAX_PAYLOAD_BYTES, http_api_event
 from devstack.runtime import Function
 
 log = logging.getLogger("devstack")
 
 UNAUTHORIZED = {"error": "missing or invalid bearer token"}
+TOO_LARGE = {"error": f"request body larger than API Gateway's {MAX_PAYLOAD_BYTES}-byte payload limit"}
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+
+
+class _Request(Request):
+    # werkzeug stops reading a body (chunked too) at this many bytes, without saying whether more followed: one
+    # byte past the limit tells.
+    max_content_length = MAX_PAYLOAD_BYTES + 1
 
 
 def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Response:
@@ -32,14 +42,22 @@ class HttpApiFront:
         self._verify = verify
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
-        return self._respond(Request(environ), environ)(environ, start_response)
+        return self._respond(_Request(environ), environ)(environ, start_response)
 
     def _respond(self, request: Request, environ: dict) -> Response:
+        framing = _refuse_framing(environ)
+        if framing is not None:
+            return framing
         claims = self._verify(request.headers.get("Authorization"))
         if claims is None:
             return _json(401, UNAUTHORIZED, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
         raw = urlsplit(environ.get("RAW_URI") or request.full_path)
-        data = request.get_data()
+        try:
+            data = request.get_data()
+        except (HTTPException, OSError):  # the client went away mid-body, or sent chunks that do not parse
+            return _json(400, {"error": "the request body could not be read"})
+        if len(data) > MAX_PAYLOAD_BYTES:
+            return _json(413, TOO_LARGE)
         body: str | bytes | None = None
         if data:
             try:
@@ -55,6 +73,21 @@ class HttpApiFront:
             log.exception("API function failed")
             return _json(500, {"message": "Internal Server Error"})
         return _http_response(result)
+
+
+def _refuse_framing(environ: dict) -> Response | None:
+    """What API Gateway refuses before any route or authorizer: a Content-Length that is not decimal digits (werkzeug
+    would read no body at all and the handler would see a missing one), or one over the payload limit."""
+    declared = environ.get("CONTENT_LENGTH")
+    if declared is None or declared == "":
+        return None
+    if not _DIGITS.fullmatch(declared):
+        return _json(400, {"error": f"Content-Length must be decimal digits, not {declared!r}"})
+    if environ.get("HTTP_TRANSFER_ENCODING"):
+        return _json(400, {"error": "Content-Length and Transfer-Encoding together"})
+    if len(declared) > len(str(MAX_PAYLOAD_BYTES)) or int(declared) > MAX_PAYLOAD_BYTES:
+        return _json(413, TOO_LARGE)
+    return None
 
 
 def _http_response(result: Any) -> Response:

@@ -8,6 +8,7 @@ import calendar
 import hashlib
 import hmac
 import http.client
+import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -17,6 +18,7 @@ from xml.sax.saxutils import escape
 from botocore.auth import SIGV4_TIMESTAMP, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
 from handlers import contract
@@ -29,6 +31,9 @@ _AUTH_PARAMS = (
     "X-Amz-SignedHeaders",
     "X-Amz-Signature",
 )
+_SIGV4_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z", re.ASCII)
+_DIGITS = re.compile(r"[0-9]+", re.ASCII)
+_SIGNATURE = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection", "host"}
 _SIGV2_PARAMS = ("AWSAccessKeyId", "Signature", "Expires")
 # Any of these in the query makes a request presigned, by either version: S3 authenticates it from the query.
@@ -69,9 +74,16 @@ class PresignGate:
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         request = Request(environ)
         raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.full_path
-        body = request.get_data()
+        try:
+            body = request.get_data()
+        except (HTTPException, OSError):  # the client went away mid-body, or sent chunks that do not parse
+            rejected = Rejected(400, "IncompleteBody", "You did not provide the number of bytes specified by the "
+                                "Content-Length HTTP header.")
+            return rejected.response(request.path)(environ, start_response)
         query = parse_qsl(urlsplit(raw_uri).query, keep_blank_values=True)
-        if any(name in _PRESIGN_PARAMS for name, _ in query):
+        # Any one of the query-authentication parameters makes it a presigned request, to be checked in full (with
+        # only X-Amz-Signature as the test, a URL missing it went to moto, which enforces nothing).
+        if any(name in _AUTH_PARAMS for name, _ in query):
             try:
                 self.check(request, raw_uri, query, body)
             except Rejected as rejected:
@@ -83,15 +95,22 @@ class PresignGate:
         params = dict(query)
         refuse_sigv2(params)
         missing = [name for name in _AUTH_PARAMS if name not in params]
-        if missing or params["X-Amz-Algorithm"] != "AWS4-HMAC-SHA256":
+        repeated = [name for name in _AUTH_PARAMS if sum(1 for key, _ in query if key == name) > 1]
+        if missing or repeated or params["X-Amz-Algorithm"] != "AWS4-HMAC-SHA256":
             raise Rejected(400, "AuthorizationQueryParametersError", "Query-string authentication version 4 requires "
                            "the X-Amz-Algorithm, X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, "
                            "and X-Amz-Expires parameters.")
         try:
+            if not _SIGV4_DATE.fullmatch(params["X-Amz-Date"]):
+                raise ValueError
             signed_at = calendar.timegm(time.strptime(params["X-Amz-Date"], SIGV4_TIMESTAMP))
-            expires = int(params["X-Amz-Expires"])
         except ValueError:
-            raise Rejected(400, "AuthorizationQueryParametersError", "X-Amz-Date or X-Amz-Expires is malformed.") from None
+            raise Rejected(400, "AuthorizationQueryParametersError", "X-Amz-Date must be in the ISO8601 Long Format "
+                           "\"yyyyMMdd'T'HHmmss'Z'\"") from None
+        # int() would also take " 300", "+300" and "3_00", and sign them as "300": S3 takes decimal digits only.
+        if not _DIGITS.fullmatch(params["X-Amz-Expires"]) or len(params["X-Amz-Expires"]) > 7:
+            raise Rejected(400, "AuthorizationQueryParametersError", "X-Amz-Expires should be a number")
+        expires = int(params["X-Amz-Expires"])
         if not 1 <= expires <= contract.MAX_URL_EXPIRES_SECONDS:
             raise Rejected(400, "AuthorizationQueryParametersError",
                            "X-Amz-Expires must be less than a week (in seconds) that is; 604800 seconds.")
@@ -100,12 +119,22 @@ class PresignGate:
             raise Rejected(403, "AccessDenied", "Request has expired", Expires=_iso8601(signed_at + expires),
                            ServerTime=_iso8601(now), **{"X-Amz-Expires": str(expires)})
         refuse_unsigned_amz_headers(request, params["X-Amz-SignedHeaders"])
-        if not hmac.compare_digest(self._expected_signature(request, raw_uri, params), params["X-Amz-Signature"]):
+        # Only hex can match, and compare_digest refuses a non-ASCII str (a TypeError: a 500).
+        signature = params["X-Amz-Signature"]
+        expected = self._signature_or_none(request, raw_uri, params) if _SIGNATURE.fullmatch(signature) else None
+        if expected is None or not hmac.compare_digest(expected, signature):
             raise Rejected(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the "
                            "signature you provided. Check your key and signing method.")
         claimed = request.headers.get("x-amz-checksum-sha256")
         if claimed is not None and claimed != base64.b64encode(hashlib.sha256(body).digest()).decode():
             raise Rejected(400, "BadDigest", "The SHA256 you specified did not match the calculated checksum.")
+
+    def _signature_or_none(self, request: Request, raw_uri: str, params: dict[str, str]) -> str | None:
+        """None when the request cannot be replayed at all: a Host header that is no host (`[`) is no URL."""
+        try:
+            return self._expected_signature(request, raw_uri, params)
+        except ValueError:
+            return None
 
     def _expected_signature(self, request: Request, raw_uri: str, params: dict[str, str]) -> str:
         """botocore's presigner, replayed over the request as it arrived: its method, host, path, query and the

@@ -57,7 +57,7 @@ class LambdaInvokeApi:
                           "(failure injected by devstack faults).")
         try:
             payload = json.loads(request.get_data() or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested past json's recursion limit
             return _error(400, "InvalidRequestContentException", "Could not parse request body into json")
         if invocation_type == "DryRun":
             return Response(status=204)

@@ -35,6 +35,10 @@ STATUSES = tuple(Status)
 DEFAULT_URL_EXPIRES_SECONDS = 300
 DEFAULT_MAX_AUDIO_BYTES = 10 * 1024 * 1024
 MAX_URL_EXPIRES_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs cannot live longer
+# Every request body the API takes is a JSON object of a few short fields (well under 1 KiB): a larger one is a 413
+# before anything parses it, and arrays or objects nested deeper than this are a 400 (nothing the API takes nests).
+MAX_REQUEST_BODY_BYTES = 16 * 1024
+MAX_REQUEST_BODY_DEPTH = 32
 # A claim to invoke ingest for a window expires after this long, so that a claimant that crashed or timed out
 # cannot strand the window. It must exceed the completion function's timeout (a live claimant finishes first)
 # and stay below Lambda's first async retry delay (about one minute), so the retry can take the claim over.

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import base64
-import json
 from typing import Annotated
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
-from aws_lambda_powertools.event_handler.openapi.params import Path, Query
+from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
 from handlers import contract, layout
-from handlers.api import models
+from handlers.api import guards, models
 from handlers.api.models import (
     CompleteRequest,
     CreateSessionRequest,
@@ -25,6 +23,7 @@ from handlers.api.models import (
     SessionStatus,
     UploadGrant,
     WindowsPage,
+    query_int,
 )
 from handlers.domain import completeness, grants, sessions
 from handlers.domain.errors import BadRequest, Conflict, NotFound
@@ -47,6 +46,7 @@ s3_client = boto3.client(
 )
 
 app = APIGatewayHttpResolver(enable_validation=True)
+app.use(middlewares=[guards.refuse_unknown_query_parameters])
 
 _ERRORS = {
     400: "invalid request",
@@ -111,6 +111,7 @@ def _no_route(_: Exception) -> Response:
 
 
 SessionId = Annotated[str, Path(description="The session's id, as returned by POST /sessions.")]
+WindowIndex = query_int(0, layout.MAX_WINDOW_INDEX)
 
 
 @app.post(
@@ -146,8 +147,8 @@ def get_session(sessionId: SessionId) -> SessionStatus:
 )
 def get_windows(
     sessionId: SessionId,
-    start: Annotated[int, Query(alias="from", ge=0, le=layout.MAX_WINDOW_INDEX)] = 0,
-    limit: Annotated[int, Query(ge=1, le=models.WINDOWS_PAGE_MAX)] = models.WINDOWS_PAGE_DEFAULT,
+    start: query_int(0, layout.MAX_WINDOW_INDEX, alias="from") = 0,
+    limit: query_int(1, models.WINDOWS_PAGE_MAX) = models.WINDOWS_PAGE_DEFAULT,
 ) -> WindowsPage:
     return sessions.windows_page(sessionId, caller(), start, limit, store)
 
@@ -162,7 +163,7 @@ def get_windows(
 def grant_audio(
     sessionId: SessionId,
     body: GrantRequest,
-    windowIndex: Annotated[int, Query(ge=0, le=layout.MAX_WINDOW_INDEX)],
+    windowIndex: WindowIndex,
 ) -> UploadGrant:
     grant = grants.grant_audio_upload(
         sessionId,
@@ -206,37 +207,5 @@ def complete_session(sessionId: SessionId, body: CompleteRequest) -> Response[Se
 @metrics.log_metrics
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict, context: object) -> dict:
-    refused = _refuse_non_json_body(event)
+    refused = guards.refuse(event)
     return refused if refused is not None else app.resolve(event, context)
-
-
-def _refuse_non_json_body(event: dict) -> dict | None:
-    """Every body this API takes is JSON. Another declared type (`curl -d` sends a form type) is refused before the
-    resolver would parse it as a form or multipart body, with a message that names the actual problem; so is a body
-    that is not UTF-8 (API Gateway hands it over base64-encoded, and the resolver's decoding would raise: a 500)."""
-    method = event.get("requestContext", {}).get("http", {}).get("method")
-    content_type = (event.get("headers") or {}).get("content-type", "").strip()
-    if method != "POST":
-        return None
-    if content_type and not content_type.startswith(content_types.APPLICATION_JSON):
-        return _bad_request(f"Content-Type must be application/json, not {content_type}")
-    if event.get("isBase64Encoded") and not _is_utf8(event.get("body") or ""):
-        return _bad_request("the request body is not UTF-8 text, so it is not JSON")
-    return None
-
-
-def _is_utf8(base64_body: str) -> bool:
-    try:
-        base64.b64decode(base64_body, validate=True).decode("utf-8")
-    except ValueError:  # binascii.Error and UnicodeDecodeError alike
-        return False
-    return True
-
-
-def _bad_request(message: str) -> dict:
-    return {
-        "statusCode": 400,
-        "headers": {"Content-Type": content_types.APPLICATION_JSON},
-        "body": json.dumps({"error": message}),
-        "isBase64Encoded": False,
-    }

@@ -2,14 +2,49 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional
+import re
+from typing import Annotated, Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
+from pydantic_core import PydanticCustomError
 
 from handlers import layout
 
 CaptureMode = Literal["audio_only", "audio_video"]
 Status = Literal["recording", "finalizing", "ready", "incomplete"]
+
+
+# A query integer is spelled as JSON spells a non-negative integer: decimal digits, no sign, spaces, fraction,
+# exponent, underscores, other scripts' digits or leading zeros; so each value has one spelling (as keys do).
+_DECIMAL = re.compile(r"0|[1-9][0-9]*", re.ASCII)
+
+
+def query_int(minimum: int, maximum: int, **query: Any) -> Any:
+    """The type of a strict integer query parameter from `minimum` to `maximum`, for a route's signature:
+
+        windowIndex: query_int(0, layout.MAX_WINDOW_INDEX)
+        limit: query_int(1, 1000) = 100
+        start: query_int(0, layout.MAX_WINDOW_INDEX, alias="from") = 0
+
+    `query` goes to Powertools' `Query` (alias, description, ...). Anything else than the canonical decimal
+    spelling of an integer in range (`1.0`, `1e3`, ` 1`, `+1`, `01`, `1_0`, empty, `1,2` as API Gateway joins a
+    repeated parameter, a thousand digits) is a 400 naming the parameter and the range, never a coerced value."""
+
+    def parse(value: object) -> int:
+        text = value if isinstance(value, str) else ""
+        # The length test first: int() of a huge digit string is slow, and past 4,300 digits a ValueError.
+        if len(text) <= len(str(maximum)) and _DECIMAL.fullmatch(text) and minimum <= int(text) <= maximum:
+            return int(text)
+        raise PydanticCustomError(
+            "query_int",
+            "must be an integer from {minimum} to {maximum} in decimal digits",
+            {"minimum": minimum, "maximum": maximum},
+        )
+
+    # The validator is the range check; the schema only documents it (as ge/le beside a validator it would not).
+    documented = {"minimum": minimum, "maximum": maximum, **query.pop("json_schema_extra", {})}
+    return Annotated[int, BeforeValidator(parse), Query(json_schema_extra=documented, **query)]
 
 
 class _Strict(BaseModel):

@@ -7,6 +7,7 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from handlers import layout
 from handlers.contract import CaptureMode, Status
 from handlers.domain.entities import Half, Ranges, Session, Window
 from handlers.domain.errors import BadRequest, NotFound
@@ -44,8 +45,9 @@ def create_session(
 
 
 def load_owned(session_id: str, user_id: str, store: SessionRepository) -> Session:
-    """The session, if it exists and belongs to the caller; otherwise NotFound, never saying which."""
-    session = store.get(session_id) if isinstance(session_id, str) and session_id else None
+    """The session, if it exists and belongs to the caller; otherwise NotFound, never saying which. An id we never mint
+    is not looked up: DynamoDB refuses an empty key or one over 2 KB with a ValidationException (moto does not)."""
+    session = store.get(session_id) if layout.is_session_id(session_id) else None
     if session is None or session.user_id != user_id:
         raise NotFound("session not found")
     return session

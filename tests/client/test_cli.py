@@ -13,6 +13,7 @@ from client.errors import UsageError
 from tests.client.conftest import TOKEN
 
 AUDIO = b"RIFF" + bytes(1000)
+SESSION = "2b0c3a4e-0000-4000-8000-000000000000"  # well-formed: these errors are about something else
 
 
 @pytest.fixture
@@ -89,12 +90,12 @@ def test_api_failures_exit_1(fake, env, capsys, argv, message):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (("upload", "missing.wav", "--session", "s", "--window", "0"), "error: cannot read missing.wav"),
-        (("upload-dir", "nowhere", "--session", "s"), "error: not a directory: nowhere"),
-        (("upload-dir", ".", "--session", "s"), "error: no window_NNN.wav files in ."),
-        (("upload", "w.wav", "--session", "s", "--window", "zero"), "invalid int value: 'zero'"),
-        (("upload-dir", ".", "--session", "s", "--concurrency", "0"), "must be at least 1"),
-        (("--retries", "-1", "status", "--session", "s"), "must be at least 0"),
+        (("upload", "missing.wav", "--session", SESSION, "--window", "0"), "error: cannot read missing.wav"),
+        (("upload-dir", "nowhere", "--session", SESSION), "error: not a directory: nowhere"),
+        (("upload-dir", ".", "--session", SESSION), "error: no window_NNN.wav files in ."),
+        (("upload", "w.wav", "--session", SESSION, "--window", "zero"), "not an integer in decimal digits: 'zero'"),
+        (("upload-dir", ".", "--session", SESSION, "--concurrency", "0"), "must be at least 1"),
+        (("--retries", "-1", "status", "--session", SESSION), "must be at least 0"),
         (("frobnicate",), "invalid choice: 'frobnicate'"),
     ],
 )
@@ -106,7 +107,7 @@ def test_usage_errors_exit_2_before_sending_anything(fake, env, capsys, argv, me
 
 def test_missing_configuration_exits_2(env, capsys, monkeypatch):
     monkeypatch.delenv(ENV_API_URL)
-    code, _, err = run(capsys, "status", "--session", "s")
+    code, _, err = run(capsys, "status", "--session", SESSION)
     assert code == 2
     assert err == f"error: no API URL: pass --api, set {ENV_API_URL}, or start the local stack (make dev)\n"
 

@@ -37,7 +37,7 @@ _SIGNATURE = re.compile(r"[0-9a-f]{64}", re.ASCII)
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection", "host"}
 _SIGV2_PARAMS = ("AWSAccessKeyId", "Signature", "Expires")
 # Any of these in the query makes a request presigned, by either version: S3 authenticates it from the query.
-_PRESIGN_PARAMS = frozenset({"X-Amz-Signature", *_SIGV2_PARAMS})
+_PRESIGN_PARAMS = frozenset({*_AUTH_PARAMS, *_SIGV2_PARAMS})
 # x-amz-* headers a presigned request may carry unsigned (as LocalStack's strict mode, against which the S3
 # behaviour in DESIGN.md was measured): an SDK's user agent and its payload-hash declaration.
 _UNSIGNED_AMZ_HEADERS_ALLOWED = frozenset({"x-amz-user-agent", "x-amz-content-sha256"})
@@ -83,7 +83,7 @@ class PresignGate:
         query = parse_qsl(urlsplit(raw_uri).query, keep_blank_values=True)
         # Any one of the query-authentication parameters makes it a presigned request, to be checked in full (with
         # only X-Amz-Signature as the test, a URL missing it went to moto, which enforces nothing).
-        if any(name in _AUTH_PARAMS for name, _ in query):
+        if any(name in _PRESIGN_PARAMS for name, _ in query):
             try:
                 self.check(request, raw_uri, query, body)
             except Rejected as rejected:
@@ -118,13 +118,13 @@ class PresignGate:
         if now > signed_at + expires:
             raise Rejected(403, "AccessDenied", "Request has expired", Expires=_iso8601(signed_at + expires),
                            ServerTime=_iso8601(now), **{"X-Amz-Expires": str(expires)})
-        refuse_unsigned_amz_headers(request, params["X-Amz-SignedHeaders"])
         # Only hex can match, and compare_digest refuses a non-ASCII str (a TypeError: a 500).
         signature = params["X-Amz-Signature"]
         expected = self._signature_or_none(request, raw_uri, params) if _SIGNATURE.fullmatch(signature) else None
         if expected is None or not hmac.compare_digest(expected, signature):
             raise Rejected(403, "SignatureDoesNotMatch", "The request signature we calculated does not match the "
                            "signature you provided. Check your key and signing method.")
+        refuse_unsigned_amz_headers(request, params["X-Amz-SignedHeaders"])
         claimed = request.headers.get("x-amz-checksum-sha256")
         if claimed is not None and claimed != base64.b64encode(hashlib.sha256(body).digest()).decode():
             raise Rejected(400, "BadDigest", "The SHA256 you specified did not match the calculated checksum.")

@@ -233,18 +233,19 @@ def test_a_body_over_the_limit_is_a_413_before_anything_parses_it(api, session, 
 def test_a_session_id_we_never_minted_is_a_404_on_every_route_and_is_not_looked_up(
     api, session, session_id, monkeypatch
 ):
-    from handlers.domain.store import SessionStore
+    from handlers.dal.sessions_table import SessionsTable
 
     looked_up = []
-    real_get = SessionStore.get
+    real_get = SessionsTable.get
     monkeypatch.setattr(
-        SessionStore, "get", lambda self, sid, *a, **k: looked_up.append(sid) or real_get(self, sid, *a, **k)
+        SessionsTable, "get", lambda self, sid, *a, **k: looked_up.append(sid) or real_get(self, sid, *a, **k)
     )
     session_id = session_id.format(sid=session, SID=session.upper())
     for method, path, query, body in (
         ("GET", f"/sessions/{session_id}", None, None),
         ("POST", f"/sessions/{session_id}/audio", "windowIndex=1", '{"sizeBytes": 10}'),
         ("POST", f"/sessions/{session_id}/complete", None, '{"expectedWindowCount": 1}'),
+        ("GET", f"/sessions/{session_id}/windows", None, None),
     ):
         assert api.call(method, path, query=query, body=body, raw=True) == (404, {"error": "session not found"}), path
     assert looked_up == []

@@ -187,10 +187,11 @@ def hostile_request(case, session_id: str, kind: str, name: str, how) -> tuple[s
         }.get(how, how)
     path = case.path.format(**path_parameters)
     pairs = [(key, str(_integral(value))) for key, value in (case.query or {}).items()]
-    if kind == "query integer":
-        pairs = [(key, how if key == name else value) for key, value in pairs]
+    if kind == "query integer":  # an optional parameter the case left out is added, broken
+        pairs = [(key, value) for key, value in pairs if key != name] + [(name, how)]
     elif kind == "repeated query parameter":
-        pairs.append((name, dict(pairs).get(name, "0")))
+        value = dict(pairs).get(name, "0")
+        pairs = [(key, v) for key, v in pairs if key != name] + [(name, value), (name, value)]
     elif kind == "unknown query parameter":
         pairs.append((name, how))
     query = "&".join(f"{quote(key, safe='')}={quote(value, safe='')}" for key, value in pairs)

@@ -3,8 +3,13 @@ deploys and the local stack enforces. Origins are not here: they come from stack
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
+
+# An origin that may be allowed: scheme://host[:port] with no path; https, or http on the loopback only. Never a
+# wildcard: it would let any site upload with a granted URL.
+_ORIGIN = re.compile(r"https://[a-z0-9.-]+(:\d+)?|http://(localhost|127\.0\.0\.1)(:\d+)?")
 
 # -- the bucket ------------------------------------------------------------------------------------------------------
 BUCKET_ALLOWED_METHODS = ("PUT",)
@@ -25,6 +30,10 @@ BUCKET_MAX_AGE_SECONDS = 3600
 API_ALLOWED_METHODS = ("GET", "POST")
 API_ALLOWED_HEADERS = ("authorization", "content-type")
 API_MAX_AGE_SECONDS = 3600
+
+
+def is_allowable_origin(origin: str) -> bool:
+    return _ORIGIN.fullmatch(origin) is not None
 
 
 def bucket_cors_rules(origins: Sequence[str]) -> list[dict[str, Any]]:

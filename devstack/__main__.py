@@ -10,8 +10,11 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import urlencode
 
 from devstack.tokens import DEFAULT_STATE_DIR, DEFAULT_TTL_SECONDS, DEV_USER, ENDPOINTS_FILE, DevKey
+
+EXAMPLE_PAGE = "example/index.html"
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -38,6 +41,9 @@ def serve(args: argparse.Namespace) -> int:
             print(f"browsers allowed (CORS) from: {', '.join(stack.cors_allowed_origins)}")
         if stack.page_url:
             print(f"{args.static} served at {stack.page_url}")
+            if (Path(args.static) / EXAMPLE_PAGE).is_file():  # the TypeScript client's example (make example)
+                query = urlencode({"api": stack.api_url, "token": stack.token(DEV_USER)})
+                print(f"example page: {stack.page_url}/{EXAMPLE_PAGE}?{query}")
         print(f"endpoints and a dev token in {Path(args.state_dir) / ENDPOINTS_FILE}; Ctrl-C stops")
         print("SessionReady events are logged as they arrive; `python -m devstack sweep` runs the sweeper", flush=True)
         while not stop.wait(0.5):

@@ -249,7 +249,10 @@ class LocalStack:
             "corsAllowedOrigins": list(self.cors_allowed_origins),
         }
         self.endpoints |= {k: v for k, v in (("pageUrl", self.page_url), ("controlUrl", self.control_url)) if v}
-        (self.state_dir / ENDPOINTS_FILE).write_text(json.dumps(self.endpoints, indent=2) + "\n")
+        # Written whole, then renamed: whoever waits for the file (a test in another process) never reads half of it.
+        partial = self.state_dir / f".{ENDPOINTS_FILE}.partial"
+        partial.write_text(json.dumps(self.endpoints, indent=2) + "\n")
+        partial.replace(self.state_dir / ENDPOINTS_FILE)
 
     def stop(self) -> None:
         """Stop every thread and server (ports freed); events still waiting for a retry are dropped."""

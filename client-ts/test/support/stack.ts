@@ -1,7 +1,7 @@
 /** The local stack (`python -m devstack serve --control`) as a subprocess, its endpoints, and its control endpoint. */
 
 import { type ChildProcess, spawn } from "node:child_process";
-import { existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -47,22 +47,28 @@ export class Stack {
     const log = openSync(logFile, "w");
     // The handlers log every request: to a file, shown only when the stack fails to start.
     const child = spawn(PYTHON, args, { cwd: REPO, stdio: ["ignore", log, log] });
+    closeSync(log); // the child has its own copy
     // However this test process ends, the stack goes with it.
     const reap = () => child.kill("SIGKILL");
     process.once("exit", reap);
     child.once("exit", () => process.off("exit", reap));
     const endpointsFile = join(stateDir, "endpoints.json");
     const deadline = Date.now() + STARTUP_MS;
-    while (!existsSync(endpointsFile)) {
-      if (child.exitCode !== null || Date.now() > deadline) {
-        child.kill("SIGKILL");
-        const tail = readFileSync(logFile, "utf8").split("\n").slice(-30).join("\n");
-        throw new Error(`the local stack did not start (${PYTHON} ${args.join(" ")}):\n${tail}`);
+    try {
+      for (;;) {
+        if (existsSync(endpointsFile)) {
+          return new Stack(JSON.parse(readFileSync(endpointsFile, "utf8")) as Endpoints, child, stateDir);
+        }
+        if (child.exitCode !== null || Date.now() > deadline) {
+          const tail = readFileSync(logFile, "utf8").split("\n").slice(-30).join("\n");
+          throw new Error(`the local stack did not start (${PYTHON} ${args.join(" ")}):\n${tail}`);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
       }
-      await new Promise((resolve) => setTimeout(resolve, 100));
+    } catch (error) {
+      child.kill("SIGKILL"); // a live child would keep this test process from ever ending
+      throw error;
     }
-    await new Promise((resolve) => setTimeout(resolve, 50)); // the file is written in one call; let it land
-    return new Stack(JSON.parse(readFileSync(endpointsFile, "utf8")) as Endpoints, child, stateDir);
   }
 
   /** SIGTERM (the stack stops cleanly), SIGKILL after 15 s. */

@@ -267,8 +267,10 @@ export class UploadClient {
     }
     const answer = await exchange(this.fetchImpl, this.apiUrl + path, init, this.apiTimeoutMs, signal, what);
     if (!("response" in answer)) {
-      const why = answer.kind === "timeout" ? `no answer within ${answer.seconds} s` : describe(answer.error);
-      throw new Attempt(`cannot reach the API at ${this.apiUrl} (${why})`, null, true);
+      if (answer.kind === "timeout") {
+        throw new Attempt(`cannot reach the API at ${this.apiUrl} (no answer within ${answer.seconds} s)`, null, true);
+      }
+      throw new Attempt(`cannot reach the API at ${this.apiUrl} (${describe(answer.error)})${corsHint("the API's CORS settings")}`, null, true);
     }
     const { response, text } = answer;
     if (!response.ok) {
@@ -408,8 +410,7 @@ export class UploadClient {
       if (answer.kind === "timeout") throw new Attempt(`upload to storage timed out after ${answer.seconds} s`, null, true);
       const sent = Object.keys(headers).map((h) => h.toLowerCase()).sort().join(", ");
       throw new Attempt(
-        `upload to storage failed (${describe(answer.error)}): the network failed, or, in a browser, the bucket's ` +
-          `CORS rules refused this origin or a header it sends (${sent})`,
+        `upload to storage failed (${describe(answer.error)})${corsHint(`the bucket's CORS rules`, ` or a header it sends (${sent})`)}`,
         null,
         true,
       );
@@ -464,9 +465,13 @@ export class UploadClient {
     const failed = new Map<number, UploadError>();
     let sentBytes = 0;
     let windowsDone = 0;
-    const onStep = (step: UploadProgress) => {
-      if (step.phase === "uploaded") sentBytes += step.totalBytes;
-      options.onProgress?.({ sentBytes, totalBytes, windowsDone, windowsTotal: todo.length, step });
+    const progressOf = (media: Body | WindowMedia) => {
+      const lastHalf: Half = asMedia(media).frames ? "frames" : "audio";
+      return (step: UploadProgress) => {
+        if (step.phase === "uploaded") sentBytes += step.totalBytes;
+        if ((step.phase === "uploaded" && step.half === lastHalf) || step.phase === "failed") windowsDone++;
+        options.onProgress?.({ sentBytes, totalBytes, windowsDone, windowsTotal: todo.length, step });
+      };
     };
     let next = 0;
     let cancelled: CancelledError | null = null;
@@ -474,7 +479,8 @@ export class UploadClient {
       while (next < todo.length && !cancelled) {
         const [index, media] = todo[next++]!;
         try {
-          results.set(index, await this.uploadWindow(sessionId, index, media, { signal: options.signal, onProgress: onStep }));
+          const onProgress = progressOf(media);
+          results.set(index, await this.uploadWindow(sessionId, index, media, { signal: options.signal, onProgress }));
           uploaded.push(index);
         } catch (error) {
           if (error instanceof CancelledError) {
@@ -486,8 +492,6 @@ export class UploadClient {
           } else {
             throw error;
           }
-        } finally {
-          windowsDone++;
         }
       }
     };
@@ -515,6 +519,12 @@ export class UploadClient {
     }
     if (signal?.aborted) throw new CancelledError(what, signal.reason);
   }
+}
+
+/** In a browser a request refused by CORS fails as any network error does (a TypeError): say it may be that. */
+function corsHint(rules: string, more = ""): string {
+  const inBrowser = typeof (globalThis as { document?: unknown }).document !== "undefined";
+  return inBrowser ? `: the network failed, or ${rules} refused this origin${more}` : "";
 }
 
 function asMedia(media: Body | WindowMedia): WindowMedia {

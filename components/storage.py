@@ -8,11 +8,9 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_aws as aws
 
-from handlers import layout
+from handlers import cors, layout
 
 TYPE = "session-uploads:index:Storage"
-# Headers a browser sends with a granted PUT besides Content-Length, which browsers set themselves.
-GRANT_HEADERS = ["content-type", "if-none-match", "x-amz-checksum-sha256"]
 
 
 @dataclass
@@ -91,13 +89,16 @@ class Storage(pulumi.ComponentResource):
                 f"{name}-cors",
                 aws.s3.BucketCorsConfigurationArgs(
                     bucket=bucket_id,
-                    cors_rules=[aws.s3.BucketCorsConfigurationCorsRuleArgs(
-                        allowed_methods=["PUT"],
-                        allowed_origins=list(args.cors_allowed_origins),
-                        allowed_headers=GRANT_HEADERS,
-                        expose_headers=["ETag"],
-                        max_age_seconds=3600,
-                    )],
+                    cors_rules=[
+                        aws.s3.BucketCorsConfigurationCorsRuleArgs(
+                            allowed_methods=rule["AllowedMethods"],
+                            allowed_origins=rule["AllowedOrigins"],
+                            allowed_headers=rule["AllowedHeaders"],
+                            expose_headers=rule["ExposeHeaders"],
+                            max_age_seconds=rule["MaxAgeSeconds"],
+                        )
+                        for rule in cors.bucket_cors_rules(args.cors_allowed_origins)
+                    ],
                 ),
                 opts=child,
             )

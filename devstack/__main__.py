@@ -10,8 +10,11 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from urllib.parse import urlencode
 
 from devstack.tokens import DEFAULT_STATE_DIR, DEFAULT_TTL_SECONDS, DEV_USER, ENDPOINTS_FILE, DevKey
+
+EXAMPLE_PAGE = "example/index.html"
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -24,8 +27,23 @@ def serve(args: argparse.Namespace) -> int:
     options = {"region": args.region} if args.region else {}
     if args.completion_timeout:
         options["completion_timeout_seconds"] = args.completion_timeout
-    with LocalStack(state_dir=args.state_dir, **options) as stack:
+    if args.url_expires:
+        options["url_expires_seconds"] = args.url_expires
+    with LocalStack(
+        state_dir=args.state_dir,
+        cors_allowed_origins=args.allow_origin,
+        static_dir=args.static,
+        control=args.control,
+        **options,
+    ) as stack:
         print(f"local stack up: API {stack.api_url}, AWS {stack.aws_endpoint}, S3 (presign gate) {stack.s3_endpoint}")
+        if stack.cors_allowed_origins:
+            print(f"browsers allowed (CORS) from: {', '.join(stack.cors_allowed_origins)}")
+        if stack.page_url:
+            print(f"{args.static} served at {stack.page_url}")
+            if (Path(args.static) / EXAMPLE_PAGE).is_file():  # the TypeScript client's example (make example)
+                query = urlencode({"api": stack.api_url, "token": stack.token(DEV_USER)})
+                print(f"example page: {stack.page_url}/{EXAMPLE_PAGE}?{query}")
         print(f"endpoints and a dev token in {Path(args.state_dir) / ENDPOINTS_FILE}; Ctrl-C stops")
         print("SessionReady events are logged as they arrive; `python -m devstack sweep` runs the sweeper", flush=True)
         while not stop.wait(0.5):
@@ -76,6 +94,17 @@ def sweep(args: argparse.Namespace) -> int:
     return 1 if "FunctionError" in response or result.get("failed") else 0
 
 
+def _origin(value: str) -> str:
+    from handlers.cors import is_allowable_origin
+
+    if not is_allowable_origin(value):
+        raise argparse.ArgumentTypeError(
+            f"{value!r} is not an origin the stack would allow: https://host[:port], or http://localhost[:port] or "
+            "http://127.0.0.1[:port]; no path, no wildcard"
+        )
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
     parser.add_argument("--state-dir", default=str(DEFAULT_STATE_DIR), help="where the key and endpoints live")
@@ -86,6 +115,19 @@ def main(argv: list[str] | None = None) -> int:
         "--completion-timeout", type=int, metavar="SECONDS",
         help="how long a session may stay finalizing before the sweeper marks it incomplete (default one hour)",
     )
+    serve_parser.add_argument(
+        "--allow-origin", action="append", default=[], metavar="ORIGIN", type=_origin,
+        help="a browser origin allowed by the bucket's CORS rules and the API's CORS settings (repeatable), "
+        "e.g. http://localhost:5173",
+    )
+    serve_parser.add_argument(
+        "--static", metavar="DIR", help="serve DIR's files on another port of 127.0.0.1 (pageUrl), an allowed origin"
+    )
+    serve_parser.add_argument(
+        "--control", action="store_true",
+        help="serve the test control endpoint (controlUrl): fault injection and the bucket's CORS rules",
+    )
+    serve_parser.add_argument("--url-expires", type=int, metavar="SECONDS", help="lifetime of a presigned PUT")
     token_parser = commands.add_parser("token", help="print a dev bearer token signed by the stack's key")
     token_parser.add_argument("--user", default=DEV_USER, help="the token's subject (the caller)")
     token_parser.add_argument("--ttl", type=int, default=DEFAULT_TTL_SECONDS, help="lifetime in seconds")

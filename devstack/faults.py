@@ -5,6 +5,10 @@ from __future__ import annotations
 import random
 import threading
 from collections import Counter
+from collections.abc import Callable, Iterable
+from urllib.parse import parse_qsl
+
+from devstack.gate import Rejected
 
 
 class Faults:
@@ -44,6 +48,15 @@ class Faults:
         with self._lock:
             self._rates[kind] = (rate, random.Random(seed))
 
+    def fail_s3_puts(self, n: int) -> None:
+        """The next n presigned PUTs get S3's 503 ServiceUnavailable before the gate checks them: nothing stored."""
+        self._add("s3_put", n)
+
+    def expire_s3_urls(self, n: int) -> None:
+        """The next n presigned requests find their URL expired (403 AccessDenied "Request has expired"), however
+        fresh: a client's retry, with a fresh grant, then succeeds."""
+        self._add("s3_url_expired", n)
+
     def skew_s3_clock(self, seconds: float) -> None:
         """The presign gate sees the time `seconds` later: a URL expires without waiting for it."""
         self.s3_clock_skew_seconds = seconds
@@ -62,8 +75,8 @@ class Faults:
             self._pending[kind] += n
 
     def pending(self, kind: str) -> int:
-        """How many failures of a kind ("ingest_invoke", "ingest_run", "completion", "duplicate_event") are still
-        to happen by countdown."""
+        """How many failures of a kind ("ingest_invoke", "ingest_run", "completion", "duplicate_event", "s3_put",
+        "s3_url_expired") are still to happen by countdown."""
         with self._lock:
             return self._pending[kind]
 
@@ -81,3 +94,18 @@ class Faults:
                 return False
             self._injected[kind] += 1
             return True
+
+
+class FailingPuts:
+    """WSGI, in front of the presign gate: a presigned PUT answers 503 while `faults` has "s3_put" failures due."""
+
+    def __init__(self, app: Callable, faults: Faults):
+        self._app, self._faults = app, faults
+
+    def __call__(self, environ: dict, start_response: Callable) -> Iterable[bytes]:
+        presigned = any(name == "X-Amz-Signature" for name, _ in parse_qsl(environ.get("QUERY_STRING", "")))
+        if environ.get("REQUEST_METHOD") == "PUT" and presigned and self._faults.take("s3_put"):
+            environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))  # a server reads what it refuses
+            refused = Rejected(503, "ServiceUnavailable", "Please reduce your request rate.")
+            return refused.response(environ.get("PATH_INFO", ""))(environ, start_response)
+        return self._app(environ, start_response)

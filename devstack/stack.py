@@ -7,16 +7,22 @@ import logging
 import secrets
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+from werkzeug.exceptions import NotFound
+from werkzeug.middleware.shared_data import SharedDataMiddleware
 
 from devstack import provision
 from devstack.capture import SessionReadyCapture
-from devstack.faults import Faults
+from devstack.control import ControlApi
+from devstack.cors import HttpApiCors, S3Cors
+from devstack.faults import FailingPuts, Faults
 from devstack.front import HttpApiFront
 from devstack.gate import PresignGate
 from devstack.lambda_api import LambdaInvokeApi
@@ -25,7 +31,7 @@ from devstack.runtime import MEMORY_MB, Activity, AsyncInvoker, Function, load_h
 from devstack.schedule import scheduled_event
 from devstack.servers import MotoServer, WsgiServer
 from devstack.tokens import DEFAULT_STATE_DIR, DEV_USER, ENDPOINTS_FILE, DevKey
-from handlers import contract, layout
+from handlers import contract, cors, layout
 
 log = logging.getLogger("devstack")
 
@@ -72,7 +78,10 @@ class Names:
 class LocalStack:
     """Start with `with LocalStack() as stack:` (or start()/stop()). Options: `retry_delays` between Lambda's
     async attempts, `claim_lease_seconds` (INGEST_CLAIM_LEASE_SECONDS, also the processing trigger's lease),
-    `completion_timeout_seconds` (COMPLETION_TIMEOUT_SECONDS, the sweeper's), `url_expires_seconds`, `state_dir`."""
+    `completion_timeout_seconds` (COMPLETION_TIMEOUT_SECONDS, the sweeper's), `url_expires_seconds`, `state_dir`;
+    `cors_allowed_origins` (the stack config's corsAllowedOrigins: the bucket's CORS rules and the API's CORS
+    settings), `static_dir` (served at `page_url`, whose origin is allowed too), `control` (serve `control_url`,
+    devstack/control.py)."""
 
     def __init__(
         self,
@@ -84,6 +93,9 @@ class LocalStack:
         completion_timeout_seconds: int = contract.DEFAULT_COMPLETION_TIMEOUT_SECONDS,
         region: str = DEFAULT_REGION,
         state_dir: Path | str = DEFAULT_STATE_DIR,
+        cors_allowed_origins: Sequence[str] = (),
+        static_dir: Path | str | None = None,
+        control: bool = False,
     ):
         self.retry_delays = tuple(retry_delays)
         self.claim_lease_seconds = claim_lease_seconds
@@ -92,6 +104,11 @@ class LocalStack:
         self.completion_timeout_seconds = completion_timeout_seconds
         self.region = region
         self.state_dir = Path(state_dir)
+        self.cors_allowed_origins = tuple(cors_allowed_origins)
+        self.static_dir = Path(static_dir) if static_dir is not None else None
+        self.control = control
+        self.page_url: str | None = None
+        self.control_url: str | None = None
         self.names = Names.generate()
         self.faults = Faults()
         # Per-stack fake credentials: the presign gate checks signatures made with them.
@@ -133,10 +150,15 @@ class LocalStack:
         )
         self._s3 = self._client("s3")
         self._sqs = self._client("sqs")
+        if self.static_dir is not None:
+            # First, so that its origin (a free port) is known when the CORS rules are written.
+            pages = SharedDataMiddleware(NotFound(), {"/": str(self.static_dir.resolve())}, cache=False)
+            self.page_url = self._serve(pages, "devstack-pages")
+            self.cors_allowed_origins += (self.page_url,)
         self._provision()
 
         gate = PresignGate(self.aws_endpoint, self.credentials, self.region, clock=self._s3_clock)
-        self.s3_endpoint = self._serve(gate, "devstack-s3-gate")
+        self.s3_endpoint = self._serve(S3Cors(FailingPuts(gate, self.faults), self._bucket_cors), "devstack-s3-gate")
         lambda_api = LambdaInvokeApi(invoke_fault=self._invoke_fault)
         self.lambda_endpoint = self._serve(lambda_api, "devstack-lambda")
 
@@ -194,7 +216,13 @@ class LocalStack:
             for f in (ingest_invoker, completion_invoker, self._async(api), self._async(self._sweeper))
         }
 
-        self.api_url = self._serve(HttpApiFront(api, self._key.verify), "devstack-http-api")
+        front = HttpApiCors(HttpApiFront(api, self._key.verify), self.cors_allowed_origins)
+        self.api_url = self._serve(front, "devstack-http-api")
+        if self.control:
+            self.control_url = self._serve(
+                ControlApi(self.faults, lambda: self._bucket_cors(self.names.bucket) or [], self._put_bucket_cors),
+                "devstack-control",
+            )
         self._relay = EventRelay(
             self._client("sqs"),
             self.events_queue_url,
@@ -218,8 +246,13 @@ class LocalStack:
             "sweeperFunction": self.names.sweeper_function,
             "sweepSchedule": self.names.sweep_schedule,
             "token": self.token(DEV_USER),
+            "corsAllowedOrigins": list(self.cors_allowed_origins),
         }
-        (self.state_dir / ENDPOINTS_FILE).write_text(json.dumps(self.endpoints, indent=2) + "\n")
+        self.endpoints |= {k: v for k, v in (("pageUrl", self.page_url), ("controlUrl", self.control_url)) if v}
+        # Written whole, then renamed: whoever waits for the file (a test in another process) never reads half of it.
+        partial = self.state_dir / f".{ENDPOINTS_FILE}.partial"
+        partial.write_text(json.dumps(self.endpoints, indent=2) + "\n")
+        partial.replace(self.state_dir / ENDPOINTS_FILE)
 
     def stop(self) -> None:
         """Stop every thread and server (ports freed); events still waiting for a retry are dropped."""
@@ -310,6 +343,8 @@ class LocalStack:
         relay's queue; the bus's SessionReady rule targets the capture queue, which stands in for processing."""
         names = self.names
         provision.create_bucket(self._s3, names.bucket, self.region)
+        if self.cors_allowed_origins:  # as the program: no CORS configuration without an origin
+            self._put_bucket_cors(cors.bucket_cors_rules(self.cors_allowed_origins))
         provision.create_sessions_table(self._client("dynamodb"), names.table)
         # An event stays in flight (invisible) through all its attempts: longer than the worst case of them.
         in_flight = int(sum(self.retry_delays) + 3 * contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS + 60)
@@ -374,4 +409,18 @@ class LocalStack:
         return function_name == self.names.ingest_function and self.faults.take("ingest_invoke")
 
     def _s3_clock(self) -> float:
-        return time.time() + self.faults.s3_clock_skew_seconds
+        expired = contract.MAX_URL_EXPIRES_SECONDS + 1 if self.faults.take("s3_url_expired") else 0
+        return time.time() + self.faults.s3_clock_skew_seconds + expired
+
+    def _bucket_cors(self, bucket: str) -> list[dict] | None:
+        """A bucket's CORS rules as S3 holds them (None: no CORS configuration, or no such bucket)."""
+        try:
+            return self._s3.get_bucket_cors(Bucket=bucket)["CORSRules"]
+        except ClientError:
+            return None
+
+    def _put_bucket_cors(self, rules: list[dict]) -> None:
+        if rules:
+            self._s3.put_bucket_cors(Bucket=self.names.bucket, CORSConfiguration={"CORSRules": rules})
+        else:
+            self._s3.delete_bucket_cors(Bucket=self.names.bucket)

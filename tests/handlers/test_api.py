@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlparse
 import boto3
 import pytest
 
-from handlers import contract, layout
+from handlers import contract, cors, layout
 from handlers.dal.sessions_table import HEADER_SK
 from tests.conftest import BUCKET, REGION, TABLE
 
@@ -167,6 +167,15 @@ def test_grant_with_sha256_signs_and_returns_the_checksum_header(api):
     assert grant["headers"]["x-amz-checksum-sha256"] == digest
     signed = parse_qs(urlparse(grant["url"]).query)["X-Amz-SignedHeaders"][0].split(";")
     assert sorted(signed) == sorted([h.lower() for h in grant["headers"]] + ["host"])
+
+
+def test_a_browser_may_send_every_header_a_grant_binds(api):
+    """A grant header missing from the bucket's CORS rules fails every browser upload at its preflight. Browsers
+    set Content-Length themselves and never list it in Access-Control-Request-Headers."""
+    sid = api.create()
+    _, grant = api.grant(sid, 0, size=12, sha256=sha256_b64(b"RIFF....WAVE"))
+    requested = {name.lower() for name in grant["headers"]} - {"content-length"}
+    assert requested <= set(cors.BUCKET_ALLOWED_HEADERS)
 
 
 @pytest.mark.parametrize(

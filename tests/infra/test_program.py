@@ -8,7 +8,7 @@ import json
 import pytest
 
 from components.api import ROUTES
-from handlers import contract, layout
+from handlers import contract, cors, layout
 from handlers.settings import ApiSettings, CompletionSettings, IngestSettings, ProcessingSettings, SweeperSettings
 from offline.program import ACCOUNT_ID, PROJECT_DIR, run_program
 from stack_config import ConfigError
@@ -206,7 +206,22 @@ def test_browsers_may_put_with_the_granted_headers_from_configured_origins(dev):
     [rule] = dev.one("aws:s3/bucketCorsConfiguration:BucketCorsConfiguration").inputs["corsRules"]
     assert rule["allowedMethods"] == ["PUT"]
     assert rule["allowedOrigins"] == ["http://localhost:3000"]
-    assert set(rule["allowedHeaders"]) == {"content-type", "if-none-match", "x-amz-checksum-sha256"}
+    # The local stack's gate enforces these very rules (cors.bucket_cors_rules): one definition for both.
+    [local] = cors.bucket_cors_rules(["http://localhost:3000"])
+    assert {k[0].lower() + k[1:]: v for k, v in local.items()} == rule
+    assert {"content-type", "x-amz-checksum-sha256", "if-none-match"} <= set(rule["allowedHeaders"])
+    assert rule["exposeHeaders"] == ["ETag"]
+
+
+def test_browsers_may_call_the_api_from_configured_origins(dev):
+    config = dev.one("aws:apigatewayv2/api:Api").inputs["corsConfiguration"]
+    assert config == {
+        "allowOrigins": ["http://localhost:3000"],
+        "allowMethods": list(cors.API_ALLOWED_METHODS),
+        "allowHeaders": list(cors.API_ALLOWED_HEADERS),
+        "maxAge": cors.API_MAX_AGE_SECONDS,
+    }
+    assert {"authorization", "content-type"} <= set(config["allowHeaders"])
 
 
 def test_the_table_is_on_demand_recoverable_encrypted_and_expires_rows(dev, prod):

@@ -83,6 +83,9 @@ def aws_module():
 
 def load_handler(module: str):
     """Import (or re-import) a handler module inside the mock, so its module-level clients are mocked."""
-    if module in sys.modules:
-        return importlib.reload(sys.modules[module])
-    return importlib.import_module(module)
+    loaded = importlib.reload(sys.modules[module]) if module in sys.modules else importlib.import_module(module)
+    # Powertools' Metrics share their metric and dimension sets across instances: a fresh container starts with none,
+    # not with what another handler of this test process left unflushed (its `service` dimension among them).
+    if hasattr(loaded, "metrics"):
+        loaded.metrics.clear_metrics()
+    return loaded

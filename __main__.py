@@ -77,6 +77,7 @@ api = Api("api", ApiArgs(
     processing=processing,
     url_expires_seconds=config.url_expires_seconds,
     max_audio_bytes=config.max_audio_bytes,
+    max_frames_bytes=config.max_frames_bytes,
     retention_days=config.retention_days,
     throttling_rate_limit=config.throttling_rate_limit,
     throttling_burst_limit=config.throttling_burst_limit,

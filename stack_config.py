@@ -52,6 +52,7 @@ class StackConfig:
     max_event_age_seconds: int
     url_expires_seconds: int
     max_audio_bytes: int
+    max_frames_bytes: int
     throttling_rate_limit: float
     throttling_burst_limit: int
     deletion_protection: bool
@@ -218,6 +219,7 @@ def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None =
         url_expires_seconds=r.integer("urlExpiresSeconds", contract.DEFAULT_URL_EXPIRES_SECONDS, 1,
                                       contract.MAX_URL_EXPIRES_SECONDS),
         max_audio_bytes=r.integer("maxAudioBytes", contract.DEFAULT_MAX_AUDIO_BYTES, 1, MAX_SINGLE_PUT_BYTES),
+        max_frames_bytes=r.integer("maxFramesBytes", contract.DEFAULT_MAX_FRAMES_BYTES, 1, MAX_SINGLE_PUT_BYTES),
         throttling_rate_limit=r.number("throttlingRateLimit", 50.0, 1.0, 10000.0),
         throttling_burst_limit=r.integer("throttlingBurstLimit", 100, 1, 5000),
         deletion_protection=r.boolean("deletionProtection", False),

@@ -60,7 +60,9 @@ class ApiArgs:
     url_expires_seconds: int
     """Lifetime of a presigned PUT."""
     max_audio_bytes: int
-    """Largest window a grant allows."""
+    """Largest audio half a grant allows."""
+    max_frames_bytes: int
+    """Largest frames bundle a grant allows."""
     retention_days: int
     """Session rows' TTL."""
     throttling_rate_limit: float
@@ -125,6 +127,7 @@ class Api(pulumi.ComponentResource):
                     contract.ENV_SESSIONS_TABLE_NAME: args.table_name,
                     contract.ENV_URL_EXPIRES_SECONDS: str(args.url_expires_seconds),
                     contract.ENV_MAX_AUDIO_BYTES: str(args.max_audio_bytes),
+                    contract.ENV_MAX_FRAMES_BYTES: str(args.max_frames_bytes),
                     contract.ENV_RETENTION_DAYS: str(args.retention_days),
                     **args.processing.environment(),
                 },

@@ -90,6 +90,7 @@ class LocalStack:
         claim_lease_seconds: int = 1,
         url_expires_seconds: int = contract.DEFAULT_URL_EXPIRES_SECONDS,
         max_audio_bytes: int = contract.DEFAULT_MAX_AUDIO_BYTES,
+        max_frames_bytes: int = contract.DEFAULT_MAX_FRAMES_BYTES,
         completion_timeout_seconds: int = contract.DEFAULT_COMPLETION_TIMEOUT_SECONDS,
         region: str = DEFAULT_REGION,
         state_dir: Path | str = DEFAULT_STATE_DIR,
@@ -101,6 +102,7 @@ class LocalStack:
         self.claim_lease_seconds = claim_lease_seconds
         self.url_expires_seconds = url_expires_seconds
         self.max_audio_bytes = max_audio_bytes
+        self.max_frames_bytes = max_frames_bytes
         self.completion_timeout_seconds = completion_timeout_seconds
         self.region = region
         self.state_dir = Path(state_dir)
@@ -194,6 +196,7 @@ class LocalStack:
                 contract.ENV_SESSIONS_TABLE_NAME: self.names.table,
                 contract.ENV_URL_EXPIRES_SECONDS: str(self.url_expires_seconds),
                 contract.ENV_MAX_AUDIO_BYTES: str(self.max_audio_bytes),
+                contract.ENV_MAX_FRAMES_BYTES: str(self.max_frames_bytes),
                 **processing,
             },
         )

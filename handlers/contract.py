@@ -34,6 +34,15 @@ STATUSES = tuple(Status)
 
 DEFAULT_URL_EXPIRES_SECONDS = 300
 DEFAULT_MAX_AUDIO_BYTES = 10 * 1024 * 1024
+# A frames bundle: a ZIP of one window's frames, one entry per frame. A window is at most a minute of capture and no
+# capture app records faster than 60 frames per second, so a window holds at most 60 x 60 frames; the bound keeps a
+# declared count (signed into the object's metadata, carried by the ingest request) to what a window can really hold.
+MAX_FRAMES_PER_WINDOW = 60 * 60
+# 50 MiB: 3,600 frames of about 14 KiB (small JPEGs at the highest rate), or a frame a second of about 850 KiB. Like
+# MAX_AUDIO_BYTES, well under S3's single-PUT limit, so a grant is one presigned PUT.
+DEFAULT_MAX_FRAMES_BYTES = 50 * 1024 * 1024
+# The object metadata key (sent as the signed header x-amz-meta-frame-count) that holds a bundle's declared frames.
+FRAME_COUNT_METADATA = "frame-count"
 MAX_URL_EXPIRES_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs cannot live longer
 # Every request body the API takes is a JSON object of a few short fields (well under 1 KiB): a larger one is a 413
 # before anything parses it, and arrays or objects nested deeper than this are a 400 (nothing the API takes nests).
@@ -55,6 +64,7 @@ ENV_SESSIONS_TABLE_NAME = "SESSIONS_TABLE_NAME"
 ENV_INGEST_FUNCTION_NAME = "INGEST_FUNCTION_NAME"
 ENV_URL_EXPIRES_SECONDS = "URL_EXPIRES_SECONDS"
 ENV_MAX_AUDIO_BYTES = "MAX_AUDIO_BYTES"
+ENV_MAX_FRAMES_BYTES = "MAX_FRAMES_BYTES"
 ENV_INGEST_CLAIM_LEASE_SECONDS = "INGEST_CLAIM_LEASE_SECONDS"
 
 # Powertools metrics namespace shared by every function of the stack.

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from handlers import contract
 from handlers.dal.processing import AwsProcessingTrigger
 from handlers.dal.sessions_table import SessionsTable
+from handlers.layout import Media
 
 
 class SettingsError(RuntimeError):
@@ -74,10 +75,13 @@ def processing_trigger(settings: ProcessingSettings) -> AwsProcessingTrigger:
 
 @dataclass(frozen=True)
 class ApiSettings:
+    """The API function's settings: where grants point, how long they live, how large each half may be."""
+
     bucket_name: str
     table_name: str
     url_expires_seconds: int
     max_audio_bytes: int
+    max_frames_bytes: int
     retention_days: int
     processing: ProcessingSettings
 
@@ -94,9 +98,14 @@ class ApiSettings:
             table_name=_required(env, contract.ENV_SESSIONS_TABLE_NAME),
             url_expires_seconds=expires,
             max_audio_bytes=_positive_int(env, contract.ENV_MAX_AUDIO_BYTES, contract.DEFAULT_MAX_AUDIO_BYTES),
+            max_frames_bytes=_positive_int(env, contract.ENV_MAX_FRAMES_BYTES, contract.DEFAULT_MAX_FRAMES_BYTES),
             retention_days=_positive_int(env, contract.ENV_RETENTION_DAYS, contract.DEFAULT_RETENTION_DAYS),
             processing=ProcessingSettings.from_env(env),
         )
+
+    def max_bytes(self, media: Media) -> int:
+        """The largest half of this kind a grant allows."""
+        return self.max_audio_bytes if media is Media.AUDIO else self.max_frames_bytes
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,11 @@ from botocore.config import Config
 from handlers import contract, layout
 from handlers.api import guards, models
 from handlers.api.models import (
+    AudioGrantRequest,
     CompleteRequest,
     CreateSessionRequest,
     ErrorBody,
-    GrantRequest,
+    FramesGrantRequest,
     SessionCreated,
     SessionStatus,
     UploadGrant,
@@ -153,32 +154,50 @@ def get_windows(
     return sessions.windows_page(sessionId, caller(), start, limit, store)
 
 
-@app.post(
-    "/sessions/<sessionId>/audio",
-    responses={
-        200: {"description": "a presigned PUT", "content": {"application/json": {"model": UploadGrant}}},
-        **_responses(400, 401, 404, 409),
-    },
-)
-def grant_audio(
-    sessionId: SessionId,
-    body: GrantRequest,
-    windowIndex: WindowIndex,
-) -> UploadGrant:
-    grant = grants.grant_audio_upload(
-        sessionId,
+_GRANT_RESPONSES = {
+    200: {"description": "a presigned PUT", "content": {"application/json": {"model": UploadGrant}}},
+    **_responses(400, 401, 404, 409),
+}
+
+
+def _grant(media: layout.Media, session_id: str, window_index: int, size_bytes: int, sha256: str | None,
+           frame_count: int | None = None) -> UploadGrant:
+    """Both halves' grants: one domain call, the half's own size limit."""
+    grant = grants.grant_upload(
+        media,
+        session_id,
         caller(),
-        windowIndex,
-        body.sizeBytes,
-        body.sha256,
+        window_index,
+        size_bytes,
+        sha256,
+        frame_count=frame_count,
         store=store,
         s3_client=s3_client,
         bucket=settings.bucket_name,
         expires_in=settings.url_expires_seconds,
-        max_bytes=settings.max_audio_bytes,
+        max_bytes=settings.max_bytes(media),
     )
     metrics.add_metric(name="UploadGrants", unit=MetricUnit.Count, value=1)
     return grant.body()
+
+
+@app.post(
+    "/sessions/<sessionId>/audio",
+    description="A presigned PUT of the window's audio (a WAV file), write-once.",
+    responses=_GRANT_RESPONSES,
+)
+def grant_audio(sessionId: SessionId, body: AudioGrantRequest, windowIndex: WindowIndex) -> UploadGrant:
+    return _grant(layout.Media.AUDIO, sessionId, windowIndex, body.sizeBytes, body.sha256)
+
+
+@app.post(
+    "/sessions/<sessionId>/frames",
+    description="A presigned PUT of the window's frames bundle (a ZIP, one entry per frame), write-once, its frame "
+    "count bound as signed metadata; for an audio_video session (400 for an audio_only one, which records no frames).",
+    responses=_GRANT_RESPONSES,
+)
+def grant_frames(sessionId: SessionId, body: FramesGrantRequest, windowIndex: WindowIndex) -> UploadGrant:
+    return _grant(layout.Media.FRAMES, sessionId, windowIndex, body.sizeBytes, body.sha256, body.frameCount)
 
 
 @app.post(

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt, StrictStr
 from pydantic_core import PydanticCustomError
 
-from handlers import layout
+from handlers import contract, layout
 
 CaptureMode = Literal["audio_only", "audio_video"]
 Status = Literal["recording", "finalizing", "ready", "incomplete"]
@@ -56,11 +56,28 @@ class CreateSessionRequest(_Strict):
     captureMode: CaptureMode
 
 
-class GrantRequest(_Strict):
-    sizeBytes: StrictInt = Field(ge=1, description="Exact size of the window's bytes; at most MAX_AUDIO_BYTES.")
-    sha256: Optional[StrictStr] = Field(
-        default=None, description="Base64 SHA-256 of the bytes; when given, S3 verifies it on PUT."
+# Both grants take the same optional checksum.
+Sha256 = Annotated[
+    Optional[StrictStr], Field(description="Base64 SHA-256 of the bytes; when given, S3 verifies it on PUT.")
+]
+
+
+class AudioGrantRequest(_Strict):
+    sizeBytes: StrictInt = Field(ge=1, description="Exact size of the window's audio in bytes; at most MAX_AUDIO_BYTES.")
+    sha256: Sha256 = None
+
+
+class FramesGrantRequest(_Strict):
+    sizeBytes: StrictInt = Field(
+        ge=1, description="Exact size of the window's frames bundle (a ZIP) in bytes; at most MAX_FRAMES_BYTES."
     )
+    frameCount: StrictInt = Field(
+        ge=1,
+        le=contract.MAX_FRAMES_PER_WINDOW,
+        description="How many frames the bundle holds: one ZIP entry per frame. Bound to the object as signed "
+        "metadata (x-amz-meta-frame-count); a bundle whose entries differ is recorded invalid.",
+    )
+    sha256: Sha256 = None
 
 
 class CompleteRequest(_Strict):

@@ -1,4 +1,5 @@
-"""The API's settings come from the environment: URL expiry, the size cap, and loud failure when one is missing."""
+"""The API's settings come from the environment: URL expiry, each half's size cap, and loud failure when one is
+missing or malformed."""
 
 from urllib.parse import parse_qs, urlparse
 
@@ -22,6 +23,21 @@ def test_grant_expiry_and_size_cap_follow_the_environment(aws):
     assert status == 400 and "sizeBytes" in error["error"] and "1000" in error["error"]
 
 
+def test_the_frames_size_cap_follows_the_environment_apart_from_the_audio_one(aws):
+    aws.setenv(contract.ENV_MAX_FRAMES_BYTES, "5000")
+    aws.setenv(contract.ENV_MAX_AUDIO_BYTES, "1000")
+    api = Api(load_handler("handlers.api.app"))
+    sid = api.create("audio_video")
+
+    def frames(size):
+        body = {"sizeBytes": size, "frameCount": 1}
+        return api.call("POST", f"/sessions/{sid}/frames", query={"windowIndex": "0"}, body=body)
+
+    assert frames(5000)[0] == 200
+    assert frames(5001) == (400, {"error": "sizeBytes: must be an integer from 1 to 5000"})
+    assert api.grant(sid, 0, size=1001)[0] == 400
+
+
 @pytest.mark.parametrize(
     "env, message",
     [
@@ -38,6 +54,10 @@ def test_grant_expiry_and_size_cap_follow_the_environment(aws):
         (
             {contract.ENV_BUCKET_NAME: "b", contract.ENV_SESSIONS_TABLE_NAME: "t", contract.ENV_MAX_AUDIO_BYTES: "0"},
             contract.ENV_MAX_AUDIO_BYTES,
+        ),
+        (
+            {contract.ENV_BUCKET_NAME: "b", contract.ENV_SESSIONS_TABLE_NAME: "t", contract.ENV_MAX_FRAMES_BYTES: "-1"},
+            contract.ENV_MAX_FRAMES_BYTES,
         ),
         (
             {

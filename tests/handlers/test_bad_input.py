@@ -22,7 +22,7 @@ def table_items():
 
 @pytest.fixture
 def session(api):
-    return api.create()
+    return api.create("audio_video")  # every route takes it: both halves' grants
 
 
 def grant(api, session, query, body='{"sizeBytes": 10}'):
@@ -115,11 +115,13 @@ def test_a_query_parameter_the_route_does_not_declare_is_a_400_naming_it(api, se
 ROUTES = [  # (path, query, a valid body as text): every route that reads a body
     ("/sessions", None, '{"captureMode": "audio_only"}'),
     ("/sessions/{sid}/audio", "windowIndex=1", '{"sizeBytes": 10}'),
+    ("/sessions/{sid}/frames", "windowIndex=1", '{"sizeBytes": 10, "frameCount": 3}'),
     ("/sessions/{sid}/complete", None, '{"expectedWindowCount": 2}'),
 ]
 FIELD = {
     "/sessions": "captureMode",
     "/sessions/{sid}/audio": "sizeBytes",
+    "/sessions/{sid}/frames": "frameCount",
     "/sessions/{sid}/complete": "expectedWindowCount",
 }
 
@@ -244,6 +246,7 @@ def test_a_session_id_we_never_minted_is_a_404_on_every_route_and_is_not_looked_
     for method, path, query, body in (
         ("GET", f"/sessions/{session_id}", None, None),
         ("POST", f"/sessions/{session_id}/audio", "windowIndex=1", '{"sizeBytes": 10}'),
+        ("POST", f"/sessions/{session_id}/frames", "windowIndex=1", '{"sizeBytes": 10, "frameCount": 3}'),
         ("POST", f"/sessions/{session_id}/complete", None, '{"expectedWindowCount": 1}'),
         ("GET", f"/sessions/{session_id}/windows", None, None),
     ):

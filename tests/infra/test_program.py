@@ -144,7 +144,8 @@ def test_each_function_environment_is_what_its_handler_settings_read(dev, compon
         assert parsed == ApiSettings(
             bucket_name=dev.outputs["bucketName"], table_name=dev.outputs["tableName"],
             url_expires_seconds=contract.DEFAULT_URL_EXPIRES_SECONDS,
-            max_audio_bytes=contract.DEFAULT_MAX_AUDIO_BYTES, retention_days=7, processing=processing)
+            max_audio_bytes=contract.DEFAULT_MAX_AUDIO_BYTES, max_frames_bytes=contract.DEFAULT_MAX_FRAMES_BYTES,
+            retention_days=7, processing=processing)
     if settings is SweeperSettings:
         assert parsed == SweeperSettings(table_name=dev.outputs["tableName"], completion_timeout_seconds=15 * 60,
                                          processing=processing)

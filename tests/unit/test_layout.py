@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handlers import layout
+from handlers import contract, layout
 from handlers.domain import grants
 from handlers.domain.sessions import create_session
 
@@ -37,27 +37,38 @@ def s3_client():
 
 
 @settings(max_examples=300, deadline=None)
-@given(session_id_seed=st.uuids(version=4), window=windows, size=st.integers(1, 10 * 1024 * 1024))
-def test_every_granted_key_parses_back_to_its_session_and_window(s3_client, session_id_seed, window, size):
+@given(
+    session_id_seed=st.uuids(version=4),
+    window=windows,
+    size=st.integers(1, 10 * 1024 * 1024),
+    media=st.sampled_from(layout.Media),
+    frame_count=st.integers(1, contract.MAX_FRAMES_PER_WINDOW),
+)
+def test_every_granted_key_parses_back_to_its_session_window_and_half(
+    s3_client, session_id_seed, window, size, media, frame_count
+):
     store = MemorySessions()
     session_id = create_session(
-        "alice", "audio_only", store=store, retention_days=30, new_id=lambda: str(session_id_seed)
+        "alice", "audio_video", store=store, retention_days=30, new_id=lambda: str(session_id_seed)
     )["sessionId"]
-    grant = grants.grant_audio_upload(
+    grant = grants.grant_upload(
+        media,
         session_id,
         "alice",
         window,
         size,
         None,
+        frame_count=frame_count if media is layout.Media.FRAMES else None,
         store=store,
         s3_client=s3_client,
         bucket="b",
         expires_in=300,
         max_bytes=10 * 1024 * 1024,
     )
-    assert layout.parse_key(grant.s3_key) == (session_id, window, layout.Media.AUDIO)
-    assert grant.s3_key.startswith(layout.SESSIONS_PREFIX) and grant.s3_key.endswith(layout.AUDIO_SUFFIX)
+    assert layout.parse_key(grant.s3_key) == (session_id, window, media)
+    assert grant.s3_key.startswith(layout.SESSIONS_PREFIX) and grant.s3_key.endswith(media.suffix)
     assert f"/{grant.s3_key}?" in grant.url
+    assert grant.headers["Content-Type"] == media.content_type
 
 
 @given(st.text())

@@ -16,7 +16,7 @@ TYPE = "session-uploads:index:Storage"
 @dataclass
 class StorageArgs:
     retention_days: int
-    """Session objects (and ingest records) expire this many days after they are written."""
+    """Session objects (and ingest records, and quarantined halves) expire this many days after they are written."""
     kms_key_arn: pulumi.Input[str] | None = None
     """SSE-KMS with this key; SSE-S3 when None."""
     cors_allowed_origins: Sequence[str] = ()
@@ -74,6 +74,7 @@ class Storage(pulumi.ComponentResource):
                 rules=[
                     self._expire("expire-sessions", layout.SESSIONS_PREFIX, args.retention_days),
                     self._expire("expire-ingest-records", layout.INGEST_RECORDS_PREFIX, args.retention_days),
+                    self._expire("expire-quarantine", layout.QUARANTINE_PREFIX, args.retention_days),
                 ],
             ),
             opts=child,

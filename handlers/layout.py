@@ -13,6 +13,10 @@ SESSIONS_PREFIX = "sessions/"
 # Records written by the default ingest target: deliberately outside SESSIONS_PREFIX so that writing them
 # can never trigger the completion notification.
 INGEST_RECORDS_PREFIX = "ingest-requests/"
+# Where the completion path moves a half that failed validation (DESIGN.md, "Write-once windows and upload
+# integrity"), freeing its key for the client's next upload. Outside SESSIONS_PREFIX, so that moving an object here
+# never fires the completion notification; it expires with the session's objects.
+QUARANTINE_PREFIX = "quarantine/"
 
 # A window per minute for more than ten weeks. One item per window (DESIGN.md, "Data model") keeps every item's
 # size constant, so the limit is the key layout's five digits, not DynamoDB's item size.

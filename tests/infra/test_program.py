@@ -193,7 +193,8 @@ def test_the_bucket_is_private_owner_enforced_expiring_and_refuses_insecure_requ
     assert sse["rules"][0]["applyServerSideEncryptionByDefault"] == {"sseAlgorithm": "AES256"}
     rules = dev.one("aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration").inputs["rules"]
     expiring = {r["filter"]["prefix"]: r["expiration"]["days"] for r in rules if r["status"] == "Enabled"}
-    assert expiring[layout.SESSIONS_PREFIX] == 7
+    # Quarantined halves and ingest records expire as the sessions' objects do.
+    assert expiring == {layout.SESSIONS_PREFIX: 7, layout.INGEST_RECORDS_PREFIX: 7, layout.QUARANTINE_PREFIX: 7}
     policy = json.loads(dev.one("aws:s3/bucketPolicy:BucketPolicy").inputs["policy"])
     denies = {s["Sid"]: s for s in policy["Statement"] if s["Effect"] == "Deny"}
     assert denies["DenyInsecureTransport"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}

@@ -71,6 +71,15 @@ def test_every_granted_key_parses_back_to_its_session_window_and_half(
     assert grant.headers["Content-Type"] == media.content_type
 
 
+def test_the_other_prefixes_lie_outside_the_sessions_prefix_and_each_other():
+    """The notification filters on SESSIONS_PREFIX: an ingest record or a quarantined half written under it would
+    fire the completion path for an object that is no window's."""
+    prefixes = [layout.SESSIONS_PREFIX, layout.INGEST_RECORDS_PREFIX, layout.QUARANTINE_PREFIX]
+    for prefix in prefixes:
+        assert prefix.endswith("/") and not prefix.startswith("/")
+        assert not any(other != prefix and other.startswith(prefix) for other in prefixes), prefix
+
+
 @given(st.text())
 def test_whatever_parses_formats_back_to_the_same_key(key):
     parsed = layout.parse_key(key)

@@ -99,6 +99,7 @@ completion = UploadCompletion("upload-completion", UploadCompletionArgs(
     account_id=account_id,
     max_event_age_seconds=config.max_event_age_seconds,
     event_transport=config.event_transport,
+    kms_key_arn=config.kms_key_arn,
     **functions,
 ))
 sweeper = Sweeper("sweeper", SweeperArgs(

@@ -46,6 +46,20 @@ class UploadCompletionArgs:
     """`notification`: the bucket's notification invokes the function; `eventbridge`: a rule on the default bus."""
     claim_lease_seconds: int = contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS
     """How long an ingest claim holds (see handlers.domain.completion)."""
+    kms_key_arn: pulumi.Input[str] | None = None
+    """The bucket's KMS key, when it has one: reading a half decrypts it, quarantining one re-encrypts its copy."""
+
+
+def key_pattern(bucket: str) -> str:
+    """The EventBridge pattern of an object of the layout created in `bucket`."""
+    return json.dumps({
+        "source": ["aws.s3"],
+        "detail-type": ["Object Created"],
+        # One wildcard per half holds both its prefix and its suffix (the matchers of one field are OR-ed, so a
+        # prefix and a suffix matcher side by side would match either).
+        "detail": {"bucket": {"name": [bucket]},
+                   "object": {"key": [{"wildcard": f"{prefix}*{suffix}"} for prefix, suffix in layout.object_filters()]}},
+    })
 
 
 class UploadCompletion(pulumi.ComponentResource):
@@ -78,6 +92,7 @@ class UploadCompletion(pulumi.ComponentResource):
                     # update of a TransactWriteItems, which has no IAM action of its own.
                     statement(["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], [args.table_arn],
                               sid="Sessions"),
+                    *self._object_statements(args),
                     statement(["lambda:InvokeFunction"], [args.ingest_function_arn], sid="Ingest"),
                     *args.processing.statements(),
                     # Lambda sends failed events to the on-failure destination with the function's role.
@@ -105,6 +120,25 @@ class UploadCompletion(pulumi.ComponentResource):
         self.dlq_arn = self.dlq.arn
         self.register_outputs({"functionArn": self.handler.arn, "dlqUrl": self.dlq_url, "dlqArn": self.dlq_arn})
 
+    @staticmethod
+    def _object_statements(args: UploadCompletionArgs) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+        """What validating a half takes (DESIGN.md, "Write-once windows and upload integrity"): read it, and move
+        an invalid one out of the way (copy it under the quarantine prefix, delete it), freeing its key."""
+        bucket_arn = pulumi.Output.from_input(args.bucket_arn)
+        sessions = bucket_arn.apply(lambda arn: layout.objects_arn(arn, layout.SESSIONS_PREFIX))
+        quarantine = bucket_arn.apply(lambda arn: layout.objects_arn(arn, layout.QUARANTINE_PREFIX))
+        granted = [
+            # HeadObject (size, ETag, checksum, the frame count metadata) and the ranged GET of a WAV header or a ZIP
+            # tail authorize as s3:GetObject; so does reading the source of the quarantine copy.
+            statement(["s3:GetObject"], [sessions], sid="ReadHalves"),
+            statement(["s3:PutObject"], [quarantine], sid="QuarantineHalves"),
+            statement(["s3:DeleteObject"], [sessions], sid="RemoveInvalidHalves"),
+        ]
+        if args.kms_key_arn is not None:
+            # Reading an SSE-KMS object decrypts its data key; the quarantine copy is encrypted with a new one.
+            granted.append(statement(["kms:Decrypt", "kms:GenerateDataKey"], [args.kms_key_arn], sid="BucketKey"))
+        return granted
+
     def _direct_notification(self, name: str, args: UploadCompletionArgs) -> None:
         self.permission = aws.lambda_.Permission(
             f"{name}-s3-permission",
@@ -119,17 +153,21 @@ class UploadCompletion(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions(parent=self),
         )
         # The bucket has exactly one notification configuration, and S3 validates it by test-invoking the
-        # function: the permission must exist first.
+        # function: the permission must exist first. One configuration per half: a filter has one suffix, and
+        # S3 allows configurations of the same prefix whose suffixes do not overlap.
         self.notification = aws.s3.BucketNotification(
             f"{name}-notification",
             aws.s3.BucketNotificationArgs(
                 bucket=args.bucket_name,
-                lambda_functions=[aws.s3.BucketNotificationLambdaFunctionArgs(
-                    lambda_function_arn=self.handler.function.arn,
-                    events=["s3:ObjectCreated:*"],
-                    filter_prefix=layout.SESSIONS_PREFIX,
-                    filter_suffix=layout.AUDIO_SUFFIX,
-                )],
+                lambda_functions=[
+                    aws.s3.BucketNotificationLambdaFunctionArgs(
+                        lambda_function_arn=self.handler.function.arn,
+                        events=["s3:ObjectCreated:*"],
+                        filter_prefix=prefix,
+                        filter_suffix=suffix,
+                    )
+                    for prefix, suffix in layout.object_filters()
+                ],
             ),
             opts=pulumi.ResourceOptions(parent=self, depends_on=[self.permission]),
         )
@@ -140,13 +178,7 @@ class UploadCompletion(pulumi.ComponentResource):
             f"{name}-notification", aws.s3.BucketNotificationArgs(bucket=args.bucket_name, eventbridge=True),
             opts=child,
         )
-        pattern = pulumi.Output.from_input(args.bucket_name).apply(lambda bucket: json.dumps({
-            "source": ["aws.s3"],
-            "detail-type": ["Object Created"],
-            # One wildcard holds both the prefix and the suffix: two patterns on one field would be OR-ed.
-            "detail": {"bucket": {"name": [bucket]},
-                       "object": {"key": [{"wildcard": f"{layout.SESSIONS_PREFIX}*{layout.AUDIO_SUFFIX}"}]}},
-        }))
+        pattern = pulumi.Output.from_input(args.bucket_name).apply(key_pattern)
         self.rule = aws.cloudwatch.EventRule(
             f"{name}-rule", aws.cloudwatch.EventRuleArgs(event_pattern=pattern), opts=child
         )

@@ -60,8 +60,9 @@ def queue_arn(sqs: Any, queue_url: str) -> str:
     return sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
 
 
-def notify_queue_of_audio(s3: Any, bucket: str, queue: str) -> None:
-    """The bucket tells the queue (an ARN) of every audio window created, with the key layout's filter."""
+def notify_queue_of_windows(s3: Any, bucket: str, queue: str) -> None:
+    """The bucket tells the queue (an ARN) of every half of a window created (the audio, the frames bundle): one
+    configuration per half, with the key layout's filters, as the program configures its notification."""
     s3.put_bucket_notification_configuration(
         Bucket=bucket,
         NotificationConfiguration={
@@ -72,12 +73,13 @@ def notify_queue_of_audio(s3: Any, bucket: str, queue: str) -> None:
                     "Filter": {
                         "Key": {
                             "FilterRules": [
-                                {"Name": "prefix", "Value": layout.SESSIONS_PREFIX},
-                                {"Name": "suffix", "Value": layout.AUDIO_SUFFIX},
+                                {"Name": "prefix", "Value": prefix},
+                                {"Name": "suffix", "Value": suffix},
                             ]
                         }
                     },
                 }
+                for prefix, suffix in layout.object_filters()
             ]
         },
     )

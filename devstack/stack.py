@@ -355,7 +355,7 @@ class LocalStack:
             QueueName=names.events_queue, Attributes={"VisibilityTimeout": str(in_flight)}
         )["QueueUrl"]
         self.dlq_url = self._sqs.create_queue(QueueName=names.dlq)["QueueUrl"]
-        provision.notify_queue_of_audio(self._s3, names.bucket, provision.queue_arn(self._sqs, self.events_queue_url))
+        provision.notify_queue_of_windows(self._s3, names.bucket, provision.queue_arn(self._sqs, self.events_queue_url))
         self.session_ready_queue_url = self._sqs.create_queue(QueueName=names.session_ready_queue)["QueueUrl"]
         provision.create_processing_bus(
             self._client("events"),

@@ -114,6 +114,12 @@ def ingest_record_key(session_id: str, window_index: int, request_id: str) -> st
     return f"{INGEST_RECORDS_PREFIX}{session_id}/{window_dir(window_index)}/{request_id}.json"
 
 
+def object_filters() -> list[tuple[str, str]]:
+    """(prefix, suffix) of each half's keys, one pair per Media: the S3 notification's filters (one configuration per
+    pair) and the EventBridge rule's key wildcards are built from these."""
+    return [(SESSIONS_PREFIX, media.suffix) for media in Media]
+
+
 def objects_arn(bucket_arn: str, prefix: str) -> str:
     """The IAM resource ARN of every object under `prefix` in the bucket."""
     return f"{bucket_arn}/{prefix}*"

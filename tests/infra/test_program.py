@@ -37,14 +37,29 @@ def arn_of(run, type_token, name=None):
 
 # --- direct S3 notification (dev) -------------------------------------------------------------------------------
 
-def test_the_notification_filter_is_the_key_layout(dev):
+SESSION = "0b7f1f36-3d4e-4a59-9c2e-5b8f2f1d2c3a"
+# Keys the completion path must never hear of: written by the stack itself, outside the session prefix.
+NOT_WINDOWS = [layout.ingest_record_key(SESSION, 12, "req"), f"{layout.QUARANTINE_PREFIX}{layout.audio_key(SESSION, 12)}",
+               f"{layout.QUARANTINE_PREFIX}{layout.frames_key(SESSION, 12)}"]
+
+
+def test_the_notification_filters_are_the_key_layout_one_per_half(dev):
     notification = dev.one(NOTIFICATION)
     assert notification.inputs["bucket"] == dev.outputs["bucketName"]
-    [target] = notification.inputs["lambdaFunctions"]
-    assert target["filterPrefix"] == layout.SESSIONS_PREFIX
-    assert target["filterSuffix"] == layout.AUDIO_SUFFIX
-    assert target["events"] == ["s3:ObjectCreated:*"]
-    assert target["lambdaFunctionArn"] == arn_of(dev, FUNCTION, "upload-completion-handler-function")
+    targets = notification.inputs["lambdaFunctions"]
+    assert sorted((t["filterPrefix"], t["filterSuffix"]) for t in targets) == sorted(
+        [(layout.SESSIONS_PREFIX, layout.AUDIO_SUFFIX), (layout.SESSIONS_PREFIX, layout.FRAMES_SUFFIX)])
+    for target in targets:
+        assert target["events"] == ["s3:ObjectCreated:*"]
+        assert target["lambdaFunctionArn"] == arn_of(dev, FUNCTION, "upload-completion-handler-function")
+
+    def notified(key):
+        return [t for t in targets if key.startswith(t["filterPrefix"]) and key.endswith(t["filterSuffix"])]
+
+    for media in layout.Media:  # every half's key fires exactly one configuration
+        assert len(notified(layout.object_key(SESSION, 12, media))) == 1, media
+    for key in NOT_WINDOWS:
+        assert notified(key) == [], key
 
 
 def test_the_notification_depends_on_the_permission(dev):
@@ -99,9 +114,14 @@ def test_the_api_role_reads_and_writes_sessions_puts_only_under_the_sessions_pre
     }
 
 
-def test_the_completion_role_invokes_only_the_ingest_target(dev):
+def test_the_completion_role_reads_and_quarantines_halves_and_invokes_only_the_ingest_target(dev):
+    bucket = arn_of(dev, BUCKET)
     assert _grants(dev, "upload-completion") == {
         "Sessions": (["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], [arn_of(dev, TABLE)]),
+        # HeadObject and the ranged GET of a half; the copy and delete that move an invalid half to quarantine.
+        "ReadHalves": (["s3:GetObject"], [layout.objects_arn(bucket, layout.SESSIONS_PREFIX)]),
+        "QuarantineHalves": (["s3:PutObject"], [layout.objects_arn(bucket, layout.QUARANTINE_PREFIX)]),
+        "RemoveInvalidHalves": (["s3:DeleteObject"], [layout.objects_arn(bucket, layout.SESSIONS_PREFIX)]),
         "Ingest": (["lambda:InvokeFunction"], [arn_of(dev, FUNCTION, "ingest-handler-function")]),
         "ProcessingEvents": (["events:PutEvents"], [DEV_BUS_ARN]),
         "DeadLetters": (["sqs:SendMessage"], [arn_of(dev, QUEUE, COMPLETION_DLQ)]),
@@ -118,6 +138,12 @@ def test_with_a_kms_key_the_api_may_generate_data_keys_for_it_only(dev, prod):
     key = prod.config["session-uploads:kmsKeyArn"]
     assert _grants(prod, "api")["EncryptUploads"] == (["kms:GenerateDataKey"], [key])
     assert "EncryptUploads" not in _grants(dev, "api")
+
+
+def test_with_a_kms_key_completion_may_decrypt_halves_and_encrypt_their_quarantine_copies_with_it_only(dev, prod):
+    key = prod.config["session-uploads:kmsKeyArn"]
+    assert _grants(prod, "upload-completion")["BucketKey"] == (["kms:Decrypt", "kms:GenerateDataKey"], [key])
+    assert "BucketKey" not in _grants(dev, "upload-completion")
 
 
 def test_each_function_has_its_own_role(dev, prod):
@@ -316,10 +342,16 @@ def test_the_eventbridge_transport_filters_object_created_on_the_bucket_and_key_
     assert pattern["source"] == ["aws.s3"]
     assert pattern["detail-type"] == ["Object Created"]
     assert pattern["detail"]["bucket"]["name"] == [prod.outputs["bucketName"]]
-    [key_filter] = pattern["detail"]["object"]["key"]
-    session = "0b7f1f36-3d4e-4a59-9c2e-5b8f2f1d2c3a"
-    assert fnmatch.fnmatchcase(layout.audio_key(session, 12), key_filter["wildcard"])
-    assert not fnmatch.fnmatchcase(layout.ingest_record_key(session, 12, "req"), key_filter["wildcard"])
+    wildcards = [matcher["wildcard"] for matcher in pattern["detail"]["object"]["key"]]
+    assert sorted(wildcards) == sorted(f"{prefix}*{suffix}" for prefix, suffix in layout.object_filters())
+
+    def matched(key):  # EventBridge's "*" matches any run of characters, "/" included, as fnmatchcase's does
+        return [w for w in wildcards if fnmatch.fnmatchcase(key, w)]
+
+    for media in layout.Media:
+        assert len(matched(layout.object_key(SESSION, 12, media))) == 1, media
+    for key in NOT_WINDOWS:
+        assert matched(key) == [], key
 
 
 def test_the_eventbridge_target_retries_then_dead_letters_and_may_invoke(prod):

@@ -122,6 +122,17 @@ def test_a_notification_filtered_on_the_prefix_only_is_reported():
     assert len(reported) == 1 and "filterSuffix" in reported[0] and "filterPrefix" not in reported[0]
 
 
+def test_a_notification_filtered_per_half_passes_and_any_unfiltered_target_is_reported():
+    audio = {"lambdaFunctionArn": "arn:fn", "events": ["s3:ObjectCreated:*"], "filterPrefix": "sessions/",
+             "filterSuffix": "/audio.wav"}
+    frames = {**audio, "filterSuffix": "/frames.zip"}
+    props = {"bucket": "uploads", "lambdaFunctions": [audio, frames]}
+    assert validate_resource(s3_notification_filtered, NOTIFICATION, props) == []
+    props["lambdaFunctions"][1] = {k: v for k, v in frames.items() if k != "filterSuffix"}
+    [message] = validate_resource(s3_notification_filtered, NOTIFICATION, props)
+    assert message.startswith("lambdaFunctions[1] has no filterSuffix")
+
+
 def test_an_unfiltered_notification_is_reported():
     [message] = validate_resource(s3_notification_filtered, NOTIFICATION, _notification())
     assert "filterPrefix" in message and "filterSuffix" in message
@@ -139,7 +150,15 @@ def test_an_s3_event_rule_with_a_wildcard_fixing_prefix_and_suffix_passes():
     assert validate_resource(s3_notification_filtered, EVENT_RULE, props) == []
 
 
-@pytest.mark.parametrize("matchers", [[{"prefix": "sessions/"}], [{"wildcard": "sessions/*"}], [{"suffix": ".wav"}]])
+def test_an_s3_event_rule_with_a_wildcard_per_half_passes():
+    props = _rule([{"wildcard": "sessions/*/audio.wav"}, {"wildcard": "sessions/*/frames.zip"}])
+    assert validate_resource(s3_notification_filtered, EVENT_RULE, props) == []
+
+
+@pytest.mark.parametrize("matchers", [
+    [{"prefix": "sessions/"}], [{"wildcard": "sessions/*"}], [{"suffix": ".wav"}],
+    [{"wildcard": "sessions/*/audio.wav"}, {"suffix": "/frames.zip"}],  # matchers of one field are OR-ed
+])
 def test_an_s3_event_rule_matching_an_open_set_of_keys_is_reported(matchers):
     assert validate_resource(s3_notification_filtered, EVENT_RULE, _rule(matchers))
 

@@ -3,7 +3,7 @@
 from client.errors import ApiError, ClientError, UploadError, UsageError
 from client.retry import Backoff
 from client.uploader import DirUploadResult, UploadClient, UploadResult
-from client.windows import find_windows, window_filename
+from client.windows import WindowFiles, find_window_files, find_windows, frame_count, window_filename
 
 __all__ = [
     "ApiError",
@@ -14,6 +14,9 @@ __all__ = [
     "UploadError",
     "UploadResult",
     "UsageError",
+    "WindowFiles",
+    "find_window_files",
     "find_windows",
+    "frame_count",
     "window_filename",
 ]

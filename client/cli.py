@@ -13,7 +13,7 @@ from client.errors import ClientError, UsageError
 from client.progress import ProgressBar
 from client.report import status_table
 from client.uploader import UploadClient
-from client.windows import MAX_WINDOW_INDEX, find_windows
+from client.windows import FRAMES, MAX_WINDOW_INDEX, find_window_files, window_filename
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 # The API's capture modes (handlers/contract.py; tests/client/test_cli_arguments.py holds the two equal).
@@ -44,16 +44,22 @@ def _parser() -> argparse.ArgumentParser:
     create = session.add_parser("create", parents=[common], help="create a session; prints its id")
     create.add_argument("--mode", default="audio_only", choices=CAPTURE_MODES, help="capture mode (default audio_only)")
 
-    upload = commands.add_parser("upload", parents=[common], help="upload one window's file")
-    upload.add_argument("file")
+    upload = commands.add_parser(
+        "upload", parents=[common], help="upload one window's file: its audio (.wav) or frames bundle (.zip)"
+    )
+    upload.add_argument("file", help="a WAV file, or a ZIP of the window's frames (one entry per frame)")
     upload.add_argument("--session", required=True, type=_session_id)
     upload.add_argument("--window", required=True, type=_integer(0, MAX_WINDOW_INDEX))
 
-    upload_dir = commands.add_parser("upload-dir", parents=[common], help="upload every window_NNN.wav of a directory")
+    upload_dir = commands.add_parser(
+        "upload-dir", parents=[common], help="upload every window_NNN.wav and window_NNN.zip of a directory"
+    )
     upload_dir.add_argument("directory")
     upload_dir.add_argument("--session", required=True, type=_session_id)
     upload_dir.add_argument("--concurrency", type=_integer(1), default=4)
-    upload_dir.add_argument("--no-resume", dest="resume", action="store_false", help="upload recorded windows again")
+    upload_dir.add_argument(
+        "--no-resume", dest="resume", action="store_false", help="do not ask which halves are already stored"
+    )
 
     status = commands.add_parser("status", parents=[common], help="show a session's status")
     status.add_argument("--session", required=True, type=_session_id)
@@ -100,8 +106,7 @@ def _run(args: argparse.Namespace) -> int:
         if args.command == "session":
             print(client.create_session(args.mode)["sessionId"])
         elif args.command == "upload":
-            result = client.upload_window(args.session, args.window, args.file)
-            print(f"window {result.window}: uploaded {result.size_bytes} bytes")
+            _upload(client, args)
         elif args.command == "upload-dir":
             return _upload_dir(client, args)
         else:
@@ -113,20 +118,40 @@ def _run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _upload(client: UploadClient, args: argparse.Namespace) -> None:
+    if args.file.lower().endswith(".zip"):
+        result = client.upload_frames(args.session, args.window, args.file)
+        what = f"window {result.window} (frames)"
+    else:
+        result = client.upload_window(args.session, args.window, args.file)
+        what = f"window {result.window}"
+    print(f"{what}: already stored" if result.already_stored else f"{what}: uploaded {result.size_bytes} bytes")
+
+
 def _upload_dir(client: UploadClient, args: argparse.Namespace) -> int:
-    if not find_windows(args.directory):
-        raise UsageError(f"no window_NNN.wav files in {args.directory}")
+    if not find_window_files(args.directory):
+        raise UsageError(f"no window_NNN.wav or window_NNN.zip files in {args.directory}")
     bar = ProgressBar()
     try:
         result = client.upload_dir(
-            args.session, args.directory, concurrency=args.concurrency, progress=bar, resume=args.resume
+            args.session,
+            args.directory,
+            concurrency=args.concurrency,
+            progress=bar,
+            halves=bar.half,
+            resume=args.resume,
         )
     finally:
         bar.close()
     for error in result.failed.values():
         print(f"error: {error}", file=sys.stderr)
+    for window, halves in result.incomplete.items():
+        files = " and ".join(window_filename(window, half) for half in halves)
+        print(f"warning: window {window}: no {files}: the session cannot record this window", file=sys.stderr)
     skipped = f"skipped {len(result.skipped)} (already recorded)"
     print(f"uploaded {len(result.uploaded)}, {skipped}, failed {len(result.failed)}")
+    if result.halves_uploaded[FRAMES]:
+        print(", ".join(f"{half} {count}" for half, count in result.halves_uploaded.items()) + " halves uploaded")
     return EXIT_OK if result.ok else EXIT_FAILED
 
 

@@ -22,15 +22,20 @@ class ApiError(ClientError):
 
 
 class UploadError(ClientError):
-    """One window could not be uploaded; `status` is the last HTTP status (None: a network error)."""
+    """One half of a window (its audio, or its frames bundle) could not be uploaded; `status` is the last HTTP status
+    (None: a network error)."""
 
-    def __init__(self, window: int, message: str, *, status: int | None = None, attempts: int = 1) -> None:
+    def __init__(
+        self, window: int, message: str, *, status: int | None = None, attempts: int = 1, half: str = "audio"
+    ) -> None:
         self.window = window
+        self.half = half
         self.message = message
         self.status = status
         self.attempts = attempts
         tries = f" after {attempts} attempts" if attempts > 1 else ""
-        super().__init__(f"window {window}: {_with_status(message, status)}{tries}")
+        which = f"window {window}" if half == "audio" else f"window {window} ({half})"
+        super().__init__(f"{which}: {_with_status(message, status)}{tries}")
 
 
 def _with_status(message: str, status: int | None) -> str:

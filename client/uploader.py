@@ -3,24 +3,39 @@
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import requests
 from requests.adapters import HTTPAdapter
 
-from client.errors import ApiError, ClientError, UploadError
-from client.report import windows_in
+from client.errors import ApiError, ClientError, UploadError, UsageError
 from client.responses import error_detail
 from client.retry import Backoff, is_transient
-from client.windows import Progress, WindowBody, find_windows
+from client.windows import (
+    AUDIO,
+    FRAMES,
+    HALVES,
+    MAX_FRAMES_PER_WINDOW,
+    Progress,
+    WindowBody,
+    find_window_files,
+)
+from client.windows import frame_count as count_frames
 
 # What requests raises when no complete HTTP answer arrived; all of them are worth another attempt.
 _NETWORK_ERRORS = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError)
+_MD5_ETAG = re.compile(r"[0-9a-f]{32}")
+WINDOWS_PAGE = 1000  # the windows route's largest page
+_NAMES = {AUDIO: "audio", FRAMES: "frames bundle"}
+
+HalfProgress = Callable[[str, int, int], None]  # (half, halves of that kind uploaded so far, halves of it to upload)
 
 
 @dataclass(frozen=True)
@@ -29,15 +44,22 @@ class UploadResult:
     s3_key: str
     size_bytes: int
     attempts: int
+    half: str = AUDIO
+    already_stored: bool = False
+    """The half was stored already, with these bytes (an earlier attempt or run): nothing was sent or replaced."""
 
 
 @dataclass
 class DirUploadResult:
-    """What `upload_dir` did: `failed` maps a window to its error; the other windows are in `uploaded`/`skipped`."""
+    """What `upload_dir` did: `failed` maps a window to its error; the other windows are in `uploaded` (a half of
+    theirs sent by this run) or `skipped` (every half in the directory already stored). `incomplete` maps a window to
+    the halves its session needs that the directory lacks (known when resuming): those windows cannot be recorded."""
 
     uploaded: list[int] = field(default_factory=list)
     skipped: list[int] = field(default_factory=list)
     failed: dict[int, UploadError] = field(default_factory=dict)
+    incomplete: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    halves_uploaded: dict[str, int] = field(default_factory=lambda: dict.fromkeys(HALVES, 0))
 
     @property
     def ok(self) -> bool:
@@ -147,10 +169,19 @@ class UploadClient:
             raise _Attempt("the API answered with something other than a JSON object", response.status_code, False)
         return data
 
-    def _call(self, operation: str, method: str, path: str, body: dict | None = None, *, retry: bool = True) -> dict:
+    def _call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        body: dict | None = None,
+        *,
+        query: dict | None = None,
+        retry: bool = True,
+    ) -> dict:
         for attempt in range(self.retries + 1):
             try:
-                return self._api(method, path, body)
+                return self._api(method, path, body, query=query)
             except _Attempt as failure:
                 # Only requests that are safe to repeat are retried, and only for failures that may pass.
                 if not (retry and failure.transient) or attempt == self.retries:
@@ -164,6 +195,39 @@ class UploadClient:
 
     def status(self, session_id: str) -> dict[str, Any]:
         return self._call(f"status of session {session_id}", "GET", f"/sessions/{session_id}")
+
+    def windows(self, session_id: str, start: int = 0, limit: int = 100) -> dict[str, Any]:
+        """GET /sessions/{id}/windows: one page of per-window detail from window `start` on (`next` starts the
+        following page, None on the last)."""
+        return self._call(
+            f"windows of session {session_id}",
+            "GET",
+            f"/sessions/{session_id}/windows",
+            query={"from": start, "limit": limit},
+        )
+
+    def iter_windows(self, session_id: str, start: int = 0, stop: int | None = None) -> Iterator[dict[str, Any]]:
+        """Every window with a half recorded, from window `start` (up to `stop`, inclusive), page after page."""
+        page_start: int | None = start
+        while page_start is not None and (stop is None or page_start <= stop):
+            page = self.windows(session_id, page_start, WINDOWS_PAGE)
+            for window in page.get("windows") or []:
+                if stop is not None and window.get("windowIndex", 0) > stop:
+                    return
+                yield window
+            page_start = page.get("next")
+
+    def stored_halves(self, session_id: str, start: int = 0, stop: int | None = None) -> dict[int, set[str]]:
+        """window -> the halves the backend holds (from the windows route; the status only says a window is whole).
+        A window refused as invalid holds none: what is left of it is to be uploaded again."""
+        stored: dict[int, set[str]] = {}
+        for window in self.iter_windows(session_id, start, stop):
+            if window.get("invalid"):
+                continue
+            halves = {half for half in HALVES if isinstance(window.get(half), dict)}
+            if halves:
+                stored[window["windowIndex"]] = halves
+        return stored
 
     def complete(self, session_id: str, expected_window_count: int) -> dict[str, Any]:
         """POST /sessions/{id}/complete: the session is ready once windows 0..expected-1 are all recorded.
@@ -199,27 +263,69 @@ class UploadClient:
         source: str | os.PathLike | bytes,
         progress: Progress | None = None,
     ) -> UploadResult:
-        """Upload one window; every attempt asks for a fresh grant, so an expired URL is cured by the retry."""
-        body = WindowBody(source)
-        grant_request: dict[str, Any] = {"sizeBytes": body.size}
+        """Upload one window's audio; every attempt asks for a fresh grant, so an expired URL is cured by the retry."""
+        return self._upload_half(session_id, index, AUDIO, WindowBody(source), {}, progress)
+
+    def upload_frames(
+        self,
+        session_id: str,
+        index: int,
+        source: str | os.PathLike | bytes,
+        frame_count: int | None = None,
+        progress: Progress | None = None,
+    ) -> UploadResult:
+        """Upload one window's frames bundle: a ZIP of its frames, one entry per frame (audio_video sessions only).
+        The grant binds `frame_count` to the object (counted from the archive when None); the backend checks it
+        against the archive's entries."""
+        if frame_count is None:
+            frame_count = count_frames(source)
+        if isinstance(frame_count, bool) or not isinstance(frame_count, int) or not (
+            1 <= frame_count <= MAX_FRAMES_PER_WINDOW
+        ):
+            raise UsageError(f"window {index}: frame_count must be an integer from 1 to {MAX_FRAMES_PER_WINDOW}")
+        return self._upload_half(session_id, index, FRAMES, WindowBody(source), {"frameCount": frame_count}, progress)
+
+    def _upload_half(
+        self,
+        session_id: str,
+        index: int,
+        half: str,
+        body: WindowBody,
+        fields: dict[str, Any],
+        progress: Progress | None,
+    ) -> UploadResult:
+        grant_request: dict[str, Any] = {"sizeBytes": body.size, **fields}
         if self.send_sha256:
             grant_request["sha256"] = body.sha256()
         unanswered_put = False  # an earlier attempt's PUT may have stored the object, its answer lost
         for attempt in range(self.retries + 1):
-            putting = False
+            putting, s3_key = False, ""
             try:
-                grant = self._api("POST", f"/sessions/{session_id}/audio", grant_request, query={"windowIndex": index})
-                putting = True
-                self._put(grant, body, progress, may_exist=unanswered_put)
-                return UploadResult(index, str(grant.get("s3Key", "")), body.size, attempt + 1)
+                try:
+                    grant = self._api("POST", f"/sessions/{session_id}/{half}", grant_request, query={"windowIndex": index})
+                except _Attempt as refused:
+                    if refused.status != 409:
+                        raise
+                    stored = refused  # the session no longer records, or (write-once) this half is already recorded
+                else:
+                    s3_key, putting = str(grant.get("s3Key", "")), True
+                    stored = self._put(grant, body, progress)
+                if stored is None:
+                    return UploadResult(index, s3_key, body.size, attempt + 1, half)
+                self._resolve_stored(session_id, index, half, body, stored, may_be_ours=unanswered_put)
+                return UploadResult(index, s3_key, body.size, attempt + 1, half, already_stored=True)
             except _Attempt as failure:
                 unanswered_put |= putting and (failure.status is None or failure.status >= 500)
                 if not failure.transient or attempt == self.retries:
-                    raise UploadError(index, failure.message, status=failure.status, attempts=attempt + 1) from None
+                    raise UploadError(
+                        index, failure.message, status=failure.status, attempts=attempt + 1, half=half
+                    ) from None
                 self._sleep(self.backoff.delay(attempt))
         raise AssertionError("unreachable")
 
-    def _put(self, grant: dict[str, Any], body: WindowBody, progress: Progress | None, *, may_exist: bool) -> None:
+    def _put(self, grant: dict[str, Any], body: WindowBody, progress: Progress | None) -> _Attempt | None:
+        """PUT the bytes as granted: None once stored, the refusal when the key already holds an object (S3's 412 to
+        the grant's If-None-Match: *); raises _Attempt on any other failure."""
         url, headers = grant.get("url"), grant.get("headers")
         if not isinstance(url, str) or not isinstance(headers, dict):
             raise _Attempt("the API's upload grant has no url or headers", None, False)
@@ -231,15 +337,44 @@ class UploadClient:
             raise _Attempt(f"upload to storage failed ({type(exc).__name__})", None, True) from None
         finally:
             reader.close()
-        if not response.ok:
-            code, message = error_detail(response)
-            if response.status_code == 412 and code == "PreconditionFailed":
-                # Grants are write-once (If-None-Match: *): the key already holds an object. After a PUT that went
-                # unanswered, it is most likely the one that PUT stored; otherwise it is not ours to replace.
-                if may_exist:
-                    return
-                message = "the window is already stored (uploads are write-once)"
-            raise _Attempt(message, response.status_code, is_transient(response.status_code, code, message))
+        if response.ok:
+            return None
+        code, message = error_detail(response)
+        if response.status_code == 412 and code == "PreconditionFailed":
+            return _Attempt(message, 412, False)
+        raise _Attempt(message, response.status_code, is_transient(response.status_code, code, message))
+
+    def _resolve_stored(
+        self, session_id: str, index: int, half: str, body: WindowBody, refusal: _Attempt, *, may_be_ours: bool
+    ) -> None:
+        """The key already holds an object (a 412 from S3), or the grant was refused with a 409: return when the half
+        the backend recorded is these very bytes, raise _Attempt otherwise. Asked of the windows route, which says
+        what S3 reported of the stored object (size, checksum, ETag)."""
+        recorded = self._recorded_half(session_id, index, half)
+        if recorded is None:
+            if refusal.status == 409:
+                raise refusal  # not write-once: the session's state refuses the grant
+            # S3 holds an object that the backend has not recorded yet: its event is on its way (or it failed
+            # validation and is being moved out of the way, freeing the key). Ask again after a while.
+            raise _Attempt(f"the window's {_NAMES[half]} is stored but not recorded yet", 412, True)
+        same = _same_bytes(recorded, body)
+        # Without a checksum or ETag to compare, an earlier attempt of ours whose PUT went unanswered most likely
+        # stored it: that attempt cannot be told apart from another writer, and the write-once key keeps either.
+        if same or (same is None and may_be_ours):
+            return
+        differs = ": the stored one has other content" if same is False else ""
+        raise _Attempt(
+            f"the window's {_NAMES[half]} is already stored (uploads are write-once){differs}", refusal.status, False
+        )
+
+    def _recorded_half(self, session_id: str, index: int, half: str) -> dict[str, Any] | None:
+        """The windows route's record of this half of the window, or None while it has none."""
+        page = self._api("GET", f"/sessions/{session_id}/windows", query={"from": index, "limit": 1})
+        windows = page.get("windows") or []
+        if not windows or windows[0].get("windowIndex") != index:
+            return None
+        record = windows[0].get(half)
+        return record if isinstance(record, dict) else None
 
     def upload_dir(
         self,
@@ -248,51 +383,110 @@ class UploadClient:
         *,
         concurrency: int = 4,
         progress: Progress | None = None,
+        halves: HalfProgress | None = None,
         resume: bool = True,
     ) -> DirUploadResult:
-        """Upload every window_NNN.wav in `directory`, `concurrency` at a time; skip windows already recorded.
+        """Upload every window_NNN.wav (the audio) and window_NNN.zip (the frames bundle, its frame count read from
+        the archive) in `directory`, `concurrency` windows at a time, a window's audio before its frames. With
+        `resume`, halves the backend already holds are skipped, each half on its own (the windows route says which).
 
-        One window failing does not stop the others: its error is in the result's `failed`.
+        `progress` gets the bytes of the whole directory, `halves` each kind of half as it completes. One window
+        failing does not stop the others: its error is in the result's `failed`.
         """
-        windows = find_windows(directory)
-        recorded = set(windows_in(self.status(session_id)["recordedWindows"])) if resume else set()
-        result = DirUploadResult(skipped=[w for w in windows if w in recorded])
-        todo = {w: path for w, path in windows.items() if w not in recorded}
-        tally = _Tally(sum(WindowBody(path).size for path in todo.values()), progress)
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            futures = {
-                w: pool.submit(self.upload_window, session_id, w, path, tally.window(w)) for w, path in todo.items()
+        files = find_window_files(directory)
+        result = DirUploadResult()
+        stored: dict[int, set[str]] = {}
+        if resume and files:
+            needed = HALVES if self.status(session_id).get("captureMode") == "audio_video" else (AUDIO,)
+            result.incomplete = {
+                w: missing for w, f in files.items() if (missing := tuple(h for h in needed if f.of(h) is None))
             }
+            stored = self.stored_halves(session_id, min(files), max(files))
+        todo: dict[int, list[tuple[str, Path]]] = {}
+        for window, found in files.items():
+            sending = [(half, found.of(half)) for half in found.halves if half not in stored.get(window, ())]
+            if sending:
+                todo[window] = sending
+            else:
+                result.skipped.append(window)
+        tally = _Tally(
+            sum(WindowBody(path).size for sending in todo.values() for _, path in sending),
+            progress,
+            {half: sum(h == half for sending in todo.values() for h, _ in sending) for half in HALVES},
+            halves,
+        )
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            futures = {w: pool.submit(self._upload_files, session_id, w, sending, tally) for w, sending in todo.items()}
             for window, future in futures.items():
                 try:
                     future.result()
                     result.uploaded.append(window)
                 except UploadError as exc:
                     result.failed[window] = exc
-                except ClientError as exc:  # e.g. the file vanished after it was listed
-                    result.failed[window] = UploadError(window, str(exc))
+        result.halves_uploaded = tally.done
         self._close_sessions(all_threads=False)  # the pool's threads have ended: their connections are idle for good
         return result
 
+    def _upload_files(self, session_id: str, index: int, sending: list[tuple[str, Path]], tally: _Tally) -> None:
+        for half, path in sending:
+            try:
+                if half == AUDIO:
+                    self.upload_window(session_id, index, path, tally.progress(index, half))
+                else:
+                    self.upload_frames(session_id, index, path, None, tally.progress(index, half))
+            except UploadError:
+                raise
+            except ClientError as exc:  # a file that vanished after it was listed, a bundle that is no ZIP
+                raise UploadError(index, str(exc), half=half) from None
+            tally.completed(half)
+
+
+def _same_bytes(recorded: dict[str, Any], body: WindowBody) -> bool | None:
+    """Whether the half the backend recorded is `body`: by size, then by SHA-256 checksum when S3 reported one, then
+    by ETag (the MD5 of an object one PUT stored with SSE-S3; no proof either way with SSE-KMS). None: unknown."""
+    if recorded.get("sizeBytes") != body.size:
+        return False
+    checksum = recorded.get("checksumSha256")
+    if isinstance(checksum, str) and checksum:
+        return checksum == body.sha256()
+    etag = str(recorded.get("etag") or "").strip('"')
+    if _MD5_ETAG.fullmatch(etag) and etag == body.md5_hex():
+        return True
+    return None
+
 
 class _Tally:
-    """Adds every window's progress into one (sent, total) for the whole directory."""
+    """Adds every half's progress into one (sent, total) for the whole directory, and counts the halves completed."""
 
-    def __init__(self, total: int, progress: Progress | None) -> None:
+    def __init__(
+        self, total: int, progress: Progress | None, halves_total: dict[str, int], halves: HalfProgress | None
+    ) -> None:
         self._total, self._progress, self._sent = total, progress, 0
-        self._by_window: dict[int, int] = {}
+        self._by_half: dict[tuple[int, str], int] = {}
+        self._halves, self._halves_total = halves, halves_total
+        self.done = dict.fromkeys(HALVES, 0)
         self._lock = threading.Lock()
         if progress:
             progress(0, total)
+        if halves:
+            for half, count in halves_total.items():
+                if count:
+                    halves(half, 0, count)
 
-    def window(self, index: int) -> Progress | None:
+    def progress(self, index: int, half: str) -> Progress | None:
         if self._progress is None:
             return None
 
         def report(sent: int, _size: int) -> None:
             with self._lock:
-                self._sent += sent - self._by_window.get(index, 0)
-                self._by_window[index] = sent
+                self._sent += sent - self._by_half.get((index, half), 0)
+                self._by_half[(index, half)] = sent
                 self._progress(self._sent, self._total)
 
         return report
+
+    def completed(self, half: str) -> None:
+        with self._lock:
+            self.done[half] += 1
+            if self._halves:
+                self._halves(half, self.done[half], self._halves_total[half])

@@ -1,4 +1,5 @@
-"""A window's bytes on disk or in memory: file naming, size, SHA-256, and a streaming reader that reports progress."""
+"""A window's bytes on disk or in memory: file naming, size, SHA-256 (and MD5), the frame count of a frames bundle, and a
+streaming reader that reports progress."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import hashlib
 import io
 import os
 import re
+import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -15,27 +18,77 @@ from client.errors import UsageError
 
 Progress = Callable[[int, int], None]  # (bytes sent so far, total bytes); sent drops back to 0 when an attempt restarts
 
-# The API's largest window index (handlers/layout.py; tests/client/test_cli_arguments.py holds the two equal).
+# The API's largest window index and frame count (handlers/layout.py and handlers/contract.py;
+# tests/client/test_cli_arguments.py holds them equal).
 MAX_WINDOW_INDEX = 99_999
-_FILE_RE = re.compile(r"^window_(\d{3,})\.wav$")
+MAX_FRAMES_PER_WINDOW = 3_600
+# The halves of a window, as the API names them (its routes, the windows route's fields), and their files' suffixes.
+AUDIO, FRAMES = "audio", "frames"
+HALVES = (AUDIO, FRAMES)
+_EXTENSIONS = {AUDIO: "wav", FRAMES: "zip"}
+_FILE_RE = re.compile(r"^window_(\d{3,})\.(wav|zip)$")
 _CHUNK = 1024 * 1024
 
 
-def window_filename(index: int) -> str:
-    return f"window_{index:03d}.wav"
+def window_filename(index: int, half: str = AUDIO) -> str:
+    """window_007.wav (the audio), window_007.zip (the frames bundle)."""
+    return f"window_{index:03d}.{_EXTENSIONS[half]}"
+
+
+@dataclass(frozen=True)
+class WindowFiles:
+    """A window's files in a directory: its audio and its frames bundle, each None when absent."""
+
+    audio: Path | None = None
+    frames: Path | None = None
+
+    def of(self, half: str) -> Path | None:
+        return self.audio if half == AUDIO else self.frames
+
+    @property
+    def halves(self) -> tuple[str, ...]:
+        return tuple(half for half in HALVES if self.of(half) is not None)
+
+
+def find_window_files(directory: str | os.PathLike) -> dict[int, WindowFiles]:
+    """Every window_NNN.wav and window_NNN.zip in `directory`, by window index (only canonical names:
+    window_0007.wav is ignored)."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise UsageError(f"not a directory: {root}")
+    found: dict[int, dict[str, Path]] = {}
+    for path in root.iterdir():
+        match = _FILE_RE.match(path.name)
+        if not match:
+            continue
+        index, half = int(match[1]), AUDIO if match[2] == "wav" else FRAMES
+        if path.name == window_filename(index, half) and path.is_file():
+            found.setdefault(index, {})[half] = path
+    return {index: WindowFiles(**found[index]) for index in sorted(found)}
 
 
 def find_windows(directory: str | os.PathLike) -> dict[int, Path]:
     """Every window_NNN.wav in `directory`, by window index (only canonical names: window_0007.wav is ignored)."""
-    root = Path(directory)
-    if not root.is_dir():
-        raise UsageError(f"not a directory: {root}")
-    found = {}
-    for path in root.iterdir():
-        match = _FILE_RE.match(path.name)
-        if match and path.name == window_filename(int(match[1])) and path.is_file():
-            found[int(match[1])] = path
-    return dict(sorted(found.items()))
+    return {index: files.audio for index, files in find_window_files(directory).items() if files.audio is not None}
+
+
+def frame_count(source: str | os.PathLike | bytes) -> int:
+    """How many frames a bundle holds: its ZIP entries, counted from the central directory as the API counts them
+    (every entry, directories included). UsageError for anything that is not a ZIP archive with at least one."""
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        name, archive = "the frames bundle", io.BytesIO(bytes(source))
+    else:
+        name, archive = str(source), source
+    try:
+        with zipfile.ZipFile(archive) as bundle:
+            count = len(bundle.infolist())
+    except zipfile.BadZipFile:
+        raise UsageError(f"{name} is not a ZIP archive") from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {name}: {exc.strerror or exc}") from None
+    if not 1 <= count <= MAX_FRAMES_PER_WINDOW:
+        raise UsageError(f"{name} holds {count} frames: a window holds 1 to {MAX_FRAMES_PER_WINDOW}")
+    return count
 
 
 class WindowBody:
@@ -61,13 +114,20 @@ class WindowBody:
         except OSError as exc:
             raise UsageError(f"cannot read {self._path}: {exc.strerror}") from None
 
-    def sha256(self) -> str:
-        """The base64 SHA-256 that S3 checks in x-amz-checksum-sha256."""
-        digest = hashlib.sha256()
+    def _digest(self, algorithm: str) -> bytes:
+        digest = hashlib.new(algorithm)
         with self._open() as stream:
             while chunk := stream.read(_CHUNK):
                 digest.update(chunk)
-        return base64.b64encode(digest.digest()).decode()
+        return digest.digest()
+
+    def sha256(self) -> str:
+        """The base64 SHA-256 that S3 checks in x-amz-checksum-sha256."""
+        return base64.b64encode(self._digest("sha256")).decode()
+
+    def md5_hex(self) -> str:
+        """The hex MD5: S3's ETag of an object stored by one PUT with SSE-S3 (not with SSE-KMS)."""
+        return self._digest("md5").hex()
 
     def reader(self, progress: Progress | None = None) -> _Reader:
         """A fresh stream from the first byte, for one attempt; close it after the attempt."""

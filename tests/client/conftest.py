@@ -1,4 +1,6 @@
-"""A fake session API and fake S3 on 127.0.0.1, scripted per test, recording every request the client makes."""
+"""A fake session API and fake S3 on 127.0.0.1, scripted per test, recording every request the client makes. It keeps
+each half of each window it stores (size, SHA-256 checksum, MD5 ETag) as the windows route reports them, honours the
+grants' If-None-Match: * with S3's 412, and records a window once every half its session's capture mode needs is in."""
 
 from __future__ import annotations
 
@@ -35,19 +37,43 @@ class Request:
     body: bytes
 
 
+PRECONDITION_FAILED = (
+    412,
+    "<?xml version='1.0' encoding='UTF-8'?>\n<Error><Code>PreconditionFailed</Code>"
+    "<Message>At least one of the pre-conditions you specified did not hold</Message>"
+    "<Condition>If-None-Match</Condition></Error>",
+)
+HALVES = {"audio_only": ("audio",), "audio_video": ("audio", "frames")}
+
+
+def half_record(body: bytes, checksum: bool = True) -> dict:
+    """A half as the windows route reports it: what S3 said of the object one PUT stored."""
+    return {
+        "sizeBytes": len(body),
+        "etag": hashlib.md5(body).hexdigest(),
+        "checksumSha256": base64.b64encode(hashlib.sha256(body).digest()).decode() if checksum else None,
+        "recordedAt": "2025-01-01T00:00:00.000Z",
+    }
+
+
 @dataclass
 class FakeService:
-    """`script(route, ...)` queues the next answers of a route ("create", "status", "grant", "complete", "put"):
-    a (status, body) pair, or "drop" to cut the connection without an answer."""
+    """`script(route, ...)` queues the next answers of a route ("create", "status", "grant", "complete", "put",
+    "windows"): a (status, body) pair, "drop" to cut the connection without an answer, or for "put" ("stored", step):
+    store the body, then answer with `step` (an answer lost after S3 stored the object)."""
 
     base_url: str = ""
-    sessions: dict[str, set[int]] = field(default_factory=dict)
+    sessions: dict[str, set[int]] = field(default_factory=dict)  # the recorded windows
+    modes: dict[str, str] = field(default_factory=dict)
+    halves: dict[str, dict[int, dict[str, dict]]] = field(default_factory=dict)  # session -> window -> half -> record
     scripts: dict[str, list] = field(default_factory=dict)
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
         self.sessions.clear()
+        self.modes.clear()
+        self.halves.clear()
         self.scripts.clear()
         self.requests.clear()
 
@@ -60,10 +86,25 @@ class FakeService:
             queue = self.scripts.get(route)
             return queue.pop(0) if queue else None
 
-    def new_session(self, recorded: set[int] = frozenset()) -> str:
+    def new_session(self, recorded: set[int] = frozenset(), mode: str = "audio_only",
+                    stored: dict[int, dict[str, bytes]] | None = None) -> str:
+        """A session whose `recorded` windows hold every half (of unknown bytes), and `stored` halves these bytes."""
         session_id = str(uuid.uuid4())
-        self.sessions[session_id] = set(recorded)
+        self.sessions[session_id], self.modes[session_id], self.halves[session_id] = set(), mode, {}
+        for window in recorded:
+            for half in HALVES[mode]:
+                self.store(session_id, window, half, b"?" * 7)
+        for window, bodies in (stored or {}).items():
+            for half, body in bodies.items():
+                self.store(session_id, window, half, body)
         return session_id
+
+    def store(self, session_id: str, window: int, half: str, body: bytes, checksum: bool = True) -> None:
+        """What the completion path records once S3 stored a half."""
+        with_halves = self.halves[session_id].setdefault(window, {})
+        with_halves[half] = half_record(body, checksum)
+        if all(h in with_halves for h in HALVES[self.modes[session_id]]):
+            self.sessions[session_id].add(window)
 
     def of(self, method: str, prefix: str) -> list[Request]:
         return [r for r in self.requests if r.method == method and r.path.startswith(prefix)]
@@ -73,20 +114,25 @@ class FakeService:
         return [r for r in self.of("POST", "/sessions/") if r.path.endswith("/audio")]
 
     @property
+    def frames_grants(self) -> list[Request]:
+        return [r for r in self.of("POST", "/sessions/") if r.path.endswith("/frames")]
+
+    @property
     def puts(self) -> list[Request]:
         return self.of("PUT", "/s3/")
 
     def status_body(self, session_id: str) -> dict:
         recorded = sorted(self.sessions[session_id])
         ranges = [[w, w] for w in recorded]  # the API merges neighbours; the client must not rely on it
+        halves = self.halves[session_id].values()
         return {
             "sessionId": session_id,
-            "captureMode": "audio_only",
+            "captureMode": self.modes[session_id],
             "status": "recording",
             "createdAt": "2025-01-01T00:00:00Z",
             "expectedWindowCount": None,
-            "counts": {"audio": len(recorded), "frames": 0, "recorded": len(recorded), "ingested": len(recorded),
-                       "invalid": 0},
+            "counts": {"audio": sum("audio" in h for h in halves), "frames": sum("frames" in h for h in halves),
+                       "recorded": len(recorded), "ingested": len(recorded), "invalid": 0},
             "recordedWindows": ranges,
             "ingestedWindows": ranges,
             "missingWindows": [],
@@ -95,13 +141,24 @@ class FakeService:
         }
 
 
+    def windows_page(self, session_id: str, start: int, limit: int) -> dict:
+        found = sorted((w, h) for w, h in self.halves[session_id].items() if w >= start)
+        page = [
+            {"windowIndex": w, "audio": h.get("audio"), "frames": h.get("frames"),
+             "recorded": w in self.sessions[session_id], "ingested": w in self.sessions[session_id], "invalid": None}
+            for w, h in found[:limit]
+        ]
+        return {"windows": page, "next": found[limit][0] if len(found) > limit else None}
+
+
 def _route(parts: list[str]) -> str:
-    """/s3/... is a PUT; /sessions, /sessions/{id}, /sessions/{id}/complete and /sessions/{id}/audio the API's."""
+    """/s3/... is a PUT; /sessions, /sessions/{id}, /sessions/{id}/complete, /sessions/{id}/windows and
+    /sessions/{id}/audio|frames the API's."""
     if parts[0] == "s3":
         return "put"
     if len(parts) <= 2:
         return "create" if len(parts) == 1 else "status"
-    return "complete" if parts[2] == "complete" else "grant"
+    return {"complete": "complete", "windows": "windows"}.get(parts[2], "grant")
 
 
 def _handler(service: FakeService):
@@ -121,9 +178,12 @@ def _handler(service: FakeService):
             self.end_headers()
             self.wfile.write(data)
 
-        def _scripted(self, route: str) -> bool:
+        def _scripted(self, route: str, parts: list[str], body: bytes) -> bool:
             """Answer as scripted for this route, if anything is queued; True when answered."""
             step = service.next_step(route)
+            if isinstance(step, tuple) and step[0] == "stored":
+                self._store(parts, body)
+                step = step[1]
             if step == "drop":
                 self.close_connection = True  # no answer at all: the client sees a network error
             elif step is not None:
@@ -142,25 +202,35 @@ def _handler(service: FakeService):
             route = _route(parts)
             if route != "put" and self.headers.get("Authorization") != f"Bearer {TOKEN}":
                 return self._reply(401, {"message": "Unauthorized"})  # API Gateway's authorizer says it this way
-            if self._scripted(route):
+            if self._scripted(route, parts, body):
                 return None
             if route == "put":
                 return self._put(parts, body)
             if route == "create":
-                session_id = service.new_session()
-                return self._reply(201, {"sessionId": session_id, "captureMode": json.loads(body)["captureMode"]})
+                mode = json.loads(body)["captureMode"]
+                return self._reply(201, {"sessionId": service.new_session(mode=mode), "captureMode": mode})
             session_id = parts[1]
             if session_id not in service.sessions:
                 return self._reply(404, {"error": "session not found"})
             if route == "grant":
-                return self._grant(session_id, int(query["windowIndex"]), json.loads(body))
+                return self._grant(session_id, parts[2], int(query["windowIndex"]), json.loads(body))
+            if route == "windows":
+                page = service.windows_page(session_id, int(query.get("from", 0)), int(query.get("limit", 100)))
+                return self._reply(200, page)
             return self._reply(202 if route == "complete" else 200, service.status_body(session_id))
 
-        def _grant(self, session_id: str, window: int, request: dict) -> None:
-            headers = {"Content-Type": "audio/wav", "Content-Length": str(request["sizeBytes"])}
+        def _grant(self, session_id: str, half: str, window: int, request: dict) -> None:
+            if half not in HALVES[service.modes[session_id]]:
+                mode = service.modes[session_id]
+                return self._reply(400, {"error": f"{half}: this session's captureMode is {mode}, which records no {half}"})
+            content_type = "audio/wav" if half == "audio" else "application/zip"
+            headers = {"Content-Type": content_type, "Content-Length": str(request["sizeBytes"]), "If-None-Match": "*"}
+            if half == "frames":
+                headers["x-amz-meta-frame-count"] = str(request["frameCount"])
             if "sha256" in request:
                 headers["x-amz-checksum-sha256"] = request["sha256"]
-            url = f"{service.base_url}/s3/{session_id}/{window}?X-Amz-Signature=grant-{len(service.grants)}"
+            signature = f"grant-{len(service.grants) + len(service.frames_grants)}"
+            url = f"{service.base_url}/s3/{session_id}/{window}/{half}?X-Amz-Signature={signature}"
             return self._reply(
                 200,
                 {
@@ -176,9 +246,16 @@ def _handler(service: FakeService):
             checksum = self.headers.get("x-amz-checksum-sha256")
             if checksum and checksum != base64.b64encode(hashlib.sha256(body).digest()).decode():
                 return self._reply(400, "<Error><Code>BadDigest</Code><Message>checksum mismatch</Message></Error>")
-            with service.lock:
-                service.sessions[parts[1]].add(int(parts[2]))
+            session_id, window, half = parts[1], int(parts[2]), parts[3] if len(parts) > 3 else "audio"
+            if self.headers.get("If-None-Match") == "*" and half in service.halves[session_id].get(window, {}):
+                return self._reply(*PRECONDITION_FAILED)
+            self._store(parts, body)
             return self._reply(200, "")
+
+        def _store(self, parts: list[str], body: bytes) -> None:
+            half = parts[3] if len(parts) > 3 else "audio"
+            with service.lock:
+                service.store(parts[1], int(parts[2]), half, body, checksum="x-amz-checksum-sha256" in self.headers)
 
         do_GET = do_POST = do_PUT = _serve
 

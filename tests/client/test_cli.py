@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 
 import pytest
 
@@ -62,6 +64,40 @@ def test_upload_dir_resumes_and_exits_0(fake, env, capsys):
     assert fake.sessions[session] == {0, 1, 2, 3}
 
 
+def frames_zip(entries: int) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for n in range(entries):
+            archive.writestr(f"{n}.jpg", b"jpeg")
+    return out.getvalue()
+
+
+def test_upload_dir_sends_both_halves_shows_each_ones_progress_and_names_a_window_it_cannot_record(fake, env, capsys):
+    for window in range(3):
+        (env / window_filename(window)).write_bytes(AUDIO)
+    for window in (0, 1):
+        (env / window_filename(window, "frames")).write_bytes(frames_zip(4))
+    session = fake.new_session(mode="audio_video", stored={0: {"audio": AUDIO}})
+
+    code, out, err = run(capsys, "upload-dir", ".", "--session", session)
+
+    assert code == 0
+    assert out.splitlines() == ["uploaded 3, skipped 0 (already recorded), failed 0", "audio 2, frames 2 halves uploaded"]
+    assert "100%" in err and "audio 2/2, frames 2/2" in err  # the bar's final state: bytes, then each kind of half
+    assert "warning: window 2: no window_002.zip: the session cannot record this window\n" in err
+    assert fake.sessions[session] == {0, 1}
+
+
+def test_upload_of_a_zip_uploads_the_windows_frames_with_the_archives_frame_count(fake, env, capsys):
+    session = fake.new_session(mode="audio_video")
+    (env / "frames.zip").write_bytes(frames_zip(9))
+    code, out, _ = run(capsys, "upload", "frames.zip", "--session", session, "--window", "5")
+    assert code == 0 and out == f"window 5 (frames): uploaded {len(frames_zip(9))} bytes\n"
+    assert json.loads(fake.frames_grants[0].body)["frameCount"] == 9
+    code, out, _ = run(capsys, "upload", "frames.zip", "--session", session, "--window", "5")
+    assert code == 0 and out == "window 5 (frames): already stored\n"
+
+
 def test_a_failed_window_exits_1_with_one_line_naming_it(fake, env, capsys):
     for window in range(2):
         (env / window_filename(window)).write_bytes(AUDIO)
@@ -92,7 +128,7 @@ def test_api_failures_exit_1(fake, env, capsys, argv, message):
     [
         (("upload", "missing.wav", "--session", SESSION, "--window", "0"), "error: cannot read missing.wav"),
         (("upload-dir", "nowhere", "--session", SESSION), "error: not a directory: nowhere"),
-        (("upload-dir", ".", "--session", SESSION), "error: no window_NNN.wav files in ."),
+        (("upload-dir", ".", "--session", SESSION), "error: no window_NNN.wav or window_NNN.zip files in ."),
         (("upload", "w.wav", "--session", SESSION, "--window", "zero"), "not an integer in decimal digits: 'zero'"),
         (("upload-dir", ".", "--session", SESSION, "--concurrency", "0"), "must be at least 1"),
         (("--retries", "-1", "status", "--session", SESSION), "must be at least 0"),

@@ -1,5 +1,6 @@
-"""`make demo`: start the local stack, upload a session's windows with the client, complete it, and check that each
-window was ingested once and the session's SessionReady event fired once."""
+"""`make demo`: start the local stack, then for an audio_only session and an audio_video one (each window's audio and
+its frames bundle): upload the windows with the client, complete the session, and check that each window was ingested
+exactly once (with its frame count) and the session's SessionReady event fired once."""
 
 from __future__ import annotations
 
@@ -13,18 +14,24 @@ import tempfile
 import time
 import warnings
 import wave
+import zipfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from client import ClientError, UploadClient, window_filename
 from client.progress import ProgressBar
 from client.report import status_table
+from client.windows import FRAMES
 from devstack.stack import LocalStack
 from handlers import layout
 
 LOG_FILE = Path(".devstack") / "demo.log"
 SESSION_READY_WAIT_SECONDS = 10
 SAMPLE_RATE = 16_000  # 16 kHz, 16-bit mono: about 2 MB per 60 s window, as the app records
+CAPTURE_MODES = ("audio_only", "audio_video")
+# A stand-in for one frame: JPEG's start and end markers around filler (nothing in the pipeline decodes a frame; the
+# completion path counts a bundle's entries).
+FRAME_JPEG = b"\xff\xd8\xff\xe0" + bytes(96) + b"\xff\xd9"
 
 
 def write_wav(path: Path, seconds: float, frequency: int = 440) -> Path:
@@ -46,6 +53,23 @@ def write_windows(directory: Path, count: int, seconds: float = 1.0) -> list[Pat
     return [write_wav(directory / window_filename(w), seconds, 220 + 20 * w) for w in range(count)]
 
 
+def write_bundle(path: Path, frames: int) -> Path:
+    """A frames bundle: a ZIP of `frames` entries, one per frame, stored (JPEGs do not compress)."""
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as bundle:
+        for frame in range(frames):
+            bundle.writestr(f"frame_{frame:04d}.jpg", FRAME_JPEG)
+    return path
+
+
+def write_bundles(directory: Path, count: int, frames: int) -> dict[int, int]:
+    """window_000.zip .. window_{count-1}.zip, each of a different number of frames around `frames`; window -> its
+    frame count."""
+    counts = {w: frames + w % 5 for w in range(count)}
+    for window, frame_count in counts.items():
+        write_bundle(directory / window_filename(window, FRAMES), frame_count)
+    return counts
+
+
 def session_ready_events(stack: LocalStack, session_id: str) -> list[dict]:
     return [detail for detail in stack.session_ready_events() if detail["sessionId"] == session_id]
 
@@ -57,26 +81,37 @@ def wait_for_session_ready(stack: LocalStack, session_id: str, timeout: float = 
         time.sleep(0.1)
 
 
-def check(stack: LocalStack, status: dict, count: int) -> list[str]:
-    """Every way the session falls short of "every window recorded and ingested exactly once, and one SessionReady
-    event naming every window"."""
+def check(stack: LocalStack, status: dict, count: int, frame_counts: dict[int, int] | None = None) -> list[str]:
+    """Every way the session falls short of "every window recorded and ingested exactly once, each ingest request
+    with the window's frame count (`frame_counts`, 0 for every window when None: audio only), and one SessionReady
+    event naming every window and each of its halves"."""
+    session_id = status["sessionId"]
     expected = list(range(count))
+    frame_counts = frame_counts if frame_counts is not None else dict.fromkeys(expected, 0)
     problems = [] if status["status"] == "ready" else [f"session is {status['status']}, not ready"]
     if status["recordedWindows"] != [[0, count - 1]]:
         problems.append(f"recorded windows are {status['recordedWindows']}, expected [[0, {count - 1}]]")
-    counts = stack.ingest_counts(status["sessionId"])
-    if counts != {w: 1 for w in expected}:
-        wrong = {w: counts.get(w, 0) for w in expected if counts.get(w, 0) != 1}
-        problems.append(f"ingest invocations per window not all 1: {wrong or counts}")
+    ingested: dict[int, list[int]] = {}
+    for request in stack.ingest_requests(session_id):
+        ingested.setdefault(request["windowIndex"], []).append(request["frameCount"])
+    if sorted(ingested) != expected or any(len(requests) != 1 for requests in ingested.values()):
+        wrong = {w: len(ingested.get(w, [])) for w in expected if len(ingested.get(w, [])) != 1}
+        problems.append(f"ingest invocations per window not all 1: {wrong or ingested}")
+    wrong_counts = {w: (c, frame_counts[w]) for w, (c, *_) in ingested.items() if c != frame_counts.get(w)}
+    if wrong_counts:
+        problems.append(f"ingest requests with the wrong frameCount (window: (requested, expected)): {wrong_counts}")
     if dead := stack.dlq_messages():
         problems.append(f"{len(dead)} event(s) in the DLQ")
-    events = session_ready_events(stack, status["sessionId"])
+    events = session_ready_events(stack, session_id)
+    halves = [layout.Media.AUDIO, layout.Media.FRAMES] if status["captureMode"] == "audio_video" else [layout.Media.AUDIO]
     if len(events) != 1:
         problems.append(f"{len(events)} SessionReady events for the session, expected exactly 1")
-    elif (events[0].get("windowCount"), events[0].get("windows")) != (count, [[0, count - 1]]) or [
-        events[0]["keyTemplates"]["audio"].format(windowIndex=w) for w in expected
-    ] != [layout.audio_key(status["sessionId"], w) for w in expected]:
-        problems.append(f"the SessionReady event {events[0]} does not name the {count} windows")
+    elif (events[0].get("windowCount"), events[0].get("windows")) != (count, [[0, count - 1]]) or any(
+        [events[0]["keyTemplates"][media].format(windowIndex=w) for w in expected]
+        != [layout.object_key(session_id, w, media) for w in expected]
+        for media in halves
+    ):
+        problems.append(f"the SessionReady event {events[0]} does not name the {count} windows' {halves}")
     return problems
 
 
@@ -84,6 +119,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m devstack.demo", description=__doc__)
     parser.add_argument("--windows", type=int, default=12, help="how many windows to record (default 12)")
     parser.add_argument("--seconds", type=float, default=1.0, help="seconds of audio per window (default 1)")
+    parser.add_argument("--frames", type=int, default=24, help="frames per window, about (default 24)")
     parser.add_argument("--concurrency", type=int, default=4, help="uploads in flight (default 4)")
     parser.add_argument("--log", type=Path, default=LOG_FILE, help=f"where the handlers' logs go (default {LOG_FILE})")
     args = parser.parse_args(argv)
@@ -105,43 +141,63 @@ def _demo(args: argparse.Namespace, say: Callable[..., None]) -> int:
     # A private state directory: a `make dev` stack running beside keeps its endpoints file.
     with tempfile.TemporaryDirectory() as tmp, LocalStack(state_dir=Path(tmp) / "state") as stack:
         say(f"local stack up: API {stack.api_url} (handler logs: {args.log})")
-        windows = Path(tmp) / "windows"
-        windows.mkdir()
-        with UploadClient(stack.api_url, stack.token(user="demo")) as client:
-            try:
-                session = client.create_session("audio_only")["sessionId"]
-                say(f"session {session}: uploading {args.windows} windows of {args.seconds:g} s")
-                write_windows(windows, args.windows, args.seconds)
-                bar = ProgressBar(f"{args.windows} windows")
-                try:
-                    result = client.upload_dir(session, windows, concurrency=args.concurrency, progress=bar)
-                finally:
-                    bar.close()
-                for error in result.failed.values():
-                    say(f"error: {error}")
-                stack.wait_idle()  # the S3 events and the ingest invocations they cause
-                completed = client.complete(session, args.windows)
-                say(f"complete: {args.windows} windows expected, the session is {completed['status']}")
-                wait_for_session_ready(stack, session)
-                stack.wait_idle()
-                status = client.status(session)
-            except ClientError as exc:
-                say(f"error: {exc}")
-                return 1
-        say()
-        say(status_table(status))
-        say()
-        for event in session_ready_events(stack, session):
-            say("SessionReady on the processing bus:")
-            say(json.dumps(event, indent=2))
+        failed = False
+        for mode in CAPTURE_MODES:
             say()
-        problems = check(stack, status, args.windows)
-    for problem in problems:
-        say(f"FAIL: {problem}")
-    if problems or result.failed:
-        return 1
-    say(f"OK: all {args.windows} windows recorded and ingested exactly once; the session is ready, SessionReady fired once")
-    return 0
+            outcome = _session(stack, mode, Path(tmp) / mode, args, say)
+            failed |= outcome is None
+            if outcome is None:
+                continue
+            status, frame_counts, upload_failed = outcome
+            say()
+            say(status_table(status))
+            say()
+            for event in session_ready_events(stack, status["sessionId"]):
+                say("SessionReady on the processing bus:")
+                say(json.dumps(event, indent=2))
+                say()
+            problems = check(stack, status, args.windows, frame_counts)
+            for problem in problems:
+                say(f"FAIL ({mode}): {problem}")
+            failed |= bool(problems) or upload_failed
+            if not problems and not upload_failed:
+                frames = " with its frame count" if frame_counts else ""
+                say(f"OK ({mode}): all {args.windows} windows recorded and ingested exactly once{frames}; the session "
+                    "is ready, SessionReady fired once")
+    return 1 if failed else 0
+
+
+def _session(
+    stack: LocalStack, mode: str, windows: Path, args: argparse.Namespace, say: Callable[..., None]
+) -> tuple[dict, dict[int, int] | None, bool] | None:
+    """One session of `mode` through the client: (its final status, each window's frame count, whether an upload
+    failed), or None when the API refused something."""
+    windows.mkdir()
+    write_windows(windows, args.windows, args.seconds)
+    frame_counts = write_bundles(windows, args.windows, args.frames) if mode == "audio_video" else None
+    with UploadClient(stack.api_url, stack.token(user="demo")) as client:
+        try:
+            session = client.create_session(mode)["sessionId"]
+            halves = "windows" if frame_counts is None else "windows (audio and frames)"
+            say(f"{mode} session {session}: uploading {args.windows} {halves} of {args.seconds:g} s")
+            bar = ProgressBar(f"{args.windows} windows")
+            try:
+                result = client.upload_dir(
+                    session, windows, concurrency=args.concurrency, progress=bar, halves=bar.half
+                )
+            finally:
+                bar.close()
+            for error in result.failed.values():
+                say(f"error: {error}")
+            stack.wait_idle()  # the S3 events and the ingest invocations they cause
+            completed = client.complete(session, args.windows)
+            say(f"complete: {args.windows} windows expected, the session is {completed['status']}")
+            wait_for_session_ready(stack, session)
+            stack.wait_idle()
+            return client.status(session), frame_counts, not result.ok
+        except ClientError as exc:
+            say(f"error: {exc}")
+            return None
 
 
 if __name__ == "__main__":

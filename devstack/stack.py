@@ -279,17 +279,23 @@ class LocalStack:
         """A dev bearer token for `user`, signed by the stack's key."""
         return self._key.token(user) if ttl_seconds is None else self._key.token(user, ttl_seconds)
 
+    def ingest_requests(self, session_id: str) -> list[dict]:
+        """Every ingest request the ingest function recorded for the session (one per invocation), as it received
+        it: `sessionId`, `userId`, `windowIndex`, `frameCount`, and the invocation's `requestId`."""
+        records = []
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.names.bucket, Prefix=layout.ingest_records_prefix(session_id)):
+            for obj in page.get("Contents", []):
+                record = json.loads(self._s3.get_object(Bucket=self.names.bucket, Key=obj["Key"])["Body"].read())
+                if record["sessionId"] == session_id:
+                    records.append(record)
+        return records
+
     def ingest_counts(self, session_id: str) -> dict[int, int]:
         """window -> number of distinct ingest invocations recorded by the ingest function for the session."""
         counts: dict[int, int] = {}
-        paginator = self._s3.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.names.bucket, Prefix=layout.INGEST_RECORDS_PREFIX):
-            for obj in page.get("Contents", []):
-                if session_id not in obj["Key"]:  # cheap filter; the record itself says which session it is
-                    continue
-                record = json.loads(self._s3.get_object(Bucket=self.names.bucket, Key=obj["Key"])["Body"].read())
-                if record["sessionId"] == session_id:
-                    counts[record["windowIndex"]] = counts.get(record["windowIndex"], 0) + 1
+        for record in self.ingest_requests(session_id):
+            counts[record["windowIndex"]] = counts.get(record["windowIndex"], 0) + 1
         return counts
 
     def dlq_messages(self) -> list[dict]:

@@ -109,9 +109,14 @@ def session_prefix(session_id: str) -> str:
     return f"{SESSIONS_PREFIX}{session_id}/"
 
 
+def ingest_records_prefix(session_id: str) -> str:
+    """Where the default ingest target records a session's ingest requests."""
+    return f"{INGEST_RECORDS_PREFIX}{session_id}/"
+
+
 def ingest_record_key(session_id: str, window_index: int, request_id: str) -> str:
     """One object per ingest invocation: retries of one invocation overwrite it, a second invocation adds one."""
-    return f"{INGEST_RECORDS_PREFIX}{session_id}/{window_dir(window_index)}/{request_id}.json"
+    return f"{ingest_records_prefix(session_id)}{window_dir(window_index)}/{request_id}.json"
 
 
 def object_filters() -> list[tuple[str, str]]:

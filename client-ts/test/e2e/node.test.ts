@@ -8,6 +8,7 @@ import { memoryOutboxStore, Outbox, UploadClient, UploadError, type WindowEntry 
 
 import { Stack } from "../support/stack.js";
 import { wav } from "../support/wav.js";
+import { zip } from "../support/zip.js";
 
 let stack: Stack;
 
@@ -53,6 +54,44 @@ test("a session of six windows through the local stack ends ready", async () => 
   const status = await uploads.waitForStatus(created.sessionId, { intervalMs: 200, timeoutMs: 30_000 });
   assert.equal(status.sessionId, created.sessionId);
   assert.equal(status.status, "ready");
+});
+
+test("an audio_video session's audio and frames through the local stack end ready, each half recorded", async () => {
+  const uploads = client();
+  const { sessionId } = await uploads.createSession("audio_video");
+  const windows = new Map(
+    Array.from({ length: 3 }, (_, w) => [w, { audio: wav(0.25, 300 + 20 * w), frames: { body: zip(5 + w), frameCount: 5 + w } }] as const),
+  );
+  const result = await uploads.uploadWindows(sessionId, windows, { concurrency: 2 });
+
+  assert.ok(result.ok, [...result.failed.values()].join("; "));
+  for (const [w, upload] of result.results) {
+    assert.equal(upload.frames?.half, "frames", `window ${w}`);
+    assert.match(upload.frames?.s3Key ?? "", new RegExp(`/window_00${w}/frames\\.zip$`));
+  }
+  await uploads.complete(sessionId, 3);
+  const status = await uploads.waitForStatus(sessionId, { intervalMs: 200, timeoutMs: 30_000 });
+  assert.equal(status.status, "ready");
+  assert.deepEqual([status.counts.audio, status.counts.frames], [3, 3]);
+  const page = await uploads.windows(sessionId);
+  assert.deepEqual(page.windows.map((w) => [w.windowIndex, w.frames !== null]), [[0, true], [1, true], [2, true]]);
+
+  // Again, as after a lost answer: the keys are write-once, the client finds each half already stored.
+  const again = await uploads.uploadWindow(sessionId, 1, windows.get(1)!);
+  assert.deepEqual([again.audio.alreadyStored, again.frames?.alreadyStored], [true, true]);
+});
+
+test("a frames grant for an audio_only session is refused naming the frames", async () => {
+  const uploads = client({ retries: 0 });
+  const { sessionId } = await uploads.createSession("audio_only");
+  await assert.rejects(
+    uploads.uploadWindow(sessionId, 0, { audio: wav(0.25, 440), frames: { body: zip(2), frameCount: 2 } }),
+    (error: unknown) => {
+      assert.ok(error instanceof UploadError);
+      assert.equal(error.message, "window 0 (frames): HTTP 400: frames: this session's captureMode is audio_only, which records no frames");
+      return true;
+    },
+  );
 });
 
 test("a PUT answered 503 by storage is retried with a fresh grant", async () => {

@@ -84,9 +84,10 @@ example: $(BIN)/.installed $(TS)/node_modules/.installed
 	cd $(TS) && npx tsc -p tsconfig.json
 	$(BIN)/python -m devstack serve --static $(TS) $(foreach origin,$(ALLOW_ORIGIN),--allow-origin $(origin))
 
-# The main job on this machine: the local stack, a session's windows uploaded by the client, each checked to be
-# recorded and ingested exactly once, the session completed with exactly one SessionReady event (non-zero exit
-# otherwise). Handler logs go to .devstack/demo.log.
+# The main job on this machine: the local stack, then an audio_only session and an audio_video one (each window's
+# audio and its frames bundle) uploaded by the client, each window checked to be recorded and ingested exactly once
+# with its frame count, each session completed with exactly one SessionReady event (non-zero exit otherwise). Handler
+# logs go to .devstack/demo.log.
 demo: $(BIN)/.installed $(LAYER)
 	$(BIN)/python -m devstack.demo
 

@@ -431,14 +431,14 @@ class UploadClient:
         for half, path in sending:
             try:
                 if half == AUDIO:
-                    self.upload_window(session_id, index, path, tally.progress(index, half))
+                    uploaded = self.upload_window(session_id, index, path, tally.progress(index, half))
                 else:
-                    self.upload_frames(session_id, index, path, None, tally.progress(index, half))
+                    uploaded = self.upload_frames(session_id, index, path, None, tally.progress(index, half))
             except UploadError:
                 raise
             except ClientError as exc:  # a file that vanished after it was listed, a bundle that is no ZIP
                 raise UploadError(index, str(exc), half=half) from None
-            tally.completed(half)
+            tally.completed(index, half, uploaded.size_bytes)
 
 
 def _same_bytes(recorded: dict[str, Any], body: WindowBody) -> bool | None:
@@ -485,8 +485,13 @@ class _Tally:
 
         return report
 
-    def completed(self, half: str) -> None:
+    def completed(self, index: int, half: str, size: int) -> None:
+        """A half is stored: all its bytes count as sent, even when none were (a 409 found them already stored)."""
         with self._lock:
+            self._sent += size - self._by_half.get((index, half), 0)
+            self._by_half[(index, half)] = size
             self.done[half] += 1
+            if self._progress:
+                self._progress(self._sent, self._total)
             if self._halves:
                 self._halves(half, self.done[half], self._halves_total[half])

@@ -209,3 +209,16 @@ def test_upload_dir_reports_bytes_of_both_halves_and_each_kind_of_half_completed
     assert halves[:2] == [("audio", 0, 3), ("frames", 0, 2)]
     assert sorted(h for h in halves[2:]) == [("audio", 1, 3), ("audio", 2, 3), ("audio", 3, 3), ("frames", 1, 2),
                                              ("frames", 2, 2)]
+
+
+def test_a_half_found_already_stored_counts_as_sent(fake, client, tmp_path):
+    write_dir(tmp_path, audio=[0], frames=[0])
+    audio = (tmp_path / window_filename(0)).read_bytes()
+    session = fake.new_session(mode="audio_video", stored={0: {"audio": audio}})
+    fake.script("grant", (409, {"error": "window 0's audio is already recorded"}))  # a grant that checks write-once
+    sent: list[tuple[int, int]] = []
+
+    result = client.upload_dir(session, tmp_path, resume=False, progress=lambda s, t: sent.append((s, t)))
+
+    total = sum(p.stat().st_size for p in tmp_path.iterdir())
+    assert result.ok and sent[-1] == (total, total) and len(fake.puts) == 1  # the frames only

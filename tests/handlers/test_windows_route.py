@@ -4,10 +4,10 @@ import json
 
 import pytest
 
-from devstack import s3events
+from devstack import s3events, samples
 from handlers import layout
 from tests.conftest import BUCKET, load_handler
-from tests.handlers.conftest import Api, LambdaContext
+from tests.handlers.conftest import Api, LambdaContext, upload
 
 
 @pytest.fixture(scope="module")
@@ -19,7 +19,7 @@ def handlers(aws_module):
 
 def record(completion, session_id, *windows):
     records = [
-        s3events.notification_record(BUCKET, layout.audio_key(session_id, w), size=100 + w, etag=f"e{w}")
+        s3events.notification_record(BUCKET, upload(layout.audio_key(session_id, w)), size=100 + w, etag=f"e{w}")
         for w in windows
     ]
     completion.lambda_handler(s3events.notification(*records), LambdaContext())
@@ -52,7 +52,8 @@ def test_the_windows_route_pages_in_window_order(handlers):
         start, pages = body["next"], pages + 1
     assert [w["windowIndex"] for w in seen] == windows and pages == 3
     first = seen[0]
-    assert first["audio"]["sizeBytes"] == 100 and first["audio"]["etag"]
+    assert first["audio"]["sizeBytes"] == len(samples.wav_bytes()) and first["audio"]["etag"]
+    assert first["audio"]["format"] == {"sampleRate": 16000, "channels": 1, "bitsPerSample": 16, "durationSeconds": 0.05}
     assert (first["frames"], first["recorded"], first["ingested"], first["invalid"]) == (None, True, True, None)
     status, body = api.call("GET", f"/sessions/{sid}/windows", query={"from": "41"})
     assert [w["windowIndex"] for w in body["windows"]] == [41, 99_999] and body["next"] is None

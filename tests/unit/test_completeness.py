@@ -17,7 +17,7 @@ from handlers.domain.errors import Conflict, NotFound
 from handlers.domain.processing import session_ready_detail
 from handlers.domain.sessions import create_session, session_status
 from tests.conftest import REGION, create_table
-from tests.unit.test_completion import Clock, RecordingIngest
+from tests.unit.test_completion import Clock, FakeObjects, RecordingIngest
 
 LEASE = 45
 TIMEOUT = 3600
@@ -29,7 +29,7 @@ class Env:
         self.store = SessionsTable(table, self.clock, LEASE)
         self.ingest = RecordingIngest()
         self.trigger = RecordingIngest()  # records SessionReady details, fails when told
-        self.deps = completion.Pipeline(self.store, self.ingest, self.trigger)
+        self.deps = completion.Pipeline(self.store, FakeObjects(), self.ingest, self.trigger)
 
     def session(self, mode="audio_only"):
         return create_session("alice", mode, store=self.store, retention_days=30)["sessionId"]

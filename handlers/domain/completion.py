@@ -3,8 +3,11 @@
 Exactly once, under duplicate events, concurrent producers of the two halves, failed invocations and crashes,
 rests on the window's own item (DESIGN.md, "Data model"):
 
-1. read the header and the window; record the half with a write conditional on both being as read (a StaleRead
-   means another writer got there first: read again and decide again);
+1. read the header and the window. A half not recorded yet is read from S3 first (handlers.domain.inspection):
+   a half that is not what its key says (not a WAV; a frames bundle of another count) is noted on the window,
+   moved to the quarantine prefix and never ingested, so the client may upload it again. A valid half is recorded
+   with a write conditional on both items being as read (a StaleRead means another writer got there first: read
+   again and decide again);
 2. the write that completes the window (the audio, and for audio_video the frames too) is one transaction: the
    window becomes recorded, the header's counter moves by one, and an ingest claim (a lease `{until, token}`) is
    taken on the window. Of two producers only one can complete a window: the other's condition fails;

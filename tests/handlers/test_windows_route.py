@@ -90,3 +90,17 @@ def test_the_last_window_of_the_layout_is_granted_and_the_next_refused_naming_th
     assert layout.parse_key(grant["s3Key"]) == (sid, 99_999, layout.Media.AUDIO)
     status, body = api.grant(sid, layout.MAX_WINDOW_INDEX + 1)
     assert status == 400 and "windowIndex" in body["error"] and "99999" in body["error"], body
+
+
+def test_a_recorded_half_is_not_granted_again_but_a_refused_one_is(handlers):
+    api, completion = handlers
+    sid = api.create()
+    record(completion, sid, 0)
+    status, body = api.grant(sid, 0)
+    assert (status, body) == (409, {"error": "window 0: its audio is already recorded"})
+    key = upload(layout.audio_key(sid, 1), body=b"not a WAV")
+    completion.lambda_handler(s3events.notification(s3events.notification_record(BUCKET, key)), LambdaContext())
+    status, body = api.call("GET", f"/sessions/{sid}/windows", query={"from": "1"})
+    assert body["windows"][0]["invalid"] == "audio: not a RIFF/WAVE file"
+    assert api.call("GET", f"/sessions/{sid}")[1]["invalidWindows"] == [[1, 1]]
+    assert api.grant(sid, 1)[0] == 200  # the client may upload the refused window again

@@ -128,6 +128,9 @@ monitoring = Monitoring("monitoring", MonitoringArgs(
                                       "The sweeper could not settle some sessions; the next run retries them"),
         "processing-trigger-failures": MetricWatch(api.handler.service_name, "ProcessingTriggerFailures",
                                                    "SessionReady not delivered on complete; the sweeper retries it"),
+        "invalid-uploads": MetricWatch(completion.handler.service_name, "InvalidUploads",
+                                       "Uploaded halves refused (not a WAV, a frames bundle of the wrong count) and "
+                                       "quarantined; the client may upload the window again"),
     },
     alarm_email=config.alarm_email,
 ))

@@ -176,8 +176,8 @@ class UploadClient:
         path: str,
         body: dict | None = None,
         *,
-        query: dict | None = None,
         retry: bool = True,
+        query: dict | None = None,
     ) -> dict:
         for attempt in range(self.retries + 1):
             try:
@@ -218,12 +218,10 @@ class UploadClient:
             page_start = page.get("next")
 
     def stored_halves(self, session_id: str, start: int = 0, stop: int | None = None) -> dict[int, set[str]]:
-        """window -> the halves the backend holds (from the windows route; the status only says a window is whole).
-        A window refused as invalid holds none: what is left of it is to be uploaded again."""
+        """window -> the halves the backend recorded (from the windows route; the status only says a window is whole).
+        A refused (invalid) upload is not recorded: its half is to be uploaded again."""
         stored: dict[int, set[str]] = {}
         for window in self.iter_windows(session_id, start, stop):
-            if window.get("invalid"):
-                continue
             halves = {half for half in HALVES if isinstance(window.get(half), dict)}
             if halves:
                 stored[window["windowIndex"]] = halves
@@ -253,6 +251,17 @@ class UploadClient:
             ):
                 raise
             return status
+
+    def half_recorded(self, session_id: str, index: int, half: str) -> bool:
+        """Whether the API has recorded this half ("audio" or "frames") of the window (GET .../windows)."""
+        page = self._call(
+            f"windows of session {session_id}",
+            "GET",
+            f"/sessions/{session_id}/windows",
+            query={"from": index, "limit": 1},
+        )
+        windows = page.get("windows") or []
+        return bool(windows) and windows[0].get("windowIndex") == index and windows[0].get(half) is not None
 
     # -- uploads -----------------------------------------------------------------------------------------------
 
@@ -354,8 +363,12 @@ class UploadClient:
         if recorded is None:
             if refusal.status == 409:
                 raise refusal  # not write-once: the session's state refuses the grant
-            # S3 holds an object that the backend has not recorded yet: its event is on its way (or it failed
-            # validation and is being moved out of the way, freeing the key). Ask again after a while.
+            if may_be_ours:
+                # S3 holds an object the backend has not recorded yet (its event is on its way): most likely the one
+                # our unanswered PUT stored. Nothing to compare yet; if it fails validation, the window shows it.
+                return
+            # Not ours, as far as we know: ask again once its event is handled (or, if it fails validation, once it
+            # is moved out of the way, freeing the key).
             raise _Attempt(f"the window's {_NAMES[half]} is stored but not recorded yet", 412, True)
         same = _same_bytes(recorded, body)
         # Without a checksum or ETag to compare, an earlier attempt of ours whose PUT went unanswered most likely

@@ -92,13 +92,19 @@ class UploadCompletion(pulumi.ComponentResource):
                     # update of a TransactWriteItems, which has no IAM action of its own.
                     statement(["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], [args.table_arn],
                               sid="Sessions"),
-                    *self._object_statements(args),
                     statement(["lambda:InvokeFunction"], [args.ingest_function_arn], sid="Ingest"),
                     *args.processing.statements(),
+                    # HeadObject (size, ETag, checksum, the frame count) and one ranged GET per half: s3:GetObject.
+                    # A refused half is copied to the quarantine prefix, then deleted from the sessions prefix.
+                    statement(["s3:DeleteObject", "s3:GetObject"], [self._objects(args, layout.SESSIONS_PREFIX)],
+                              sid="ReadUploads"),
+                    statement(["s3:PutObject"], [self._objects(args, layout.QUARANTINE_PREFIX)], sid="Quarantine"),
+                    *self._kms_statements(args),
                     # Lambda sends failed events to the on-failure destination with the function's role.
                     statement(["sqs:SendMessage"], [self.dlq.arn], sid="DeadLetters"),
                 ],
                 environment={
+                    contract.ENV_BUCKET_NAME: args.bucket_name,
                     contract.ENV_SESSIONS_TABLE_NAME: args.table_name,
                     contract.ENV_INGEST_FUNCTION_NAME: args.ingest_function_arn,
                     contract.ENV_INGEST_CLAIM_LEASE_SECONDS: str(args.claim_lease_seconds),
@@ -121,23 +127,16 @@ class UploadCompletion(pulumi.ComponentResource):
         self.register_outputs({"functionArn": self.handler.arn, "dlqUrl": self.dlq_url, "dlqArn": self.dlq_arn})
 
     @staticmethod
-    def _object_statements(args: UploadCompletionArgs) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
-        """What validating a half takes (DESIGN.md, "Write-once windows and upload integrity"): read it, and move
-        an invalid one out of the way (copy it under the quarantine prefix, delete it), freeing its key."""
-        bucket_arn = pulumi.Output.from_input(args.bucket_arn)
-        sessions = bucket_arn.apply(lambda arn: layout.objects_arn(arn, layout.SESSIONS_PREFIX))
-        quarantine = bucket_arn.apply(lambda arn: layout.objects_arn(arn, layout.QUARANTINE_PREFIX))
-        granted = [
-            # HeadObject (size, ETag, checksum, the frame count metadata) and the ranged GET of a WAV header or a ZIP
-            # tail authorize as s3:GetObject; so does reading the source of the quarantine copy.
-            statement(["s3:GetObject"], [sessions], sid="ReadHalves"),
-            statement(["s3:PutObject"], [quarantine], sid="QuarantineHalves"),
-            statement(["s3:DeleteObject"], [sessions], sid="RemoveInvalidHalves"),
-        ]
-        if args.kms_key_arn is not None:
-            # Reading an SSE-KMS object decrypts its data key; the quarantine copy is encrypted with a new one.
-            granted.append(statement(["kms:Decrypt", "kms:GenerateDataKey"], [args.kms_key_arn], sid="BucketKey"))
-        return granted
+    def _objects(args: UploadCompletionArgs, prefix: str) -> pulumi.Output[str]:
+        return pulumi.Output.from_input(args.bucket_arn).apply(lambda arn: layout.objects_arn(arn, prefix))
+
+    @staticmethod
+    def _kms_statements(args: UploadCompletionArgs) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+        """With a KMS key on the bucket: reading an SSE-KMS half (HeadObject aside) decrypts its data key, and its
+        quarantine copy is encrypted with a new one."""
+        if args.kms_key_arn is None:
+            return []
+        return [statement(["kms:Decrypt", "kms:GenerateDataKey"], [args.kms_key_arn], sid="BucketKey")]
 
     def _direct_notification(self, name: str, args: UploadCompletionArgs) -> None:
         self.permission = aws.lambda_.Permission(

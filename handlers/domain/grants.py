@@ -12,7 +12,7 @@ from handlers import layout
 from handlers.contract import FRAME_COUNT_METADATA, MAX_FRAMES_PER_WINDOW, Status
 from handlers.domain.errors import BadRequest, Conflict
 from handlers.domain.ports import SessionRepository
-from handlers.domain.sessions import load_owned
+from handlers.domain.sessions import load_owned_window
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,8 @@ def grant_upload(
     URL's signature covers every header it returns.
 
     Checked in this order, so that each refusal names the first thing wrong: the input (400), the session's owner
-    (404), the session's capture mode (400: frames for an audio_only session can never be granted), its state (409).
+    (404), the session's capture mode (400: frames for an audio_only session can never be granted), its state (409),
+    and whether this half of the window is already recorded (409: write-once).
     """
     media = layout.Media(media)
     if not layout.is_window_index(window_index):
@@ -80,12 +81,15 @@ def grant_upload(
         raise BadRequest("frameCount: only a frames bundle has a frame count")
     if sha256 is not None:
         validate_sha256(sha256)
-    session = load_owned(session_id, user_id, store)
+    session, window = load_owned_window(session_id, user_id, window_index, store)
     if media not in session.capture_mode.halves:
         raise BadRequest(f"{media}: this session's captureMode is {session.capture_mode}, which records no {media}")
     if session.status is not Status.RECORDING:
         raise Conflict(f"session is {session.status}: it no longer accepts uploads")
-
+    if window is not None and window.has(media):
+        # Write-once: the recorded half is what was ingested. A refused (invalid) upload is not recorded, so its
+        # window may be granted again.
+        raise Conflict(f"window {window_index}: its {media} is already recorded")
     key = layout.object_key(session_id, window_index, media)
     # If-None-Match: * makes the key write-once: S3 answers 412 to a PUT of a key that already holds an object,
     # so a recorded window can never be overwritten, by a retry or by a buggy client.

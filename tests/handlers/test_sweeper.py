@@ -7,7 +7,7 @@ import pytest
 from devstack import s3events
 from handlers import contract, layout
 from tests.conftest import BUCKET, load_handler
-from tests.handlers.conftest import Api, LambdaContext
+from tests.handlers.conftest import Api, LambdaContext, upload
 
 
 @pytest.fixture
@@ -25,7 +25,7 @@ def test_the_sweeper_marks_a_session_with_gaps_incomplete_and_counts_it(handlers
     monkeypatch.setattr(complete.ingest._client, "invoke", lambda **_: {"StatusCode": 202})
     sid = api.create()
     complete.lambda_handler(
-        s3events.notification(s3events.notification_record(BUCKET, layout.audio_key(sid, 1))), LambdaContext()
+        s3events.notification(s3events.notification_record(BUCKET, upload(layout.audio_key(sid, 1)))), LambdaContext()
     )
     assert api.call("POST", f"/sessions/{sid}/complete", body={"expectedWindowCount": 3})[0] == 202
     assert sweeper.lambda_handler({}, LambdaContext())["markedIncomplete"] == []  # not past the timeout yet

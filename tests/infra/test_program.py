@@ -39,8 +39,8 @@ def arn_of(run, type_token, name=None):
 
 SESSION = "0b7f1f36-3d4e-4a59-9c2e-5b8f2f1d2c3a"
 # Keys the completion path must never hear of: written by the stack itself, outside the session prefix.
-NOT_WINDOWS = [layout.ingest_record_key(SESSION, 12, "req"), f"{layout.QUARANTINE_PREFIX}{layout.audio_key(SESSION, 12)}",
-               f"{layout.QUARANTINE_PREFIX}{layout.frames_key(SESSION, 12)}"]
+NOT_WINDOWS = [layout.ingest_record_key(SESSION, 12, "req"),
+               *(layout.quarantine_key(layout.object_key(SESSION, 12, media), "etag") for media in layout.Media)]
 
 
 def test_the_notification_filters_are_the_key_layout_one_per_half(dev):
@@ -114,14 +114,12 @@ def test_the_api_role_reads_and_writes_sessions_puts_only_under_the_sessions_pre
     }
 
 
-def test_the_completion_role_reads_and_quarantines_halves_and_invokes_only_the_ingest_target(dev):
+def test_the_completion_role_reads_uploads_quarantines_and_invokes_only_the_ingest_target(dev):
     bucket = arn_of(dev, BUCKET)
     assert _grants(dev, "upload-completion") == {
         "Sessions": (["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], [arn_of(dev, TABLE)]),
-        # HeadObject and the ranged GET of a half; the copy and delete that move an invalid half to quarantine.
-        "ReadHalves": (["s3:GetObject"], [layout.objects_arn(bucket, layout.SESSIONS_PREFIX)]),
-        "QuarantineHalves": (["s3:PutObject"], [layout.objects_arn(bucket, layout.QUARANTINE_PREFIX)]),
-        "RemoveInvalidHalves": (["s3:DeleteObject"], [layout.objects_arn(bucket, layout.SESSIONS_PREFIX)]),
+        "ReadUploads": (["s3:DeleteObject", "s3:GetObject"], [layout.objects_arn(bucket, layout.SESSIONS_PREFIX)]),
+        "Quarantine": (["s3:PutObject"], [layout.objects_arn(bucket, layout.QUARANTINE_PREFIX)]),
         "Ingest": (["lambda:InvokeFunction"], [arn_of(dev, FUNCTION, "ingest-handler-function")]),
         "ProcessingEvents": (["events:PutEvents"], [DEV_BUS_ARN]),
         "DeadLetters": (["sqs:SendMessage"], [arn_of(dev, QUEUE, COMPLETION_DLQ)]),
@@ -294,7 +292,8 @@ def test_alarms_watch_every_dlq_every_function_and_the_handlers_failure_metrics(
     assert watched == {(metric, name) for metric in ("Errors", "Throttles") for name in names}
     own = {(a["metricName"], a["dimensions"]["service"]) for a in every if a["namespace"] == contract.METRICS_NAMESPACE}
     assert own == {("SessionsMarkedIncomplete", "session-uploads-sweeper"), ("SweepFailures", "session-uploads-sweeper"),
-                   ("ProcessingTriggerFailures", "session-uploads-api")}
+                   ("ProcessingTriggerFailures", "session-uploads-api"),
+                   ("InvalidUploads", "session-uploads-upload-complete")}
     assert len(dlqs) + len(watched) + len(own) == len(every)
     topic = dev.outputs["alarmTopicArn"]
     for alarm in every:

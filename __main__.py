@@ -101,8 +101,11 @@ completion = UploadCompletion("upload-completion", UploadCompletionArgs(
     **functions,
 ))
 sweeper = Sweeper("sweeper", SweeperArgs(
+    bucket_name=storage.name,
+    bucket_arn=storage.arn,
     table_name=sessions.name,
     table_arn=sessions.arn,
+    ingest_function_arn=ingest_arn,
     pending_index_arn=sessions.pending_index_arn,
     processing=processing,
     completion_timeout_seconds=config.completion_timeout_minutes * 60,
@@ -124,6 +127,9 @@ monitoring = Monitoring("monitoring", MonitoringArgs(
                                            "Sessions ended incomplete: windows still missing after the timeout"),
         "sweep-failures": MetricWatch(sweeper.handler.service_name, "SweepFailures",
                                       "The sweeper could not settle some sessions; the next run retries them"),
+        "windows-healed": MetricWatch(sweeper.handler.service_name, "WindowsHealed",
+                                      "S3 events were lost or late: the sweeper recorded windows whose objects existed "
+                                      "(see its log for the sessions; `ops dlq show` for dead-lettered events)"),
         "processing-trigger-failures": MetricWatch(api.handler.service_name, "ProcessingTriggerFailures",
                                                    "SessionReady not delivered on complete; the sweeper retries it"),
     },

@@ -4,6 +4,7 @@ trigger. The boto3 implementations live in handlers.dal; tests may pass anything
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from handlers.domain.entities import Half, Session, Window
@@ -73,3 +74,17 @@ class IngestTarget(Protocol):
 class ProcessingTrigger(Protocol):
     def __call__(self, detail: dict[str, Any]) -> None:
         """Deliver the trigger for one ready session; raise if it was not accepted."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object under a prefix of the bucket, as a listing reports it (the ETag without S3's quotes)."""
+
+    key: str
+    size: int
+    etag: str
+
+
+class ObjectListing(Protocol):
+    def __call__(self, prefix: str) -> Iterator[StoredObject]:
+        """Every object under `prefix`, paged (never the whole listing in memory)."""

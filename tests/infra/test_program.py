@@ -146,8 +146,9 @@ def test_each_function_environment_is_what_its_handler_settings_read(dev, compon
             url_expires_seconds=contract.DEFAULT_URL_EXPIRES_SECONDS,
             max_audio_bytes=contract.DEFAULT_MAX_AUDIO_BYTES, retention_days=7, processing=processing)
     if settings is SweeperSettings:
-        assert parsed == SweeperSettings(table_name=dev.outputs["tableName"], completion_timeout_seconds=15 * 60,
-                                         processing=processing)
+        assert parsed == SweeperSettings(bucket_name=dev.outputs["bucketName"], table_name=dev.outputs["tableName"],
+                                         ingest_function_name=arn_of(dev, FUNCTION, "ingest-handler-function"),
+                                         completion_timeout_seconds=15 * 60, processing=processing)
     if settings is CompletionSettings:
         assert parsed.processing == processing
         assert parsed.ingest_function_name == arn_of(dev, FUNCTION, "ingest-handler-function")
@@ -266,7 +267,7 @@ def test_alarms_watch_every_dlq_every_function_and_the_handlers_failure_metrics(
     assert watched == {(metric, name) for metric in ("Errors", "Throttles") for name in names}
     own = {(a["metricName"], a["dimensions"]["service"]) for a in every if a["namespace"] == contract.METRICS_NAMESPACE}
     assert own == {("SessionsMarkedIncomplete", "session-uploads-sweeper"), ("SweepFailures", "session-uploads-sweeper"),
-                   ("ProcessingTriggerFailures", "session-uploads-api")}
+                   ("WindowsHealed", "session-uploads-sweeper"), ("ProcessingTriggerFailures", "session-uploads-api")}
     assert len(dlqs) + len(watched) + len(own) == len(every)
     topic = dev.outputs["alarmTopicArn"]
     for alarm in every:

@@ -142,6 +142,18 @@ pulumi.export("tableName", sessions.name)
 pulumi.export("dlqUrl", completion.dlq_url)
 pulumi.export("alarmTopicArn", monitoring.topic_arn)
 pulumi.export("processingEventBusName", bus_name)
+# What the operator tool (`python -m ops`) reads from `pulumi stack output --json`, and the ARNs `ops iam-policy`
+# grants the operator.
+pulumi.export("region", config.region)
+pulumi.export("bucketArn", storage.arn)
+pulumi.export("tableArn", sessions.arn)
+pulumi.export("dlqArn", completion.dlq_arn)
+pulumi.export("completionFunctionName", completion.handler.name)
+pulumi.export("completionFunctionArn", completion.handler.arn)
+pulumi.export("sweeperFunctionName", sweeper.handler.name)
+pulumi.export("sweeperFunctionArn", sweeper.handler.arn)
+pulumi.export("sweeperDlqUrl", sweeper.dlq_url)
+pulumi.export("sweeperDlqArn", sweeper.dlq_arn)
 if identity is not None:
     pulumi.export("userPoolId", identity.user_pool_id)
     pulumi.export("userPoolClientId", identity.client_id)

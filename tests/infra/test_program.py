@@ -287,6 +287,17 @@ def test_stack_outputs(dev):
         "userPoolId": "eu-west-1_identityuserpool",
         "userPoolClientId": "identity-app-client-mock-id",
         "jwtIssuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_identityuserpool",
+        # What the operator tool reads (ops/target.py) and grants itself (`ops iam-policy`).
+        "region": "eu-west-1",
+        "bucketArn": "arn:aws:s3:::storage-bucket-mock",
+        "tableArn": f"arn:aws:dynamodb:eu-west-1:{ACCOUNT_ID}:table/sessions-table-mock",
+        "dlqArn": f"arn:aws:sqs:eu-west-1:{ACCOUNT_ID}:upload-completion-dlq-mock",
+        "completionFunctionName": "upload-completion-handler-function-mock",
+        "completionFunctionArn": f"arn:aws:lambda:eu-west-1:{ACCOUNT_ID}:function:upload-completion-handler-function-mock",
+        "sweeperFunctionName": "sweeper-handler-function-mock",
+        "sweeperFunctionArn": f"arn:aws:lambda:eu-west-1:{ACCOUNT_ID}:function:sweeper-handler-function-mock",
+        "sweeperDlqUrl": f"https://sqs.eu-west-1.amazonaws.com/{ACCOUNT_ID}/sweeper-dlq-mock",
+        "sweeperDlqArn": f"arn:aws:sqs:eu-west-1:{ACCOUNT_ID}:sweeper-dlq-mock",
     }
 
 

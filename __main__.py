@@ -106,6 +106,7 @@ sweeper = Sweeper("sweeper", SweeperArgs(
     table_name=sessions.name,
     table_arn=sessions.arn,
     ingest_function_arn=ingest_arn,
+    kms_key_arn=config.kms_key_arn,
     pending_index_arn=sessions.pending_index_arn,
     processing=processing,
     completion_timeout_seconds=config.completion_timeout_minutes * 60,

@@ -57,6 +57,8 @@ class SweeperArgs:
     """Retention of the function's log group."""
     claim_lease_seconds: int = contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS
     """How long an ingest claim holds: the completion function's own (see handlers.domain.completion)."""
+    kms_key_arn: pulumi.Input[str] | None = None
+    """The bucket's KMS key, when it has one: the completion path reads what S3 holds, which decrypts it."""
 
 
 class Sweeper(pulumi.ComponentResource):
@@ -95,6 +97,8 @@ class Sweeper(pulumi.ComponentResource):
                               conditions=[condition("StringLike", "s3:prefix", [f"{layout.SESSIONS_PREFIX}*"])]),
                     statement(["s3:GetObject"], [self._objects(args.bucket_arn, layout.SESSIONS_PREFIX)],
                               sid="ReadUploads"),
+                    *([statement(["kms:Decrypt"], [args.kms_key_arn], sid="DecryptUploads")]
+                      if args.kms_key_arn is not None else []),
                     statement(["lambda:InvokeFunction"], [args.ingest_function_arn], sid="Ingest"),
                     *args.processing.statements(),
                     statement(["sqs:SendMessage"], [self.dlq.arn], sid="DeadLetters"),

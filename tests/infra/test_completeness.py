@@ -122,6 +122,12 @@ def test_the_sweeper_may_list_only_under_the_sessions_prefix(dev, prod):
         assert listing["Resource"] == BUCKET_ARN
 
 
+def test_the_sweeper_decrypts_session_objects_only_with_the_bucket_s_key(dev, prod):
+    assert "DecryptUploads" not in statements(dev, "sweeper")
+    key = prod.config["session-uploads:kmsKeyArn"]
+    assert grants(prod, "sweeper")["DecryptUploads"] == (["kms:Decrypt"], [key])
+
+
 def test_the_sweeper_heals_with_the_completion_path_s_environment(dev):
     variables = function(dev, "sweeper").inputs["environment"]["variables"]
     completion = function(dev, "upload-completion").inputs["environment"]["variables"]

@@ -79,7 +79,8 @@ preview: $(BIN)/.installed $(LAYER)
 bench: $(BIN)/.installed $(LAYER)
 	$(BIN)/python -m bench.results
 
-# The load scenario at 1,000 windows (20 sessions of 50) with duplicate events and failing ingest invokes; not in CI.
+# The load scenario at 1,000 windows (20 sessions of 50) with duplicate and dropped events and failing ingest invokes,
+# the DLQ redriven with the operator tool and the dropped events healed by the sweeper; not in CI.
 soak: $(BIN)/.installed
 	$(BIN)/python -m bench.load --sessions 20 --windows 50
 

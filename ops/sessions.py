@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from boto3.dynamodb.conditions import Attr, Key
@@ -41,7 +42,7 @@ def _plain(value: Any) -> Any:
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
         return [_plain(v) for v in value]
-    if hasattr(value, "as_integer_ratio") and not isinstance(value, (int, float)):
+    if isinstance(value, Decimal):
         return int(value) if value == int(value) else float(value)
     return value
 
@@ -173,7 +174,5 @@ def _headers(stack: Stack, session_ids: list[str]) -> dict[str, dict[str, Any]]:
     return found
 
 
-def _number(value: float) -> Any:
-    from decimal import Decimal
-
+def _number(value: float) -> Decimal:
     return Decimal(str(value))

@@ -21,6 +21,7 @@ from ops.iam import operator_policy
 from ops.target import from_outputs
 from policies import iam as iam_policies
 from tests.conftest import BUCKET, REGION, TABLE
+from tests.handlers.test_sweeper import wav
 from tests.unit.test_completion import RecordingIngest
 
 
@@ -48,9 +49,10 @@ class World:
 
     def upload(self, session_id, window, *, event=True):
         key = layout.audio_key(session_id, window)
-        etag = self.s3.put_object(Bucket=BUCKET, Key=key, Body=b"RIFF....WAVE")["ETag"].strip('"')
+        body = wav()
+        etag = self.s3.put_object(Bucket=BUCKET, Key=key, Body=body)["ETag"].strip('"')
         if event:
-            completion.object_created(completion.ObjectCreated(key, 12, etag), self.pipeline)
+            completion.object_created(completion.ObjectCreated(key, len(body), etag), self.pipeline)
 
     def complete(self, session_id, n, user="alice"):
         completeness.complete_session(session_id, user, n, store=self.store, trigger=RecordingIngest())

@@ -129,10 +129,10 @@ def run_load(
     figures.redriven = redrive(stack, figures)
     stack.wait_idle(timeout=60)
 
-    completed_at = time.monotonic()
     for user, session_id, _, _ in uploaded:
         with UploadClient(stack.api_url, stack.token(user=user)) as client:
             client.complete(session_id, windows)
+    completed_at = time.monotonic()  # the last session's timeout runs from here
     stack.wait_idle(timeout=60)
     time.sleep(max(0.0, completed_at + stack.completion_timeout_seconds + 0.2 - time.monotonic()))
     figures.windows_healed = sweep(stack, figures)

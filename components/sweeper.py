@@ -40,7 +40,7 @@ class SweeperArgs:
     ingest_function_arn: pulumi.Input[str]
     """The ingest target: a healed window is ingested by the sweeper, once, under the same claim."""
     pending_index_arn: pulumi.Input[str]
-    """The sparse index of pending sessions: the only thing the sweeper queries."""
+    """The sparse index of pending sessions: how the sweeper finds the sessions to settle."""
     processing: ProcessingTarget
     """Where the triggers still owed to ready sessions are delivered."""
     completion_timeout_seconds: int

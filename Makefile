@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 REQS := requirements.txt layer/requirements.txt requirements-dev.txt policies/requirements.txt
 
-.PHONY: test test-py test-ts lint bench soak openapi dev example preview demo package ops
+.PHONY: test test-py test-ts test-long lint bench soak openapi dev example preview demo package ops
 
 $(BIN)/.installed: $(REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -50,6 +50,10 @@ CHROMIUM ?= /usr/bin/chromium
 $(TS)/node_modules/.installed: $(TS)/package-lock.json
 	cd $(TS) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+# The long-session test at its full length (10,000 windows per capture mode, about four minutes); `make test` runs 300.
+test-long: $(BIN)/.installed
+	LONG_SESSION_WINDOWS=10000 $(BIN)/python -m pytest -p no:xdist tests/unit/test_long_session.py
 
 test-ts: $(BIN)/.installed $(TS)/node_modules/.installed
 	@test -x $(CHROMIUM) || { echo "no Chromium at $(CHROMIUM): the browser e2e needs Debian's: apt-get update && apt-get install -y chromium (or CHROMIUM=/path/to/chromium)" >&2; exit 1; }

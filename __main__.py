@@ -133,6 +133,9 @@ monitoring = Monitoring("monitoring", MonitoringArgs(
                                       "(see its log for the sessions; `ops dlq show` for dead-lettered events)"),
         "processing-trigger-failures": MetricWatch(api.handler.service_name, "ProcessingTriggerFailures",
                                                    "SessionReady not delivered on complete; the sweeper retries it"),
+        "invalid-uploads": MetricWatch(completion.handler.service_name, "InvalidUploads",
+                                       "Uploaded halves refused (not a WAV, a frames bundle of the wrong count) and "
+                                       "quarantined; the client may upload the window again"),
     },
     alarm_email=config.alarm_email,
 ))

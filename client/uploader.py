@@ -147,10 +147,19 @@ class UploadClient:
             raise _Attempt("the API answered with something other than a JSON object", response.status_code, False)
         return data
 
-    def _call(self, operation: str, method: str, path: str, body: dict | None = None, *, retry: bool = True) -> dict:
+    def _call(
+        self,
+        operation: str,
+        method: str,
+        path: str,
+        body: dict | None = None,
+        *,
+        retry: bool = True,
+        query: dict | None = None,
+    ) -> dict:
         for attempt in range(self.retries + 1):
             try:
-                return self._api(method, path, body)
+                return self._api(method, path, body, query=query)
             except _Attempt as failure:
                 # Only requests that are safe to repeat are retried, and only for failures that may pass.
                 if not (retry and failure.transient) or attempt == self.retries:
@@ -190,6 +199,17 @@ class UploadClient:
                 raise
             return status
 
+    def half_recorded(self, session_id: str, index: int, half: str) -> bool:
+        """Whether the API has recorded this half ("audio" or "frames") of the window (GET .../windows)."""
+        page = self._call(
+            f"windows of session {session_id}",
+            "GET",
+            f"/sessions/{session_id}/windows",
+            query={"from": index, "limit": 1},
+        )
+        windows = page.get("windows") or []
+        return bool(windows) and windows[0].get("windowIndex") == index and windows[0].get(half) is not None
+
     # -- uploads -----------------------------------------------------------------------------------------------
 
     def upload_window(
@@ -213,6 +233,9 @@ class UploadClient:
                 self._put(grant, body, progress, may_exist=unanswered_put)
                 return UploadResult(index, str(grant.get("s3Key", "")), body.size, attempt + 1)
             except _Attempt as failure:
+                if failure.status == 409 and unanswered_put and self.half_recorded(session_id, index, "audio"):
+                    # The grant refuses a half that is already recorded (write-once): the unanswered PUT stored it.
+                    return UploadResult(index, "", body.size, attempt + 1)
                 unanswered_put |= putting and (failure.status is None or failure.status >= 500)
                 if not failure.transient or attempt == self.retries:
                     raise UploadError(index, failure.message, status=failure.status, attempts=attempt + 1) from None

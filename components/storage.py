@@ -74,6 +74,7 @@ class Storage(pulumi.ComponentResource):
                 rules=[
                     self._expire("expire-sessions", layout.SESSIONS_PREFIX, args.retention_days),
                     self._expire("expire-ingest-records", layout.INGEST_RECORDS_PREFIX, args.retention_days),
+                    self._expire("expire-quarantine", layout.QUARANTINE_PREFIX, args.retention_days),
                 ],
             ),
             opts=child,

@@ -31,8 +31,8 @@ class SweeperArgs:
     bucket_name: pulumi.Input[str]
     """The session bucket, whose session prefixes the heal lists."""
     bucket_arn: pulumi.Input[str]
-    """Its ARN: ListBucket under the sessions prefix only, and GetObject on session objects (the completion path
-    reads what S3 holds)."""
+    """Its ARN: ListBucket under the sessions prefix only, and the completion path's grants on objects (it reads what
+    S3 holds, and quarantines a refused half)."""
     table_name: pulumi.Input[str]
     """The sessions table."""
     table_arn: pulumi.Input[str]
@@ -58,7 +58,8 @@ class SweeperArgs:
     claim_lease_seconds: int = contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS
     """How long an ingest claim holds: the completion function's own (see handlers.domain.completion)."""
     kms_key_arn: pulumi.Input[str] | None = None
-    """The bucket's KMS key, when it has one: the completion path reads what S3 holds, which decrypts it."""
+    """The bucket's KMS key, when it has one: the completion path reads what S3 holds (decrypting it) and quarantines
+    a refused half (a copy, encrypted anew)."""
 
 
 class Sweeper(pulumi.ComponentResource):
@@ -95,9 +96,14 @@ class Sweeper(pulumi.ComponentResource):
                     # is refused. The condition is evaluated by IAM, not by moto.
                     statement(["s3:ListBucket"], [args.bucket_arn], sid="ListSessions",
                               conditions=[condition("StringLike", "s3:prefix", [f"{layout.SESSIONS_PREFIX}*"])]),
-                    statement(["s3:GetObject"], [self._objects(args.bucket_arn, layout.SESSIONS_PREFIX)],
-                              sid="ReadUploads"),
-                    *([statement(["kms:Decrypt"], [args.kms_key_arn], sid="DecryptUploads")]
+                    # The completion path's own object grants (components/upload_completion.py): HeadObject and a
+                    # ranged GET per half; a refused half copied to the quarantine prefix, then deleted.
+                    statement(["s3:DeleteObject", "s3:GetObject"],
+                              [self._objects(args.bucket_arn, layout.SESSIONS_PREFIX)], sid="ReadUploads"),
+                    statement(["s3:PutObject"], [self._objects(args.bucket_arn, layout.QUARANTINE_PREFIX)],
+                              sid="Quarantine"),
+                    # Reading an SSE-KMS object decrypts its data key; the quarantine copy is encrypted with a new one.
+                    *([statement(["kms:Decrypt", "kms:GenerateDataKey"], [args.kms_key_arn], sid="BucketKey")]
                       if args.kms_key_arn is not None else []),
                     statement(["lambda:InvokeFunction"], [args.ingest_function_arn], sid="Ingest"),
                     *args.processing.statements(),

@@ -80,10 +80,16 @@ class UploadCompletion(pulumi.ComponentResource):
                               sid="Sessions"),
                     statement(["lambda:InvokeFunction"], [args.ingest_function_arn], sid="Ingest"),
                     *args.processing.statements(),
+                    # HeadObject (size, ETag, checksum, the frame count) and one ranged GET per half: s3:GetObject.
+                    # A refused half is copied to the quarantine prefix, then deleted from the sessions prefix.
+                    statement(["s3:DeleteObject", "s3:GetObject"], [self._objects(args, layout.SESSIONS_PREFIX)],
+                              sid="ReadUploads"),
+                    statement(["s3:PutObject"], [self._objects(args, layout.QUARANTINE_PREFIX)], sid="Quarantine"),
                     # Lambda sends failed events to the on-failure destination with the function's role.
                     statement(["sqs:SendMessage"], [self.dlq.arn], sid="DeadLetters"),
                 ],
                 environment={
+                    contract.ENV_BUCKET_NAME: args.bucket_name,
                     contract.ENV_SESSIONS_TABLE_NAME: args.table_name,
                     contract.ENV_INGEST_FUNCTION_NAME: args.ingest_function_arn,
                     contract.ENV_INGEST_CLAIM_LEASE_SECONDS: str(args.claim_lease_seconds),
@@ -104,6 +110,10 @@ class UploadCompletion(pulumi.ComponentResource):
         self.dlq_url = self.dlq.url
         self.dlq_arn = self.dlq.arn
         self.register_outputs({"functionArn": self.handler.arn, "dlqUrl": self.dlq_url, "dlqArn": self.dlq_arn})
+
+    @staticmethod
+    def _objects(args: UploadCompletionArgs, prefix: str) -> pulumi.Output[str]:
+        return pulumi.Output.from_input(args.bucket_arn).apply(lambda arn: layout.objects_arn(arn, prefix))
 
     def _direct_notification(self, name: str, args: UploadCompletionArgs) -> None:
         self.permission = aws.lambda_.Permission(

@@ -62,6 +62,11 @@ class Faults:
         """The next n presigned PUTs get S3's 503 ServiceUnavailable before the gate checks them: nothing stored."""
         self._add("s3_put", n)
 
+    def lose_s3_put_answers(self, n: int) -> None:
+        """The next n presigned PUTs are stored (and notify) as usual, but their answer is lost: the client sees S3's
+        500 InternalError instead of the 200, as when a connection drops after the upload."""
+        self._add("s3_put_answer", n)
+
     def expire_s3_urls(self, n: int) -> None:
         """The next n presigned requests find their URL expired (403 AccessDenied "Request has expired"), however
         fresh: a client's retry, with a fresh grant, then succeeds."""
@@ -118,4 +123,10 @@ class FailingPuts:
             environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))  # a server reads what it refuses
             refused = Rejected(503, "ServiceUnavailable", "Please reduce your request rate.")
             return refused.response(environ.get("PATH_INFO", ""))(environ, start_response)
+        if environ.get("REQUEST_METHOD") == "PUT" and presigned and self._faults.take("s3_put_answer"):
+            stored = self._app(environ, lambda *_: None)  # the PUT happens; its answer never reaches the client
+            for _ in stored:
+                pass
+            lost = Rejected(500, "InternalError", "We encountered an internal error. Please try again.")
+            return lost.response(environ.get("PATH_INFO", ""))(environ, start_response)
         return self._app(environ, start_response)

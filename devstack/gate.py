@@ -165,6 +165,9 @@ class PresignGate:
             upstream = connection.getresponse()
             content = upstream.read()
             reply_headers = [(k, v) for k, v in upstream.getheaders() if k.lower() not in _HOP_BY_HOP]
+            if request.method == "HEAD":
+                # No body, and the object's Content-Length as S3 gave it: a body would make werkzeug count it (0).
+                return Response(None, status=upstream.status, headers=reply_headers)
             return Response(content, status=upstream.status, headers=reply_headers)
         finally:
             connection.close()

@@ -181,6 +181,7 @@ class LocalStack:
             "handlers.upload_complete.app",
             contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS,
             {
+                contract.ENV_BUCKET_NAME: self.names.bucket,
                 contract.ENV_SESSIONS_TABLE_NAME: self.names.table,
                 contract.ENV_INGEST_FUNCTION_NAME: self.names.ingest_function,
                 **processing,

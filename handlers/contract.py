@@ -32,6 +32,10 @@ STATUS_READY = Status.READY
 STATUS_INCOMPLETE = Status.INCOMPLETE
 STATUSES = tuple(Status)
 
+# The frames grant signs the declared frame count as object metadata (x-amz-meta-frame-count): the object carries
+# it, and the completion path checks the bundle's entry count against it.
+FRAME_COUNT_METADATA = "frame-count"
+
 DEFAULT_URL_EXPIRES_SECONDS = 300
 DEFAULT_MAX_AUDIO_BYTES = 10 * 1024 * 1024
 MAX_URL_EXPIRES_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs cannot live longer

@@ -13,6 +13,9 @@ SESSIONS_PREFIX = "sessions/"
 # Records written by the default ingest target: deliberately outside SESSIONS_PREFIX so that writing them
 # can never trigger the completion notification.
 INGEST_RECORDS_PREFIX = "ingest-requests/"
+# Halves the completion path refused (not a WAV, a frames bundle of the wrong count) are moved here, outside
+# SESSIONS_PREFIX so that the move never notifies, and expire with the session; the window can be uploaded again.
+QUARANTINE_PREFIX = "quarantine/"
 
 # A window per minute for more than ten weeks. One item per window (DESIGN.md, "Data model") keeps every item's
 # size constant, so the limit is the key layout's five digits, not DynamoDB's item size.
@@ -99,6 +102,16 @@ def parse_key(key: str) -> ObjectKey | None:
     if window_dir(window_index) != f"window_{digits}":  # reject zero-padded aliases such as window_0007
         return None
     return ObjectKey(match["session"], window_index, _MEDIA_BY_NAME[match["name"]])
+
+
+def quarantine_key(key: str, tag: str) -> str:
+    """Where a refused object of the layout goes: its key under QUARANTINE_PREFIX, tagged (by its ETag) so that a
+    second refused upload of the same half is kept beside the first."""
+    parsed = parse_key(key)
+    if parsed is None:
+        raise ValueError(f"not a key of the layout: {key!r}")
+    safe_tag = "".join(c for c in tag if c.isalnum())[:64] or "untagged"
+    return f"{QUARANTINE_PREFIX}{key[len(SESSIONS_PREFIX):]}.{safe_tag}"
 
 
 def session_prefix(session_id: str) -> str:

@@ -101,6 +101,7 @@ class ApiSettings:
 
 @dataclass(frozen=True)
 class CompletionSettings:
+    bucket_name: str
     table_name: str
     ingest_function_name: str
     processing: ProcessingSettings
@@ -112,6 +113,7 @@ class CompletionSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> CompletionSettings:
         return cls(
+            bucket_name=_required(env, contract.ENV_BUCKET_NAME),
             table_name=_required(env, contract.ENV_SESSIONS_TABLE_NAME),
             ingest_function_name=_required(env, contract.ENV_INGEST_FUNCTION_NAME),
             processing=ProcessingSettings.from_env(env),

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from handlers import contract, layout
 from handlers.contract import CaptureMode, Status
-from handlers.domain.entities import Half, Session, WavFormat, Window
+from handlers.domain.entities import AudioFormat, Half, Session, Window
 from handlers.domain.ports import StaleRead
 
 HEADER_SK = "session"
@@ -104,7 +104,7 @@ def _half_from(media: layout.Media, attributes: dict[str, Any]) -> Half:
         recorded_at=attributes["recordedAt"],
         checksum_sha256=attributes.get("checksumSha256"),
         frame_count=int(attributes["frameCount"]) if "frameCount" in attributes else None,
-        wav=WavFormat(
+        wav=AudioFormat(
             sample_rate=int(wav["sampleRate"]),
             channels=int(wav["channels"]),
             bits_per_sample=int(wav["bitsPerSample"]),
@@ -125,6 +125,7 @@ def window_from_item(item: dict[str, Any]) -> Window:
         ingested="ingestedAt" in item,
         claim_token=claim["token"] if claim else None,
         invalid=item.get("invalid"),
+        invalid_half=layout.Media(item["invalidHalf"]) if "invalidHalf" in item else None,
     )
 
 
@@ -363,6 +364,8 @@ class SessionsTable:
             now = self.now()
             update += ", recordedAt = :now, claim = :claim"
             values |= {":now": _number(now), ":claim": self._lease(now, token)}
+        if seen.invalid_half is half.media:  # a valid upload replaces the refused one
+            update += " REMOVE invalid, invalidHalf"
         window_update = {
             "Key": self._window_key(seen.session_id, seen.index),
             "UpdateExpression": update,
@@ -402,6 +405,24 @@ class SessionsTable:
             if _canceled(error):
                 raise StaleRead(f"window {seen.index} of {seen.session_id} or its session changed") from error
             raise
+
+    def record_invalid(self, session: Session, seen: Window, media: layout.Media, reason: str) -> None:
+        """The window's `media` half was refused: say why, until a valid upload of it replaces the reason. Conditional
+        on that half not recorded (a valid one wins). No counter moves: the window is not recorded."""
+        response = self._update(
+            self._window_key(seen.session_id, seen.index),
+            UpdateExpression="SET invalid = :reason, invalidHalf = :media, windowIndex = :index, #ttl = :ttl",
+            ConditionExpression="attribute_not_exists(#half)",
+            ExpressionAttributeNames={"#half": media.value, "#ttl": contract.TTL_ATTRIBUTE},
+            ExpressionAttributeValues={
+                ":reason": f"{media.value}: {reason}",
+                ":media": media.value,
+                ":index": seen.index,
+                ":ttl": session.expires_at,
+            },
+        )
+        if response is None:
+            raise StaleRead(f"window {seen.index} of {seen.session_id}: its {media} was recorded meanwhile")
 
     def claim_ingest(self, session_id: str, window_index: int) -> str | None:
         """Take over the ingest claim of a recorded window that is not triggered and whose lease has expired.

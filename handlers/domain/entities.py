@@ -14,7 +14,9 @@ from handlers.layout import Media
 
 
 @dataclass(frozen=True)
-class WavFormat:
+class AudioFormat:
+    """What the completion path read from the WAV header: recorded with the window, shown by the windows route."""
+
     sample_rate: int
     channels: int
     bits_per_sample: int
@@ -31,7 +33,7 @@ class Half:
     recorded_at: str
     checksum_sha256: str | None = None
     frame_count: int | None = None  # frames only: the count the grant bound as object metadata
-    wav: WavFormat | None = None  # audio only, once the completion path has read the header
+    wav: AudioFormat | None = None  # audio only: its header as the completion path read it
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,8 @@ class Window:
     recorded: bool = False
     ingested: bool = False
     claim_token: str | None = None
-    invalid: str | None = None
+    invalid: str | None = None  # why the last refused upload of a half was refused, until a valid one replaces it
+    invalid_half: Media | None = None
 
     @property
     def audio(self) -> Half | None:

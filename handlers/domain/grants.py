@@ -11,7 +11,7 @@ from handlers import layout
 from handlers.contract import Status
 from handlers.domain.errors import BadRequest, Conflict
 from handlers.domain.ports import SessionRepository
-from handlers.domain.sessions import load_owned
+from handlers.domain.sessions import load_owned_window
 
 
 @dataclass(frozen=True)
@@ -63,11 +63,14 @@ def grant_audio_upload(
         raise BadRequest(f"sizeBytes: must be an integer from 1 to {max_bytes}")
     if sha256 is not None:
         validate_sha256(sha256)
-    session = load_owned(session_id, user_id, store)
+    media = layout.Media.AUDIO
+    session, window = load_owned_window(session_id, user_id, window_index, store)
     if session.status is not Status.RECORDING:
         raise Conflict(f"session is {session.status}: it no longer accepts uploads")
-
-    media = layout.Media.AUDIO
+    if window is not None and window.has(media):
+        # Write-once: the recorded half is what was ingested. A refused (invalid) upload is not recorded, so its
+        # window may be granted again.
+        raise Conflict(f"window {window_index}: its {media} is already recorded")
     key = layout.object_key(session_id, window_index, media)
     # If-None-Match: * makes the key write-once: S3 answers 412 to a PUT of a key that already holds an object,
     # so a recorded window can never be overwritten, by a retry or by a buggy client.

@@ -22,9 +22,12 @@ from handlers.domain.entities import Session
 from handlers.domain.errors import OutOfTime
 from handlers.domain.ports import ObjectListing
 
-# Outcomes in which the heal itself recorded a half or triggered an ingest: each one is an event that was lost (or
-# is still on its way, or whose retries ran out).
-HEALED_OUTCOMES = frozenset({completion.Outcome.RECORDED, completion.Outcome.INGEST_TRIGGERED})
+# Outcomes in which the heal itself did what the window's event would have done: recorded a half, triggered an
+# ingest, or refused an invalid half (noted and quarantined). Each is an event that was lost (or is still on its way,
+# or whose retries ran out).
+HEALED_OUTCOMES = frozenset(
+    {completion.Outcome.RECORDED, completion.Outcome.INGEST_TRIGGERED, completion.Outcome.INVALID}
+)
 
 
 @dataclass(frozen=True)

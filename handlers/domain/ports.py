@@ -8,6 +8,30 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from handlers.domain.entities import Half, Session, Window
+from handlers.layout import Media
+
+
+@dataclass(frozen=True)
+class ObjectHead:
+    """What S3 holds for a key (HeadObject with checksum mode)."""
+
+    size: int
+    etag: str
+    checksum_sha256: str | None
+    metadata: dict[str, str]
+
+
+class ObjectStore(Protocol):
+    """The session bucket, as the completion path reads it."""
+
+    def head(self, key: str) -> ObjectHead | None:
+        """None when no object has the key (deleted, or moved to quarantine, since the event was sent)."""
+
+    def read(self, key: str, byte_range: str) -> bytes:
+        """A ranged GET (`bytes=0-4095`, `bytes=-65633`): never the whole object."""
+
+    def quarantine(self, key: str, etag: str) -> str:
+        """Move the object out of the notification's way (copy to the quarantine prefix, delete); the new key."""
 
 
 class StaleRead(Exception):
@@ -40,6 +64,10 @@ class SessionRepository(Protocol):
         When the half completes the window, the window's transition, its ingest claim and the header's counters
         move in one transaction, and the claim's token is returned.
         """
+
+    def record_invalid(self, session: Session, seen: Window, media: Media, reason: str) -> None:
+        """Note why a half of the window was refused (it is never recorded nor ingested); StaleRead when that half was
+        recorded valid meanwhile."""
 
     def claim_ingest(self, session_id: str, window_index: int) -> str | None:
         """A lease on the right to invoke ingest for a recorded window, or None (triggered, or a live claim)."""

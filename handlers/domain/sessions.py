@@ -53,6 +53,16 @@ def load_owned(session_id: str, user_id: str, store: SessionRepository) -> Sessi
     return session
 
 
+def load_owned_window(
+    session_id: str, user_id: str, window_index: int, store: SessionRepository
+) -> tuple[Session, Window | None]:
+    """The caller's session and one of its windows, in one read; NotFound as `load_owned`."""
+    session, window = store.get_with_window(session_id, window_index) if layout.is_session_id(session_id) else (None,) * 2
+    if session is None or session.user_id != user_id:
+        raise NotFound("session not found")
+    return session, window
+
+
 def status_body(session: Session, windows: Iterable[Window]) -> dict[str, Any]:
     """The status: counts and inclusive ranges, computed in one pass over the window items in window order, so
     neither the body nor the memory it takes grows with contiguous windows."""

@@ -10,6 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from handlers import contract
 from handlers.dal.ingest import LambdaIngestTarget
 from handlers.dal.listing import S3Listing
+from handlers.dal.objects import S3Objects
 from handlers.domain import completeness, completion
 from handlers.domain.entities import Ranges
 from handlers.domain.healing import Healer
@@ -22,13 +23,15 @@ settings = SweeperSettings.from_env()
 
 store = sessions_table(settings.table_name, settings.processing)
 trigger = processing_trigger(settings.processing)
+s3 = boto3.client("s3")
 # The heal runs objects through the completion path, built here as the completion function builds it.
 pipeline = completion.Pipeline(
     store=store,
+    objects=S3Objects(s3, settings.bucket_name),
     ingest=LambdaIngestTarget(boto3.client("lambda"), settings.ingest_function_name),
     processing=trigger,
 )
-listing = S3Listing(boto3.client("s3"), settings.bucket_name)
+listing = S3Listing(s3, settings.bucket_name)
 
 
 def _time_left(context: object) -> float:

@@ -13,6 +13,7 @@ from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, S3Eve
 
 from handlers import contract
 from handlers.dal.ingest import LambdaIngestTarget
+from handlers.dal.objects import S3Objects
 from handlers.domain import completion
 from handlers.settings import CompletionSettings, processing_trigger, sessions_table
 
@@ -23,14 +24,30 @@ settings = CompletionSettings.from_env()
 
 store = sessions_table(settings.table_name, settings.processing)
 ingest = LambdaIngestTarget(boto3.client("lambda"), settings.ingest_function_name)
-pipeline = completion.Pipeline(store=store, ingest=ingest, processing=processing_trigger(settings.processing))
+pipeline = completion.Pipeline(
+    store=store,
+    objects=S3Objects(boto3.client("s3"), settings.bucket_name),
+    ingest=ingest,
+    processing=processing_trigger(settings.processing),
+)
 
 _METRIC_BY_OUTCOME = {
     completion.Outcome.IGNORED_KEY: "ForeignKeysSkipped",
     completion.Outcome.UNKNOWN_SESSION: "UnknownSessionsSkipped",
+    completion.Outcome.OBJECT_GONE: "MissingObjectsSkipped",
+    completion.Outcome.INVALID: "InvalidUploads",
     completion.Outcome.RECORDED: "WindowsRecorded",
     completion.Outcome.INGEST_TRIGGERED: "IngestsTriggered",
     completion.Outcome.ALREADY_TRIGGERED: "DuplicateEvents",
+}
+
+
+# Outcomes that never retry and deserve a look: a foreign key, an unknown session, an object gone, a refused upload.
+_SKIPPED = {
+    completion.Outcome.IGNORED_KEY,
+    completion.Outcome.UNKNOWN_SESSION,
+    completion.Outcome.OBJECT_GONE,
+    completion.Outcome.INVALID,
 }
 
 
@@ -68,11 +85,7 @@ def lambda_handler(event: dict, context: object) -> dict:
             continue
         handled += 1
         metrics.add_metric(name=_METRIC_BY_OUTCOME[outcome], unit=MetricUnit.Count, value=1)
-        log = (
-            logger.warning
-            if outcome in (completion.Outcome.IGNORED_KEY, completion.Outcome.UNKNOWN_SESSION)
-            else logger.info
-        )
+        log = logger.warning if outcome in _SKIPPED else logger.info
         log("window handled", extra={"key": obj.key, "outcome": outcome.value})
     if failures:
         metrics.add_metric(name="WindowFailures", unit=MetricUnit.Count, value=len(failures))

@@ -15,11 +15,12 @@ import jwt
 import pytest
 import requests
 
+from devstack import samples
 from devstack.apigw import MAX_PAYLOAD_BYTES
 from devstack.tokens import AUDIENCE, ISSUER, DevKey
 from tests.e2e.conftest import s3_error
 
-BODY = b"RIFF" + bytes(100)
+BODY = samples.wav_bytes()
 
 
 @pytest.fixture(autouse=True)

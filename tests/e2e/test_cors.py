@@ -6,13 +6,14 @@ from __future__ import annotations
 import pytest
 import requests
 
+from devstack import samples
 from devstack.stack import LocalStack
 from handlers import cors
 from tests.e2e.conftest import Api, s3_error
 
 ORIGIN = "http://localhost:5173"
 ELSEWHERE = "https://evil.example"
-BODY = b"RIFF" + bytes(range(256)) * 4
+BODY = samples.wav_bytes()
 GRANT_HEADERS = "content-type,if-none-match,x-amz-checksum-sha256"
 
 

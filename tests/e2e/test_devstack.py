@@ -6,11 +6,12 @@ import boto3
 import pytest
 import requests
 
+from devstack import samples
 from devstack.tokens import DevKey
 from handlers import layout
 from tests.e2e.conftest import Api, s3_error
 
-BODY = b"RIFF" + bytes(range(256)) * 8
+BODY = samples.wav_bytes()
 
 
 def test_requests_without_a_valid_bearer_token_get_401(stack, tmp_path):

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from devstack import samples
 from devstack.__main__ import main as devstack_cli
 from devstack.stack import ENDPOINTS_FILE, LocalStack
 
@@ -81,9 +82,9 @@ def test_serve_answers_cli_tokens_logs_session_ready_sweeps_from_the_cli_and_sto
 
         whole, partial = session(), session()
         grant = requests.post(
-            f"{api}/sessions/{whole}/audio", params={"windowIndex": 0}, json={"sizeBytes": 4}, headers=auth, timeout=10
+            f"{api}/sessions/{whole}/audio", params={"windowIndex": 0}, json={"sizeBytes": len(samples.wav_bytes())}, headers=auth, timeout=10
         ).json()
-        assert requests.put(grant["url"], data=b"RIFF", headers=grant["headers"], timeout=10).status_code == 200
+        assert requests.put(grant["url"], data=samples.wav_bytes(), headers=grant["headers"], timeout=10).status_code == 200
         _wait_for(
             lambda: requests.get(f"{api}/sessions/{whole}", headers=auth, timeout=10).json()["recordedWindows"],
             "the window was never recorded", server, log,

@@ -10,11 +10,12 @@ import pytest
 import requests
 from botocore.config import Config
 
+from devstack import samples
 from handlers import layout
 from tests.e2e.conftest import s3_error
 
-BODY = b"RIFF" + bytes(range(256)) * 8
-OTHER_BODY = b"RIFF" + bytes(reversed(range(256))) * 8  # same length, other bytes
+BODY = samples.wav_bytes()
+OTHER_BODY = samples.wav_bytes(frequency=880)  # same length, other bytes
 
 
 def _s3(stack):

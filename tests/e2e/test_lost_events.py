@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import time
-import wave
 
+from devstack import samples
 from tests.e2e.conftest import COMPLETION_TIMEOUT_SECONDS
 
 
 def wav_body(window: int) -> bytes:
-    """A short, valid WAV (distinct per window): what a capture app uploads."""
-    out = io.BytesIO()
-    with wave.open(out, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(8000)
-        writer.writeframes(bytes([window % 256]) * 1600)
-    return out.getvalue()
+    """A short, valid WAV (a tone of its own per window): what a capture app uploads."""
+    return samples.wav_bytes(frequency=220 + 10 * window)
 
 
 def upload_one_by_one(stack, api, session_id: str, windows) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from devstack import samples
 from handlers import layout
 from tests.e2e.conftest import COMPLETION_TIMEOUT_SECONDS, put
 
-BODY = b"RIFF" + bytes(range(256)) * 4
+BODY = samples.wav_bytes()
 
 
 def ready_events(stack, session_id: str) -> list[dict]:

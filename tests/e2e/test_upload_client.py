@@ -72,3 +72,23 @@ def test_another_users_session_is_refused_with_a_clear_error(stack, client, few_
         result = other.upload_dir(session, few_windows, concurrency=8, resume=False)
     assert result.uploaded == [] and len(result.failed) == FEW
     assert str(result.failed[0]) == "window 0: HTTP 404: session not found"
+
+
+@pytest.mark.parametrize("wait_for_the_event", [False, True])
+def test_a_retry_after_a_lost_answer_never_fails_nor_overwrites_the_stored_window(
+    stack, client, few_windows, faults, wait_for_the_event
+):
+    """The first PUT is stored but its answer lost. The retry meets either the write-once 412 (the event is not handled
+    yet) or the grant's 409 (the window is recorded): both resolve as the window stored, once."""
+    session = client.create_session("audio_only")["sessionId"]
+    path = few_windows / window_filename(0)
+    faults.lose_s3_put_answers(1)
+    if wait_for_the_event:
+        client._sleep = lambda _: stack.wait_idle()  # the retry comes after the completion handled the event
+    result = client.upload_window(session, 0, path)
+    assert faults.pending("s3_put_answer") == 0, "the answer was never lost"
+    assert result.attempts == 2
+    stack.wait_idle()
+    [window] = client._call("windows", "GET", f"/sessions/{session}/windows")["windows"]
+    assert window["audio"]["sizeBytes"] == path.stat().st_size and window["ingested"]
+    assert stack.ingest_counts(session) == {0: 1}

@@ -4,10 +4,13 @@ import json
 from dataclasses import dataclass, field
 from uuid import uuid4
 
+import boto3
 import pytest
 
+from devstack import samples
 from devstack.apigw import http_api_event
-from tests.conftest import load_handler
+from handlers import contract, layout
+from tests.conftest import BUCKET, REGION, load_handler
 
 
 @dataclass
@@ -48,3 +51,13 @@ class Api:
 @pytest.fixture(scope="module")
 def api(aws_module):
     return Api(load_handler("handlers.api.app"))
+
+
+def upload(key: str, body: bytes | None = None, frame_count: int = 30) -> str:
+    """Put a half into the mocked bucket as a granted PUT would (a valid one unless `body` says otherwise)."""
+    media = layout.parse_key(key).media
+    metadata = {contract.FRAME_COUNT_METADATA: str(frame_count)} if media is layout.Media.FRAMES else {}
+    if body is None:
+        body = samples.wav_bytes() if media is layout.Media.AUDIO else samples.frames_zip(frame_count)
+    boto3.client("s3", region_name=REGION).put_object(Bucket=BUCKET, Key=key, Body=body, Metadata=metadata)
+    return key

@@ -54,15 +54,23 @@ def test_api_settings_fail_loudly_naming_the_variable(env, message):
         ApiSettings.from_env(env)
 
 
-def test_completion_settings_require_the_ingest_function_and_the_processing_bus():
+def test_completion_settings_require_the_bucket_the_ingest_function_and_the_processing_bus():
+    with pytest.raises(SettingsError, match=contract.ENV_BUCKET_NAME):
+        CompletionSettings.from_env(
+            {contract.ENV_SESSIONS_TABLE_NAME: "t", contract.ENV_INGEST_FUNCTION_NAME: "f",
+             contract.ENV_PROCESSING_EVENT_BUS_NAME: "b"}
+        )
     with pytest.raises(SettingsError, match=contract.ENV_INGEST_FUNCTION_NAME):
         CompletionSettings.from_env(
-            {contract.ENV_SESSIONS_TABLE_NAME: "t", contract.ENV_PROCESSING_EVENT_BUS_NAME: "b"}
+            {contract.ENV_BUCKET_NAME: "s", contract.ENV_SESSIONS_TABLE_NAME: "t",
+             contract.ENV_PROCESSING_EVENT_BUS_NAME: "b"}
         )
     with pytest.raises(SettingsError, match=contract.ENV_PROCESSING_EVENT_BUS_NAME):
-        CompletionSettings.from_env({contract.ENV_SESSIONS_TABLE_NAME: "t", contract.ENV_INGEST_FUNCTION_NAME: "f"})
+        CompletionSettings.from_env({contract.ENV_BUCKET_NAME: "s", contract.ENV_SESSIONS_TABLE_NAME: "t",
+                                     contract.ENV_INGEST_FUNCTION_NAME: "f"})
     settings = CompletionSettings.from_env(
         {
+            contract.ENV_BUCKET_NAME: "s",
             contract.ENV_SESSIONS_TABLE_NAME: "t",
             contract.ENV_INGEST_FUNCTION_NAME: "f",
             contract.ENV_PROCESSING_EVENT_BUS_NAME: "b",

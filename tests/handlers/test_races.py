@@ -16,6 +16,7 @@ from handlers.domain.errors import Conflict, WindowClaimInFlight
 from handlers.domain.ports import StaleRead
 from handlers.domain.sessions import create_session, session_status
 from tests.conftest import REGION, create_table
+from tests.unit.test_completion import FakeObjects
 
 WINDOWS = 4
 COPIES = 3  # each half of each window delivered three times: S3 and the frames producer both redeliver
@@ -75,7 +76,7 @@ def test_concurrent_producers_trigger_one_ingest_per_window(table, mode):
     store = SessionsTable(table, time.time, lease_seconds=45)
     ingest = CountingIngest()
     sid = create_session("alice", mode, store=store, retention_days=1)["sessionId"]
-    deps = completion.Pipeline(store=store, ingest=ingest, processing=CountingReady())
+    deps = completion.Pipeline(store=store, objects=FakeObjects(), ingest=ingest, processing=CountingReady())
 
     def audio(window):
         obj = completion.ObjectCreated(layout.audio_key(sid, window), 2048, "etag")
@@ -136,7 +137,7 @@ def test_sixteen_simultaneous_takeovers_of_an_expired_claim_have_one_winner(tabl
 def test_concurrent_last_windows_make_the_session_ready_once(table):
     store = SessionsTable(table, time.time, lease_seconds=45)
     ingest, ready = CountingIngest(), CountingReady()
-    deps = completion.Pipeline(store=store, ingest=ingest, processing=ready)
+    deps = completion.Pipeline(store=store, objects=FakeObjects(), ingest=ingest, processing=ready)
     sid = create_session("alice", "audio_only", store=store, retention_days=1)["sessionId"]
     completeness.complete_session(sid, "alice", 8, store=store, trigger=ready)
     start = threading.Barrier(16)
@@ -161,7 +162,7 @@ def test_the_last_two_windows_racing_with_complete_between_them_ready_once(table
     """Windows 0..5 are in; the last two windows' halves race each other and `complete`, twice each."""
     store = SessionsTable(table, time.time, lease_seconds=45)
     ingest, ready = CountingIngest(), CountingReady()
-    deps = completion.Pipeline(store=store, ingest=ingest, processing=ready)
+    deps = completion.Pipeline(store=store, objects=FakeObjects(), ingest=ingest, processing=ready)
     sid = create_session("alice", mode, store=store, retention_days=1)["sessionId"]
     keys = [layout.audio_key] + ([layout.frames_key] if mode == "audio_video" else [])
     for window in range(6):

@@ -1,17 +1,14 @@
 """The sweeper Lambda under moto: lost events healed from the bucket's listing, gaps past the timeout incomplete;
 both counted in metrics."""
 
-import io
 import json
-import wave
 
-import boto3
 import pytest
 
 from devstack import s3events
 from handlers import contract, layout
-from tests.conftest import BUCKET, REGION, load_handler
-from tests.handlers.conftest import Api, LambdaContext
+from tests.conftest import BUCKET, load_handler
+from tests.handlers.conftest import Api, LambdaContext, upload
 
 
 @pytest.fixture
@@ -29,7 +26,7 @@ def test_the_sweeper_marks_a_session_with_gaps_incomplete_and_counts_it(handlers
     monkeypatch.setattr(complete.ingest._client, "invoke", lambda **_: {"StatusCode": 202})
     sid = api.create()
     complete.lambda_handler(
-        s3events.notification(s3events.notification_record(BUCKET, layout.audio_key(sid, 1))), LambdaContext()
+        s3events.notification(s3events.notification_record(BUCKET, upload(layout.audio_key(sid, 1)))), LambdaContext()
     )
     assert api.call("POST", f"/sessions/{sid}/complete", body={"expectedWindowCount": 3})[0] == 202
     assert sweeper.lambda_handler({}, LambdaContext())["markedIncomplete"] == []  # not past the timeout yet
@@ -40,16 +37,6 @@ def test_the_sweeper_marks_a_session_with_gaps_incomplete_and_counts_it(handlers
     assert (status["status"], status["missingWindows"]) == ("incomplete", [[0, 0], [2, 2]])
     metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
     assert metrics[-1]["SessionsMarkedIncomplete"] == [1.0]
-
-
-def wav(seconds=0.1, rate=8000) -> bytes:
-    out = io.BytesIO()
-    with wave.open(out, "wb") as writer:
-        writer.setnchannels(1)
-        writer.setsampwidth(2)
-        writer.setframerate(rate)
-        writer.writeframes(bytes(int(seconds * rate) * 2))
-    return out.getvalue()
 
 
 def metric(out: str, name: str) -> list[float]:
@@ -64,10 +51,9 @@ def test_the_sweeper_heals_windows_whose_events_were_lost_then_the_session_is_re
     for module in (complete, sweeper):  # the ingest target, as each function's own client reaches it
         monkeypatch.setattr(module.pipeline.ingest._client, "invoke",
                             lambda **kwargs: invoked.append(json.loads(kwargs["Payload"])) or {"StatusCode": 202})
-    s3 = boto3.client("s3", region_name=REGION)
     sid = api.create()
     for window in range(4):
-        s3.put_object(Bucket=BUCKET, Key=layout.audio_key(sid, window), Body=wav())
+        upload(layout.audio_key(sid, window))  # a valid WAV, as a granted PUT stores it
     # Only window 2's event arrives; the others are lost.
     complete.lambda_handler(
         s3events.notification(s3events.notification_record(BUCKET, layout.audio_key(sid, 2))), LambdaContext()

@@ -11,7 +11,7 @@ from botocore.exceptions import ClientError
 from devstack import s3events
 from handlers import layout
 from tests.conftest import BUCKET, REGION, TABLE, load_handler
-from tests.handlers.conftest import Api, LambdaContext
+from tests.handlers.conftest import Api, LambdaContext, upload
 
 
 class FakeLambda:
@@ -44,10 +44,14 @@ def fake_lambda(handlers, monkeypatch):
 
 
 def s3_record(key, size=2048, event_name="ObjectCreated:Put", encode=True):
+    if layout.parse_key(key):
+        upload(key)
     return s3events.notification_record(BUCKET, key, size=size, etag="abc123", event_name=event_name, encode=encode)
 
 
 def bridge_event(key, detail_type="Object Created", size=2048):
+    if layout.parse_key(key):
+        upload(key)
     return s3events.object_created(BUCKET, key, size=size, etag="abc123", detail_type=detail_type)
 
 
@@ -72,7 +76,8 @@ def test_every_record_of_an_s3_notification_is_handled_with_url_decoded_keys(han
     assert module.lambda_handler(event, LambdaContext()) == {"handled": 3}
     recorded = windows(module, sid)
     assert sorted(recorded) == [0, 1, 2] and all(w.recorded for w in recorded.values())
-    assert (recorded[2].audio.size_bytes, recorded[2].audio.etag) == (102, "abc123")
+    head = boto3.client("s3", region_name=REGION).head_object(Bucket=BUCKET, Key=layout.audio_key(sid, 2))
+    assert (recorded[2].audio.size_bytes, recorded[2].audio.etag) == (head["ContentLength"], head["ETag"])
     assert sorted(p["windowIndex"] for _, kind, p in fake_lambda.invokes if kind == "Event") == [0, 1, 2]
     assert {name for name, _, _ in fake_lambda.invokes} == {"session-uploads-ingest-test"}
 
@@ -154,3 +159,21 @@ def test_non_create_s3_records_are_ignored(handlers, fake_lambda):
     event = {"Records": [s3_record(layout.audio_key(sid, 0), event_name="ObjectRemoved:Delete")]}
     assert module.lambda_handler(event, LambdaContext()) == {"handled": 0}
     assert fake_lambda.invokes == []
+
+
+def test_a_refused_upload_is_counted_quarantined_and_never_retried(handlers, fake_lambda, capsys):
+    api, module = handlers
+    sid = api.create()
+    key = upload(layout.audio_key(sid, 0), body=b"ID3" + bytes(500))  # an MP3 named audio.wav
+    event = {"Records": [s3events.notification_record(BUCKET, key, size=503, etag="e")]}
+    assert module.lambda_handler(event, LambdaContext()) == {"handled": 1}
+    assert fake_lambda.invokes == []
+    assert windows(module, sid)[0].invalid == "audio: not a RIFF/WAVE file"
+    s3 = boto3.client("s3", region_name=REGION)
+    assert s3.list_objects_v2(Bucket=BUCKET, Prefix=layout.session_prefix(sid)).get("KeyCount") == 0
+    moved = s3.list_objects_v2(Bucket=BUCKET, Prefix=f"{layout.QUARANTINE_PREFIX}{sid}/")["Contents"]
+    assert [m["Key"].startswith(f"{layout.QUARANTINE_PREFIX}{sid}/window_000/audio.wav.") for m in moved] == [True]
+    assert module.lambda_handler(event, LambdaContext()) == {"handled": 1}  # redelivered: the object is gone
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    assert [m.get("InvalidUploads") for m in metrics[-2:]] == [[1.0], None]
+    assert [m.get("MissingObjectsSkipped") for m in metrics[-2:]] == [None, [1.0]]

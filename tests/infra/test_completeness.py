@@ -104,7 +104,8 @@ def test_the_sweeper_holds_exactly_the_grants_of_settling_and_healing_sessions(d
         "Sessions": (["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
                      [TABLE_ARN]),
         "ListSessions": (["s3:ListBucket"], [BUCKET_ARN]),
-        "ReadUploads": (["s3:GetObject"], [f"{BUCKET_ARN}/{layout.SESSIONS_PREFIX}*"]),
+        "ReadUploads": (["s3:DeleteObject", "s3:GetObject"], [f"{BUCKET_ARN}/{layout.SESSIONS_PREFIX}*"]),
+        "Quarantine": (["s3:PutObject"], [f"{BUCKET_ARN}/{layout.QUARANTINE_PREFIX}*"]),
         "Ingest": (["lambda:InvokeFunction"], [f"arn:aws:lambda:eu-west-1:{ACCOUNT_ID}:function:ingest-handler-function-mock"]),
         "ProcessingEvents": (["events:PutEvents"], [bus_arn("session-uploads-dev")]),
         "DeadLetters": (["sqs:SendMessage"], [f"arn:aws:sqs:eu-west-1:{ACCOUNT_ID}:sweeper-dlq-mock"]),
@@ -122,10 +123,15 @@ def test_the_sweeper_may_list_only_under_the_sessions_prefix(dev, prod):
         assert listing["Resource"] == BUCKET_ARN
 
 
-def test_the_sweeper_decrypts_session_objects_only_with_the_bucket_s_key(dev, prod):
-    assert "DecryptUploads" not in statements(dev, "sweeper")
+def test_the_sweeper_holds_the_completion_path_s_object_grants(dev, prod):
+    for run in (dev, prod):
+        sweeper, completion = grants(run, "sweeper"), grants(run, "upload-completion")
+        # The heal runs the completion path: what it does to objects, the sweeper must be allowed to do too.
+        completion_objects = {sid: g for sid, g in completion.items() if any(a.startswith("s3:") for a in g[0])}
+        assert completion_objects and all(g in sweeper.values() for g in completion_objects.values())
+    assert "BucketKey" not in statements(dev, "sweeper")
     key = prod.config["session-uploads:kmsKeyArn"]
-    assert grants(prod, "sweeper")["DecryptUploads"] == (["kms:Decrypt"], [key])
+    assert grants(prod, "sweeper")["BucketKey"] == (["kms:Decrypt", "kms:GenerateDataKey"], [key])
 
 
 def test_the_sweeper_heals_with_the_completion_path_s_environment(dev):

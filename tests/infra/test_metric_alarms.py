@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 
 import boto3
 import pytest
 
+from devstack import provision, s3events
+from handlers import contract, layout
+from handlers.dal.sessions_table import SessionsTable
+from handlers.domain.sessions import create_session
 from tests.conftest import REGION, create_table, load_handler
 from tests.handlers.conftest import Api, LambdaContext
 from tests.infra.conftest import function
@@ -59,3 +64,17 @@ def test_the_api_emits_what_the_trigger_failure_alarm_watches(aws, dev, capsys):
     status, body = api.call("POST", f"/sessions/{session}/complete", body={"expectedWindowCount": 0})
     assert (status, body["status"]) == (202, "ready")
     assert watched(dev, "monitoring-processing-trigger-failures") in emitted(capsys.readouterr().out)
+
+
+def test_the_completion_emits_what_the_invalid_uploads_alarm_watches(aws, dev, capsys):
+    deployed_environment(aws, dev, "upload-completion")
+    bucket = function(dev, "upload-completion").inputs["environment"]["variables"][contract.ENV_BUCKET_NAME]
+    s3 = boto3.client("s3", region_name=REGION)
+    provision.create_bucket(s3, bucket, REGION)
+    table = boto3.resource("dynamodb", region_name=REGION).Table(dev.outputs["tableName"])
+    session = create_session("alice", "audio_only", store=SessionsTable(table, time.time, 45), retention_days=1)
+    key = layout.audio_key(session["sessionId"], 0)
+    s3.put_object(Bucket=bucket, Key=key, Body=b"not a WAV at all")
+    completion = load_handler("handlers.upload_complete.app")
+    completion.lambda_handler(s3events.notification(s3events.notification_record(bucket, key)), LambdaContext())
+    assert watched(dev, "monitoring-invalid-uploads") in emitted(capsys.readouterr().out)

@@ -99,9 +99,12 @@ def test_the_api_role_reads_and_writes_sessions_puts_only_under_the_sessions_pre
     }
 
 
-def test_the_completion_role_invokes_only_the_ingest_target(dev):
+def test_the_completion_role_reads_uploads_quarantines_and_invokes_only_the_ingest_target(dev):
+    bucket = arn_of(dev, BUCKET)
     assert _grants(dev, "upload-completion") == {
         "Sessions": (["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], [arn_of(dev, TABLE)]),
+        "ReadUploads": (["s3:DeleteObject", "s3:GetObject"], [layout.objects_arn(bucket, layout.SESSIONS_PREFIX)]),
+        "Quarantine": (["s3:PutObject"], [layout.objects_arn(bucket, layout.QUARANTINE_PREFIX)]),
         "Ingest": (["lambda:InvokeFunction"], [arn_of(dev, FUNCTION, "ingest-handler-function")]),
         "ProcessingEvents": (["events:PutEvents"], [DEV_BUS_ARN]),
         "DeadLetters": (["sqs:SendMessage"], [arn_of(dev, QUEUE, COMPLETION_DLQ)]),
@@ -267,7 +270,8 @@ def test_alarms_watch_every_dlq_every_function_and_the_handlers_failure_metrics(
     assert watched == {(metric, name) for metric in ("Errors", "Throttles") for name in names}
     own = {(a["metricName"], a["dimensions"]["service"]) for a in every if a["namespace"] == contract.METRICS_NAMESPACE}
     assert own == {("SessionsMarkedIncomplete", "session-uploads-sweeper"), ("SweepFailures", "session-uploads-sweeper"),
-                   ("WindowsHealed", "session-uploads-sweeper"), ("ProcessingTriggerFailures", "session-uploads-api")}
+                   ("WindowsHealed", "session-uploads-sweeper"), ("ProcessingTriggerFailures", "session-uploads-api"),
+                   ("InvalidUploads", "session-uploads-upload-complete")}
     assert len(dlqs) + len(watched) + len(own) == len(every)
     topic = dev.outputs["alarmTopicArn"]
     for alarm in every:

@@ -10,9 +10,10 @@ import pytest
 from moto.core.authorization import enable_iam_authentication
 from pulumi_policy import ResourceValidationArgs
 
-from devstack import s3events
+from devstack import s3events, samples
 from devstack.relay import failure_record
 from handlers import contract, layout
+from handlers.dal.objects import S3Objects
 from handlers.dal.sessions_table import SessionsTable
 from handlers.domain import completeness, completion
 from handlers.domain.sessions import create_session
@@ -21,7 +22,6 @@ from ops.iam import operator_policy
 from ops.target import from_outputs
 from policies import iam as iam_policies
 from tests.conftest import BUCKET, REGION, TABLE
-from tests.handlers.test_sweeper import wav
 from tests.unit.test_completion import RecordingIngest
 
 
@@ -41,7 +41,9 @@ class World:
     def __init__(self, path, values):
         self.path, self.values = str(path), values
         self.store = SessionsTable(boto3.resource("dynamodb", region_name=REGION).Table(TABLE), time.time, 45)
-        self.pipeline = completion.Pipeline(store=self.store, ingest=RecordingIngest(), processing=RecordingIngest())
+        self.pipeline = completion.Pipeline(store=self.store, objects=S3Objects(boto3.client("s3", region_name=REGION),
+                                                                                 BUCKET),
+                                            ingest=RecordingIngest(), processing=RecordingIngest())
         self.s3 = boto3.client("s3", region_name=REGION)
 
     def session(self, user="alice", mode="audio_only"):
@@ -49,7 +51,7 @@ class World:
 
     def upload(self, session_id, window, *, event=True):
         key = layout.audio_key(session_id, window)
-        body = wav()
+        body = samples.wav_bytes()
         etag = self.s3.put_object(Bucket=BUCKET, Key=key, Body=body)["ETag"].strip('"')
         if event:
             completion.object_created(completion.ObjectCreated(key, len(body), etag), self.pipeline)

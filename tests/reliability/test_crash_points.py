@@ -19,12 +19,14 @@ import pytest
 from devstack import s3events
 from handlers import contract, layout
 from handlers.dal.ingest import LambdaIngestTarget
+from handlers.dal.objects import S3Objects
 from handlers.dal.processing import AwsProcessingTrigger
 from handlers.dal.sessions_table import HEADER_SK, SessionsTable
 from handlers.domain import completeness, completion
 from tests.conftest import BUCKET, REGION, TABLE, load_handler
-from tests.handlers.conftest import Api, LambdaContext
+from tests.handlers.conftest import Api, LambdaContext, upload
 
+FRAMES = 60  # video frames per window of the audio_video scenarios
 MAX_DELIVERIES = 4  # the first delivery and Lambda's two retries are three; one spare shows a retry that loops
 
 
@@ -147,16 +149,15 @@ def table(aws_module):
 
 
 def s3_event(session_id: str, *windows: int) -> dict:
-    """A direct S3 notification (keys URL-encoded, as S3 sends them)."""
+    """A direct S3 notification (keys URL-encoded, as S3 sends them) of windows uploaded."""
     return s3events.notification(
-        *(s3events.notification_record(BUCKET, layout.audio_key(session_id, w), size=2_000_044, etag=f"e{w}")
-          for w in windows)
+        *(s3events.notification_record(BUCKET, upload(layout.audio_key(session_id, w)), etag=f"e{w}") for w in windows)
     )
 
 
 def bridge_event(session_id: str, window: int) -> dict:
-    """An EventBridge "Object Created" event (key raw)."""
-    return s3events.object_created(BUCKET, layout.audio_key(session_id, window), size=2_000_044, etag="e")
+    """An EventBridge "Object Created" event (key raw) of a window uploaded."""
+    return s3events.object_created(BUCKET, upload(layout.audio_key(session_id, window)), etag="e")
 
 
 @dataclass(frozen=True)
@@ -173,7 +174,7 @@ class Scenario:
     def prepare(self, api: Api, world: World) -> str:
         session_id = api.create(self.mode)
         for window in self.frames:
-            world.deliver(s3events.object_created(BUCKET, layout.frames_key(session_id, window), size=4096, etag="f"))
+            world.deliver(s3events.object_created(BUCKET, upload(layout.frames_key(session_id, window), frame_count=FRAMES)))
         if self.finalize_with is not None:
             earlier = [w for w in range(self.finalize_with) if w not in self.windows]
             world.deliver(s3_event(session_id, *earlier))
@@ -245,7 +246,7 @@ def test_a_crash_before_any_aws_call_then_redelivery_leaves_the_session_correct(
         repeated = residual_repeats(calls, crash_at, "invoke")
         crashed_window = _window_being_ingested(calls, crash_at, scenario.windows)
         assert ingests == {w: 1 + (repeated if w == crashed_window else 0) for w in scenario.windows}, where
-        assert all(r["frameCount"] == 0 for r in requests), where  # frame counts arrive with the frames grant
+        assert all(r["frameCount"] == (FRAMES if scenario.mode == "audio_video" else 0) for r in requests), where
         # Every request of a window is the same request: a target deduplicates the residual case on its identity.
         assert all(requests.count(r) == ingests[r["windowIndex"]] for r in requests if r["windowIndex"] in ingests)
 
@@ -266,6 +267,7 @@ def world_for(module: Any, table: Any, monkeypatch: pytest.MonkeyPatch) -> World
     lease = module.settings.claim_lease_seconds
     pipeline = completion.Pipeline(
         store=SessionsTable(Crashing(table, point), clock, lease),
+        objects=S3Objects(Crashing(boto3.client("s3", region_name=REGION), point), BUCKET),
         ingest=LambdaIngestTarget(Crashing(lambda_, point), module.settings.ingest_function_name),
         processing=AwsProcessingTrigger(Crashing(bus, point), "default"),
     )

@@ -17,7 +17,7 @@ from handlers.domain.errors import Conflict, NotFound
 from handlers.domain.processing import session_ready_detail
 from handlers.domain.sessions import create_session, session_status
 from tests.conftest import REGION, create_table
-from tests.unit.test_completion import Clock, RecordingIngest
+from tests.unit.test_completion import Clock, FakeObjects, RecordingIngest
 
 LEASE = 45
 TIMEOUT = 3600
@@ -29,7 +29,7 @@ class Env:
         self.store = SessionsTable(table, self.clock, LEASE)
         self.ingest = RecordingIngest()
         self.trigger = RecordingIngest()  # records SessionReady details, fails when told
-        self.deps = completion.Pipeline(self.store, self.ingest, self.trigger)
+        self.deps = completion.Pipeline(self.store, FakeObjects(), self.ingest, self.trigger)
 
     def session(self, mode="audio_only"):
         return create_session("alice", mode, store=self.store, retention_days=30)["sessionId"]
@@ -266,3 +266,18 @@ def test_the_aws_trigger_puts_session_ready_on_the_bus_and_starts_one_execution(
         message = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1)["Messages"][0]
         delivered = json.loads(message["Body"])
         assert delivered["detail-type"] == "SessionReady" and delivered["detail"] == detail
+
+
+def test_a_status_body_does_not_grow_with_contiguous_windows():
+    from handlers.domain.entities import Half, Window
+    from handlers.domain.sessions import status_body
+
+    def body(count):
+        session = Session("s", "u", CaptureMode.AUDIO_ONLY, Status.FINALIZING, "2027", 0, count, count)
+        half = Half(layout.Media.AUDIO, 1, "e", "t")
+        windows = (Window("s", w, {layout.Media.AUDIO: half}, recorded=True, ingested=True) for w in range(count))
+        return json.dumps(status_body(session, windows))
+
+    # 10 and 100,000 windows: only the digits of three counts, the expected count and two ranges' last index differ.
+    assert len(body(100_000)) - len(body(10)) == 4 * len("100000") - 4 * len("10") + 2 * (len("99999") - len("9"))
+    assert len(body(100_000)) < 1024

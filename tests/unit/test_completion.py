@@ -8,11 +8,13 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from handlers import layout
+from devstack import samples
+from handlers import contract, layout
 from handlers.dal.sessions_table import SessionsTable
 from handlers.domain import completion
 from handlers.domain.completion import ObjectCreated, Outcome
 from handlers.domain.errors import WindowClaimInFlight
+from handlers.domain.ports import ObjectHead
 from handlers.domain.sessions import create_session
 from tests.conftest import REGION, create_table
 
@@ -40,6 +42,47 @@ class RecordingIngest:
         self.requests.append(request)
 
 
+class FakeObjects:
+    """The bucket as the completion path reads it, in memory. A key never put holds a valid half (a short WAV, or a
+    bundle of `DEFAULT_FRAMES` frames declaring as many), so events can be sent without uploading first."""
+
+    DEFAULT_FRAMES = 30
+
+    def __init__(self):
+        self.objects = {}  # key -> (bytes, metadata)
+        self.quarantined = []
+
+    def put(self, key, body, frame_count=None):
+        metadata = {} if frame_count is None else {contract.FRAME_COUNT_METADATA: str(frame_count)}
+        self.objects[key] = (body, metadata)
+
+    def _object(self, key):
+        if key not in self.objects and key not in self.quarantined:
+            media = layout.parse_key(key).media
+            if media is layout.Media.AUDIO:
+                self.put(key, samples.wav_bytes())
+            else:
+                self.put(key, samples.frames_zip(self.DEFAULT_FRAMES), self.DEFAULT_FRAMES)
+        return self.objects.get(key)
+
+    def head(self, key):
+        found = self._object(key)
+        if found is None:
+            return None
+        body, metadata = found
+        return ObjectHead(len(body), f'"{hash(body) & 0xFFFFFFFF:08x}"', None, metadata)
+
+    def read(self, key, byte_range):
+        body, _ = self.objects[key]
+        first, _, last = byte_range.removeprefix("bytes=").partition("-")
+        return body[-int(last):] if first == "" else body[int(first) : int(last) + 1]
+
+    def quarantine(self, key, etag):
+        self.objects.pop(key)
+        self.quarantined.append(key)
+        return layout.quarantine_key(key, etag)
+
+
 class SimulatedCrash(BaseException):
     """A process killed mid-invocation: no `except Exception` runs, so nothing is rolled back."""
 
@@ -56,8 +99,8 @@ def new_session(store, mode="audio_only"):
     return create_session("alice", mode, store=store, retention_days=30)["sessionId"]
 
 
-def pipeline(store, ingest):
-    return completion.Pipeline(store=store, ingest=ingest, processing=RecordingIngest())
+def pipeline(store, ingest, objects=None):
+    return completion.Pipeline(store=store, objects=objects or FakeObjects(), ingest=ingest, processing=RecordingIngest())
 
 
 def audio_event(store, ingest, session_id, window, size=2048):
@@ -66,12 +109,10 @@ def audio_event(store, ingest, session_id, window, size=2048):
 
 
 def frames_event(store, ingest, session_id, window, frames=1800):
-    return completion.record_half(
-        session_id,
-        window,
-        completion.Half(layout.Media.FRAMES, 4096, f"f-{window}", "2027-01-01T00:00:00.000Z", frame_count=frames),
-        pipeline(store, ingest),
-    )
+    objects = FakeObjects()
+    key = layout.frames_key(session_id, window)
+    objects.put(key, samples.frames_zip(frames), frames)
+    return completion.object_created(ObjectCreated(key, 0, ""), pipeline(store, ingest, objects))
 
 
 def test_audio_only_window_is_recorded_and_ingested_once_despite_duplicates(env):
@@ -83,7 +124,9 @@ def test_audio_only_window_is_recorded_and_ingested_once_despite_duplicates(env)
     assert ingest.requests == [{"sessionId": sid, "userId": "alice", "windowIndex": 3, "frameCount": 0}]
     window = store.get_window(sid, 3)
     assert window.recorded and window.ingested and window.claim_token is None
-    assert (window.audio.size_bytes, window.audio.etag) == (2048, "etag-3")
+    wav = samples.wav_bytes()
+    assert window.audio.size_bytes == len(wav)  # what S3 holds (HeadObject), not what the event said
+    assert (window.audio.wav.sample_rate, window.audio.wav.channels, window.audio.wav.bits_per_sample) == (16000, 1, 16)
     assert store.get(sid).recorded_count == 1  # the counter moved once, duplicates or not
 
 
@@ -202,3 +245,66 @@ def test_throttled_confirm_after_a_successful_invoke_is_raised(env):
     with pytest.raises(WindowClaimInFlight):
         audio_event(store, ingest, sid, 0)
     assert len(ingest.requests) == 1
+
+
+WAV = samples.wav_bytes()
+ZIP = samples.frames_zip(5)
+HALF_CASES = {
+    "truncated WAV": (layout.Media.AUDIO, WAV[: len(WAV) // 2], None, "truncated"),
+    "WAV with no data chunk": (layout.Media.AUDIO, WAV[:36], None, "no data chunk"),
+    "random bytes": (layout.Media.AUDIO, bytes(range(256)) * 8, None, "not a RIFF/WAVE file"),
+    "an MP3 named audio.wav": (layout.Media.AUDIO, b"ID3\x04\x00\x00" + bytes(2000), None, "not a RIFF/WAVE file"),
+    "a ZIP with one entry too few": (layout.Media.FRAMES, ZIP, 6, "5 entries, declared 6"),
+    "a frames object that is no ZIP": (layout.Media.FRAMES, WAV, 5, ""),
+    "a frames object without its frame count": (layout.Media.FRAMES, ZIP, None, "no frame count"),
+}
+
+
+@pytest.mark.parametrize("case", HALF_CASES, ids=list(HALF_CASES))
+def test_a_refused_half_is_noted_quarantined_never_ingested_and_the_window_can_be_uploaded_again(env, case):
+    store, _, ingest = env
+    media, body, frame_count, reason = HALF_CASES[case]
+    sid = new_session(store, "audio_video")
+    objects = FakeObjects()
+    key = layout.object_key(sid, 4, media)
+    objects.put(key, body, frame_count)
+    deps = pipeline(store, ingest, objects)
+    other = layout.object_key(sid, 4, layout.Media.FRAMES if media is layout.Media.AUDIO else layout.Media.AUDIO)
+    assert completion.object_created(ObjectCreated(other, 0, ""), deps) is Outcome.RECORDED
+
+    assert completion.object_created(ObjectCreated(key, 0, ""), deps) is Outcome.INVALID
+    window = store.get_window(sid, 4)
+    assert not window.has(media) and not window.recorded and window.invalid.startswith(f"{media}: ")
+    assert reason in window.invalid
+    assert objects.quarantined == [key] and key not in objects.objects
+    assert completion.object_created(ObjectCreated(key, 0, ""), deps) is Outcome.OBJECT_GONE  # the event again
+    assert ingest.requests == [] and store.get(sid).recorded_count == 0
+
+    objects.quarantined.clear()  # the client uploads the window again, valid this time
+    valid = (WAV, None) if media is layout.Media.AUDIO else (ZIP, 5)
+    objects.put(key, *valid)
+    assert completion.object_created(ObjectCreated(key, 0, ""), deps) is Outcome.INGEST_TRIGGERED
+    assert completion.object_created(ObjectCreated(key, 0, ""), deps) is Outcome.ALREADY_TRIGGERED
+    window = store.get_window(sid, 4)
+    assert window.recorded and window.ingested and window.invalid is None
+    assert [r["windowIndex"] for r in ingest.requests] == [4] and store.get(sid).recorded_count == 1
+
+
+def test_the_frame_count_the_object_carries_reaches_ingest(env):
+    store, _, ingest = env
+    sid = new_session(store, "audio_video")
+    assert frames_event(store, ingest, sid, 0, frames=12) is Outcome.RECORDED
+    assert audio_event(store, ingest, sid, 0) is Outcome.INGEST_TRIGGERED
+    assert ingest.requests == [{"sessionId": sid, "userId": "alice", "windowIndex": 0, "frameCount": 12}]
+    assert store.get_window(sid, 0).frames.frame_count == 12
+
+
+def test_a_duplicate_event_reads_nothing_from_s3(env):
+    store, _, ingest = env
+    sid = new_session(store)
+    objects = FakeObjects()
+    deps = pipeline(store, ingest, objects)
+    key = layout.audio_key(sid, 0)
+    assert completion.object_created(ObjectCreated(key, 0, ""), deps) is Outcome.INGEST_TRIGGERED
+    with mock.patch.object(objects, "head", side_effect=AssertionError("read S3 for a recorded half")):
+        assert completion.object_created(ObjectCreated(key, 0, ""), deps) is Outcome.ALREADY_TRIGGERED

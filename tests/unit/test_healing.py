@@ -11,7 +11,7 @@ from handlers.domain.healing import Healer
 from handlers.domain.ports import StoredObject
 from handlers.domain.sessions import create_session, session_status
 from tests.conftest import REGION, create_table
-from tests.unit.test_completion import Clock, RecordingIngest
+from tests.unit.test_completion import Clock, FakeObjects, RecordingIngest
 
 LEASE = 45
 TIMEOUT = 3600
@@ -40,16 +40,21 @@ class Env:
         self.ingest = RecordingIngest()
         self.trigger = RecordingIngest()
         self.listing = Listing()
-        self.pipeline = completion.Pipeline(store=self.store, ingest=self.ingest, processing=self.trigger)
+        self.objects = FakeObjects()  # what the completion path reads: valid halves unless put otherwise
+        self.pipeline = completion.Pipeline(
+            store=self.store, objects=self.objects, ingest=self.ingest, processing=self.trigger
+        )
         self.time_left = float("inf")
 
     def session(self, mode="audio_only"):
         return create_session("alice", mode, store=self.store, retention_days=30)["sessionId"]
 
-    def upload(self, sid, window, media=layout.Media.AUDIO, *, event=True):
-        """An object stored; its event delivered, or lost."""
+    def upload(self, sid, window, media=layout.Media.AUDIO, *, event=True, body=None):
+        """An object stored (a valid half unless `body` says otherwise); its event delivered, or lost."""
         key = layout.object_key(sid, window, media)
         self.listing.put(key)
+        if body is not None:
+            self.objects.put(key, body)
         if event:
             obj = self.listing.objects[key]
             completion.object_created(completion.ObjectCreated(obj.key, obj.size, obj.etag), self.pipeline)
@@ -151,6 +156,22 @@ def test_an_audio_video_window_whose_frames_event_was_lost_is_recorded_by_the_he
     assert env.sweep().healed == {sid: [0]}
     body = env.status(sid)
     assert (body["status"], body["counts"]["frames"], body["counts"]["ingested"]) == ("ready", 1, 1)
+
+
+def test_an_invalid_half_whose_event_was_lost_is_refused_by_the_heal_as_by_its_event(env):
+    sid = env.session()
+    env.upload(sid, 0)
+    env.upload(sid, 1, event=False, body=b"not a WAV at all")
+    env.complete(sid, 2)
+    env.clock.now += TIMEOUT + 1
+
+    report = env.sweep()
+
+    assert (report.healed, report.marked_incomplete) == ({sid: [1]}, [sid])
+    assert env.objects.quarantined == [layout.audio_key(sid, 1)]
+    body = env.status(sid)
+    assert (body["invalidWindows"], body["missingWindows"]) == ([[1, 1]], [[1, 1]])
+    assert env.ingested(sid) == [0]
 
 
 def test_a_heal_that_fails_judges_nothing_and_the_next_run_heals_once(env):

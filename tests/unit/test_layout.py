@@ -29,6 +29,9 @@ class MemorySessions:
     def get(self, session_id):
         return self.sessions.get(session_id)
 
+    def get_with_window(self, session_id, window_index):
+        return self.sessions.get(session_id), None
+
 
 @pytest.fixture(scope="module")
 def s3_client():

@@ -2,6 +2,7 @@
 
 import json
 import os
+from dataclasses import replace
 
 import boto3
 import pytest
@@ -13,13 +14,21 @@ from handlers.dal.sessions_table import SessionsTable
 from handlers.domain import completeness, completion
 from handlers.domain.sessions import create_session, session_status
 from tests.conftest import REGION, create_table
-from tests.unit.test_completion import Clock, RecordingIngest
+from tests.unit.test_completion import Clock, FakeObjects, RecordingIngest
 
 # 10,000 windows take about two minutes per capture mode under in-process moto (about 12 ms per completion event,
-# moto's own request handling): `make test` runs 1,000 (its two-minute budget), `make test-long` the full 10,000.
-WINDOWS = int(os.environ.get("LONG_SESSION_WINDOWS", "1000"))
+# moto's own request handling): `make test` runs 300 (its two-minute budget), `make test-long` the full 10,000.
+WINDOWS = int(os.environ.get("LONG_SESSION_WINDOWS", "300"))
 WIDEST_ETAG = '"' + "f" * 32 + "-10000" + '"'  # a multipart ETag is the longest form S3 gives
-WIDEST_SIZE = 5 * 1024**3  # a single PUT's maximum
+CHECKSUM = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="  # a SHA-256 in base64, as S3 reports it
+
+
+class WidestObjects(FakeObjects):
+    """Every object with the widest ETag and a checksum: the largest window item the table can hold."""
+
+    def head(self, key):
+        head = super().head(key)
+        return head and replace(head, etag=WIDEST_ETAG, checksum_sha256=CHECKSUM)
 
 
 @pytest.fixture
@@ -28,11 +37,11 @@ def env():
         table = create_table(boto3.resource("dynamodb", region_name=REGION))
         store = SessionsTable(table, Clock(), lease_seconds=45)
         ingest, ready = RecordingIngest(), RecordingIngest()
-        yield table, store, ingest, ready, completion.Pipeline(store, ingest, ready)
+        yield table, store, ingest, ready, completion.Pipeline(store, WidestObjects(), ingest, ready)
 
 
 def record(deps, sid, window, media):
-    obj = completion.ObjectCreated(layout.object_key(sid, window, media), WIDEST_SIZE, WIDEST_ETAG)
+    obj = completion.ObjectCreated(layout.object_key(sid, window, media), 0, "")
     return completion.object_created(obj, deps)
 
 

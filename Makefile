@@ -4,13 +4,25 @@ VENV := .venv
 BIN := $(VENV)/bin
 REQS := requirements.txt layer/requirements.txt requirements-dev.txt policies/requirements.txt
 
-.PHONY: test test-py test-ts test-long lint bench soak openapi dev example preview demo package
+.PHONY: test test-py test-ts test-long lint bench soak openapi dev example preview demo package ops
 
 $(BIN)/.installed: $(REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	touch $@
+
+# The operator tool as a command (README, "Operating a stack"): `session-uploads-ops` in the virtualenv's bin runs
+# `python -m ops` from this checkout, from any directory. A two-line script rather than an editable install: the
+# project is a Pulumi program, not a package, and the tool is its `ops/` directory.
+OPS := $(BIN)/session-uploads-ops
+
+$(OPS): Makefile | $(BIN)/.installed
+	printf '#!/bin/sh\n# session-uploads operator tool (make ops): python -m ops from %s\nPYTHONPATH="%s$${PYTHONPATH:+:$$PYTHONPATH}" exec "%s" -m ops "$$@"\n' \
+		"$(CURDIR)" "$(CURDIR)" "$(abspath $(BIN))/python" > $@
+	chmod +x $@
+
+ops: $(OPS)
 
 # The functions' layer: their third-party packages, built from layer/requirements.txt for the Lambda platform
 # (Python 3.12, manylinux x86_64 wheels) into .build/layer/. `make package` always rebuilds it; the targets that run
@@ -27,7 +39,7 @@ package: $(BIN)/.installed
 # One pytest worker per core: the suite is CPU-bound (moto, the local stack and the handlers share each interpreter).
 test: test-py test-ts
 
-test-py: $(BIN)/.installed $(LAYER)
+test-py: $(BIN)/.installed $(LAYER) $(OPS)
 	$(BIN)/python -m pytest -n auto
 
 # The TypeScript client (client-ts/): built with tsc, then one node --test run of its unit tests, its e2e from Node
@@ -71,7 +83,8 @@ preview: $(BIN)/.installed $(LAYER)
 bench: $(BIN)/.installed $(LAYER)
 	$(BIN)/python -m bench.results
 
-# The load scenario at 1,000 windows (20 sessions of 50) with duplicate events and failing ingest invokes; not in CI.
+# The load scenario at 1,000 windows (20 sessions of 50) with duplicate and dropped events and failing ingest invokes,
+# the DLQ redriven with the operator tool and the dropped events healed by the sweeper; not in CI.
 soak: $(BIN)/.installed
 	$(BIN)/python -m bench.load --sessions 20 --windows 50
 
@@ -79,7 +92,7 @@ soak: $(BIN)/.installed
 # It logs each SessionReady event; `.venv/bin/python -m devstack sweep` runs its sweeper once.
 # ALLOW_ORIGIN="http://localhost:5173 ..." lets pages from those origins call the API and PUT to the bucket (CORS).
 ALLOW_ORIGIN ?=
-dev: $(BIN)/.installed
+dev: $(BIN)/.installed $(OPS)
 	$(BIN)/python -m devstack serve $(foreach origin,$(ALLOW_ORIGIN),--allow-origin $(origin))
 
 # The TypeScript client's example page, served by the local stack from its own origin (allowed by CORS): open the
@@ -92,7 +105,7 @@ example: $(BIN)/.installed $(TS)/node_modules/.installed
 # audio and its frames bundle) uploaded by the client, each window checked to be recorded and ingested exactly once
 # with its frame count, each session completed with exactly one SessionReady event (non-zero exit otherwise). Handler
 # logs go to .devstack/demo.log.
-demo: $(BIN)/.installed $(LAYER)
+demo: $(BIN)/.installed $(LAYER) $(OPS)
 	$(BIN)/python -m devstack.demo
 
 openapi: $(BIN)/.installed

@@ -103,8 +103,12 @@ completion = UploadCompletion("upload-completion", UploadCompletionArgs(
     **functions,
 ))
 sweeper = Sweeper("sweeper", SweeperArgs(
+    bucket_name=storage.name,
+    bucket_arn=storage.arn,
     table_name=sessions.name,
     table_arn=sessions.arn,
+    ingest_function_arn=ingest_arn,
+    kms_key_arn=config.kms_key_arn,
     pending_index_arn=sessions.pending_index_arn,
     processing=processing,
     completion_timeout_seconds=config.completion_timeout_minutes * 60,
@@ -126,6 +130,9 @@ monitoring = Monitoring("monitoring", MonitoringArgs(
                                            "Sessions ended incomplete: windows still missing after the timeout"),
         "sweep-failures": MetricWatch(sweeper.handler.service_name, "SweepFailures",
                                       "The sweeper could not settle some sessions; the next run retries them"),
+        "windows-healed": MetricWatch(sweeper.handler.service_name, "WindowsHealed",
+                                      "S3 events were lost or late: the sweeper recorded windows whose objects existed "
+                                      "(see its log for the sessions; `ops dlq show` for dead-lettered events)"),
         "processing-trigger-failures": MetricWatch(api.handler.service_name, "ProcessingTriggerFailures",
                                                    "SessionReady not delivered on complete; the sweeper retries it"),
         "invalid-uploads": MetricWatch(completion.handler.service_name, "InvalidUploads",
@@ -141,6 +148,18 @@ pulumi.export("tableName", sessions.name)
 pulumi.export("dlqUrl", completion.dlq_url)
 pulumi.export("alarmTopicArn", monitoring.topic_arn)
 pulumi.export("processingEventBusName", bus_name)
+# What the operator tool (`python -m ops`) reads from `pulumi stack output --json`, and the ARNs `ops iam-policy`
+# grants the operator.
+pulumi.export("region", config.region)
+pulumi.export("bucketArn", storage.arn)
+pulumi.export("tableArn", sessions.arn)
+pulumi.export("dlqArn", completion.dlq_arn)
+pulumi.export("completionFunctionName", completion.handler.name)
+pulumi.export("completionFunctionArn", completion.handler.arn)
+pulumi.export("sweeperFunctionName", sweeper.handler.name)
+pulumi.export("sweeperFunctionArn", sweeper.handler.arn)
+pulumi.export("sweeperDlqUrl", sweeper.dlq_url)
+pulumi.export("sweeperDlqArn", sweeper.dlq_arn)
 if identity is not None:
     pulumi.export("userPoolId", identity.user_pool_id)
     pulumi.export("userPoolClientId", identity.client_id)

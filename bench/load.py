@@ -1,5 +1,7 @@
-"""`python -m bench.load`: sessions uploading concurrently through the local stack, duplicate S3 events and failing
-ingest invokes injected at random; counts what was lost, ingested twice or dead-lettered (`make soak` runs it big)."""
+"""`python -m bench.load`: sessions uploading concurrently through the local stack, duplicate, dropped S3 events and
+failing ingest invokes injected at random; the DLQ redriven with the operator tool, the sessions completed and swept
+(the sweeper heals the dropped events); counts what was lost, ingested twice or dead-lettered (`make soak` runs it
+big)."""
 
 from __future__ import annotations
 
@@ -12,16 +14,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import boto3
-
 from client import UploadClient
 from client.report import windows_in
 from devstack.demo import handler_output_to, write_windows
 from devstack.stack import LocalStack
+from devstack.tokens import ENDPOINTS_FILE
+from ops import dlq
+from ops.stack import Stack
+from ops.target import COMPLETION, from_local
 
 INJECTED_MARK = "failure injected by devstack faults"  # in the message of every fault the stack injects
 RETRY_DELAYS = (0.2, 0.4)  # Lambda's async retries, shortened: each completion invocation runs alone, as in one
 CLAIM_LEASE_SECONDS = 2  # warm container, so a retry never races a live claimant and the lease only covers crashes
+COMPLETION_TIMEOUT_SECONDS = 1  # the sweeper heals and judges sessions this long after complete
+MAX_SWEEPS = 5  # a sweep that runs short of time leaves sessions for the next one
 LOG_FILE = Path(".devstack") / "load.log"
 
 
@@ -32,14 +38,17 @@ class LoadFigures:
     duplicate_rate: float
     invoke_failure_rate: float
     seed: int
+    drop_rate: float = 0.0
     windows_uploaded: int = 0
     upload_failures: int = 0
     duplicates_injected: int = 0
+    drops_injected: int = 0
     invoke_faults_injected: int = 0
     dead_lettered: int = 0  # events whose three attempts all failed
     dead_lettered_unexpected: int = 0  # ... for a reason other than an injected fault
     redriven: int = 0
-    lost: int = 0  # windows not recorded, or never ingested, once the DLQ was redriven
+    windows_healed: int = 0  # by the sweeper, from the bucket's listing
+    lost: int = 0  # windows not recorded, or never ingested, once the DLQ was redriven and the sessions swept
     double_ingested: int = 0  # windows ingested more than once
     sessions_ready: int = 0
     session_ready_events: int = 0
@@ -56,10 +65,12 @@ class LoadFigures:
             ("sessions x windows", f"{self.sessions} x {self.windows_per_session} = {self.windows}"),
             ("windows uploaded (client)", self.windows_uploaded),
             (f"duplicate S3 events injected ({self.duplicate_rate:.0%})", self.duplicates_injected),
+            (f"S3 events dropped ({self.drop_rate:.0%})", self.drops_injected),
             (f"ingest invokes failed ({self.invoke_failure_rate:.0%})", self.invoke_faults_injected),
             ("events dead-lettered (3 attempts failed)", self.dead_lettered),
             ("  of which not caused by an injected fault", self.dead_lettered_unexpected),
-            ("events redriven from the DLQ", self.redriven),
+            ("events redriven (ops dlq redrive)", self.redriven),
+            ("windows healed by the sweeper", self.windows_healed),
             ("windows lost", self.lost),
             ("windows ingested more than once", self.double_ingested),
             ("sessions ready after complete", f"{self.sessions_ready} of {self.sessions}"),
@@ -80,13 +91,16 @@ def run_load(
     concurrency: int = 4,
     duplicate_rate: float = 0.10,
     invoke_failure_rate: float = 0.05,
+    drop_rate: float = 0.05,
     seed: int = 7,
 ) -> LoadFigures:
     """Upload `sessions` sessions of `windows` windows (the window_NNN.wav files in `windows_dir`) with faults on;
-    then redrive the DLQ as an operator would, complete every session and count."""
-    figures = LoadFigures(sessions, windows, duplicate_rate, invoke_failure_rate, seed)
+    then redrive the DLQ as an operator would, complete every session, let the sweeper heal the dropped events once
+    the stack's completion timeout has passed, and count."""
+    figures = LoadFigures(sessions, windows, duplicate_rate, invoke_failure_rate, seed, drop_rate)
     stack.faults.at_random("duplicate_event", duplicate_rate, seed)
     stack.faults.at_random("ingest_invoke", invoke_failure_rate, seed + 1)
+    stack.faults.at_random("drop_event", drop_rate, seed + 2)
     users = [f"load-{n}" for n in range(sessions)]
 
     def upload(user: str) -> tuple[str, str, int, int]:
@@ -105,12 +119,23 @@ def run_load(
     figures.windows_uploaded = sum(n for _, _, n, _ in uploaded)
     figures.upload_failures = sum(n for _, _, _, n in uploaded)
     figures.duplicates_injected = stack.faults.injected("duplicate_event")
+    figures.drops_injected = stack.faults.injected("drop_event")
     figures.invoke_faults_injected = stack.faults.injected("ingest_invoke")
     stack.faults.reset()  # the outage is over before the operator redrives
 
-    dead = redrive(stack)
-    figures.dead_lettered = figures.redriven = len(dead)
+    dead = stack.dlq_messages()
+    figures.dead_lettered = len(dead)
     figures.dead_lettered_unexpected = sum(INJECTED_MARK not in json.dumps(r["responsePayload"]) for r in dead)
+    figures.redriven = redrive(stack, figures)
+    stack.wait_idle(timeout=60)
+
+    for user, session_id, _, _ in uploaded:
+        with UploadClient(stack.api_url, stack.token(user=user)) as client:
+            client.complete(session_id, windows)
+    completed_at = time.monotonic()  # the last session's timeout runs from here
+    stack.wait_idle(timeout=60)
+    time.sleep(max(0.0, completed_at + stack.completion_timeout_seconds + 0.2 - time.monotonic()))
+    figures.windows_healed = sweep(stack, figures)
     stack.wait_idle(timeout=60)
 
     for user, session_id, _, _ in uploaded:
@@ -120,40 +145,41 @@ def run_load(
     return figures
 
 
-def redrive(stack: LocalStack) -> list[dict]:
-    """Every record in the DLQ, taken out and its event sent back to the notification queue (an operator's redrive)."""
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=stack.aws_endpoint,
-        region_name=stack.region,
-        aws_access_key_id=stack.credentials.access_key,
-        aws_secret_access_key=stack.credentials.secret_key,
-    )
-    records = []
-    while messages := sqs.receive_message(QueueUrl=stack.dlq_url, MaxNumberOfMessages=10).get("Messages", []):
-        for message in messages:
-            record = json.loads(message["Body"])
-            sqs.send_message(QueueUrl=stack.events_queue_url, MessageBody=json.dumps(record["requestPayload"]))
-            sqs.delete_message(QueueUrl=stack.dlq_url, ReceiptHandle=message["ReceiptHandle"])
-            records.append(record)
-    return records
+def redrive(stack: LocalStack, figures: LoadFigures) -> int:
+    """The completion DLQ redriven as an operator does (`python -m ops dlq redrive`): how many records were replayed."""
+    operator = Stack(from_local(stack.state_dir / ENDPOINTS_FILE))
+    report = dlq.redrive(operator, COMPLETION, dry_run=False)
+    figures.problems += [f"redrive failed: {entry['keys']}: {entry['error']}" for entry in report.failed]
+    return len(report.replayed)
+
+
+def sweep(stack: LocalStack, figures: LoadFigures) -> int:
+    """Sweep as the schedule would, again while a sweep leaves sessions for the next; the windows it healed."""
+    healed = 0
+    for _ in range(MAX_SWEEPS):
+        report = stack.sweep()
+        healed += sum(last - first + 1 for ranges in report["healed"].values() for first, last in ranges)
+        figures.problems += [f"session {session_id}: not swept" for session_id in report["failed"]]
+        if not report["deferred"]:
+            break
+    return healed
 
 
 def check_session(stack: LocalStack, figures: LoadFigures, user: str, session_id: str, windows: int) -> None:
-    """Count the session's lost and doubly ingested windows, then complete it and count it if it is ready."""
+    """Count the session's lost and doubly ingested windows, and whether it is ready."""
     expected = set(range(windows))
     counts = stack.ingest_counts(session_id)
     with UploadClient(stack.api_url, stack.token(user=user)) as client:
         status = client.status(session_id)
-        recorded = set(windows_in(status["recordedWindows"])) & set(windows_in(status["ingestedWindows"]))
-        lost = sorted(w for w in expected if w not in recorded or counts.get(w, 0) == 0)
-        double = sorted(w for w, n in counts.items() if n > 1)
-        figures.lost += len(lost)
-        figures.double_ingested += len(double)
-        if lost or double:
-            figures.problems.append(f"session {session_id}: lost {lost}, ingested more than once {double}")
-        if client.complete(session_id, windows)["status"] == "ready":
-            figures.sessions_ready += 1
+    recorded = set(windows_in(status["recordedWindows"])) & set(windows_in(status["ingestedWindows"]))
+    lost = sorted(w for w in expected if w not in recorded or counts.get(w, 0) == 0)
+    double = sorted(w for w, n in counts.items() if n > 1)
+    figures.lost += len(lost)
+    figures.double_ingested += len(double)
+    if lost or double:
+        figures.problems.append(f"session {session_id}: lost {lost}, ingested more than once {double}")
+    if status["status"] == "ready":
+        figures.sessions_ready += 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -164,6 +190,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--concurrency", type=int, default=4, help="uploads in flight per session")
     parser.add_argument("--duplicate-rate", type=float, default=0.10)
     parser.add_argument("--invoke-failure-rate", type=float, default=0.05)
+    parser.add_argument("--drop-rate", type=float, default=0.05, help="S3 events lost, healed by the sweeper")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
@@ -171,7 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         tempfile.TemporaryDirectory() as directory,
         tempfile.TemporaryDirectory() as state,
         handler_output_to(LOG_FILE),
-        LocalStack(retry_delays=RETRY_DELAYS, claim_lease_seconds=CLAIM_LEASE_SECONDS, state_dir=state) as stack,
+        LocalStack(retry_delays=RETRY_DELAYS, claim_lease_seconds=CLAIM_LEASE_SECONDS,
+                   completion_timeout_seconds=COMPLETION_TIMEOUT_SECONDS, state_dir=state) as stack,
     ):
         write_windows(Path(directory), args.windows, seconds=0.05)
         figures = run_load(
@@ -183,6 +211,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             concurrency=args.concurrency,
             duplicate_rate=args.duplicate_rate,
             invoke_failure_rate=args.invoke_failure_rate,
+            drop_rate=args.drop_rate,
             seed=args.seed,
         )
     print(f"Load through the local stack (handler logs in {LOG_FILE})")
@@ -191,7 +220,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("PROBLEM:", problem)
     if args.json:
         args.json.write_text(json.dumps({**asdict(figures), "windows": figures.windows}, indent=2) + "\n")
-    failed = figures.lost or figures.double_ingested or figures.dead_lettered_unexpected or figures.upload_failures
+    failed = (figures.lost or figures.double_ingested or figures.dead_lettered_unexpected or figures.upload_failures
+              or figures.problems or figures.windows_healed != figures.drops_injected)
     return 1 if failed or figures.sessions_ready != figures.sessions else 0
 
 

@@ -17,10 +17,15 @@ def code_archive() -> pulumi.AssetArchive:
     return pulumi.AssetArchive({"handlers": pulumi.FileArchive(HANDLERS_DIR)})
 
 
-def statement(actions: Sequence[str], resources: Sequence[pulumi.Input[str]],
-              sid: str | None = None) -> aws.iam.GetPolicyDocumentStatementArgs:
+def statement(actions: Sequence[str], resources: Sequence[pulumi.Input[str]], sid: str | None = None,
+              conditions: Sequence[aws.iam.GetPolicyDocumentStatementConditionArgs] = ()
+              ) -> aws.iam.GetPolicyDocumentStatementArgs:
     return aws.iam.GetPolicyDocumentStatementArgs(sid=sid, effect="Allow", actions=list(actions),
-                                                 resources=list(resources))
+                                                 resources=list(resources), conditions=list(conditions) or None)
+
+
+def condition(test: str, variable: str, values: Sequence[str]) -> aws.iam.GetPolicyDocumentStatementConditionArgs:
+    return aws.iam.GetPolicyDocumentStatementConditionArgs(test=test, variable=variable, values=list(values))
 
 
 @dataclass

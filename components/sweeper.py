@@ -1,4 +1,5 @@
-"""The completion sweeper: a Lambda on an EventBridge schedule, with bounded retries and its own DLQ."""
+"""The completion sweeper: a Lambda on an EventBridge schedule, with bounded retries and its own DLQ. It heals lost S3
+events through the completion path before it judges a session, so it holds the completion path's grants too."""
 
 from __future__ import annotations
 
@@ -8,9 +9,9 @@ import pulumi
 import pulumi_aws as aws
 
 from components.async_delivery import dead_letter_queue, invoke_config, rule_target
-from components.lambda_function import LambdaFunction, LambdaFunctionArgs, statement
+from components.lambda_function import LambdaFunction, LambdaFunctionArgs, condition, statement
 from components.processing import ProcessingTarget
-from handlers import contract
+from handlers import contract, layout
 
 TYPE = "session-uploads:index:Sweeper"
 # A failed sweep is not retried by Lambda: the next scheduled run does the same work anyway.
@@ -27,12 +28,19 @@ def schedule_expression(minutes: int) -> str:
 
 @dataclass
 class SweeperArgs:
+    bucket_name: pulumi.Input[str]
+    """The session bucket, whose session prefixes the heal lists."""
+    bucket_arn: pulumi.Input[str]
+    """Its ARN: ListBucket under the sessions prefix only, and the completion path's grants on objects (it reads what
+    S3 holds, and quarantines a refused half)."""
     table_name: pulumi.Input[str]
     """The sessions table."""
     table_arn: pulumi.Input[str]
-    """Its ARN: the sweeper gets and updates items."""
+    """Its ARN: the sweeper gets, reads window items of, and updates sessions, as the completion path does."""
+    ingest_function_arn: pulumi.Input[str]
+    """The ingest target: a healed window is ingested by the sweeper, once, under the same claim."""
     pending_index_arn: pulumi.Input[str]
-    """The sparse index of pending sessions: the only thing the sweeper queries."""
+    """The sparse index of pending sessions: how the sweeper finds the sessions to settle."""
     processing: ProcessingTarget
     """Where the triggers still owed to ready sessions are delivered."""
     completion_timeout_seconds: int
@@ -47,6 +55,11 @@ class SweeperArgs:
     """The stack's layer of third-party packages."""
     log_retention_days: int
     """Retention of the function's log group."""
+    claim_lease_seconds: int = contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS
+    """How long an ingest claim holds: the completion function's own (see handlers.domain.completion)."""
+    kms_key_arn: pulumi.Input[str] | None = None
+    """The bucket's KMS key, when it has one: the completion path reads what S3 holds (decrypting it) and quarantines
+    a refused half (a copy, encrypted anew)."""
 
 
 class Sweeper(pulumi.ComponentResource):
@@ -55,6 +68,8 @@ class Sweeper(pulumi.ComponentResource):
     rule: aws.cloudwatch.EventRule
     permission: aws.lambda_.Permission
     target: aws.cloudwatch.EventTarget
+    dlq_url: pulumi.Output[str]
+    dlq_arn: pulumi.Output[str]
 
     def __init__(self, name: str, args: SweeperArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TYPE, name, None, opts)
@@ -73,12 +88,32 @@ class Sweeper(pulumi.ComponentResource):
                 log_retention_days=args.log_retention_days,
                 statements=[
                     statement(["dynamodb:Query"], [args.pending_index_arn], sid="PendingSessions"),
-                    statement(["dynamodb:GetItem", "dynamodb:UpdateItem"], [args.table_arn], sid="Sessions"),
+                    # Query: a session's window items (what the heal compares with the listing); BatchGetItem,
+                    # UpdateItem: the completion path's reads and writes (UpdateItem also covers its transactions).
+                    statement(["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+                              [args.table_arn], sid="Sessions"),
+                    # One session's prefix at a time: a listing of anything else (the bucket's root, ingest records)
+                    # is refused. The condition is evaluated by IAM, not by moto.
+                    statement(["s3:ListBucket"], [args.bucket_arn], sid="ListSessions",
+                              conditions=[condition("StringLike", "s3:prefix", [f"{layout.SESSIONS_PREFIX}*"])]),
+                    # The completion path's own object grants (components/upload_completion.py): HeadObject and a
+                    # ranged GET per half; a refused half copied to the quarantine prefix, then deleted.
+                    statement(["s3:DeleteObject", "s3:GetObject"],
+                              [self._objects(args.bucket_arn, layout.SESSIONS_PREFIX)], sid="ReadUploads"),
+                    statement(["s3:PutObject"], [self._objects(args.bucket_arn, layout.QUARANTINE_PREFIX)],
+                              sid="Quarantine"),
+                    # Reading an SSE-KMS object decrypts its data key; the quarantine copy is encrypted with a new one.
+                    *([statement(["kms:Decrypt", "kms:GenerateDataKey"], [args.kms_key_arn], sid="BucketKey")]
+                      if args.kms_key_arn is not None else []),
+                    statement(["lambda:InvokeFunction"], [args.ingest_function_arn], sid="Ingest"),
                     *args.processing.statements(),
                     statement(["sqs:SendMessage"], [self.dlq.arn], sid="DeadLetters"),
                 ],
                 environment={
+                    contract.ENV_BUCKET_NAME: args.bucket_name,
                     contract.ENV_SESSIONS_TABLE_NAME: args.table_name,
+                    contract.ENV_INGEST_FUNCTION_NAME: args.ingest_function_arn,
+                    contract.ENV_INGEST_CLAIM_LEASE_SECONDS: str(args.claim_lease_seconds),
                     contract.ENV_COMPLETION_TIMEOUT_SECONDS: str(args.completion_timeout_seconds),
                     **args.processing.environment(),
                 },
@@ -101,4 +136,10 @@ class Sweeper(pulumi.ComponentResource):
         self.permission, self.target = rule_target(
             name, self.rule, self.handler.function, self.dlq, args.account_id, DELIVERY_RETRIES, max_event_age, self
         )
-        self.register_outputs({"functionArn": self.handler.arn, "dlqArn": self.dlq.arn})
+        self.dlq_url = self.dlq.url
+        self.dlq_arn = self.dlq.arn
+        self.register_outputs({"functionArn": self.handler.arn, "dlqUrl": self.dlq_url, "dlqArn": self.dlq_arn})
+
+    @staticmethod
+    def _objects(bucket_arn: pulumi.Input[str], prefix: str) -> pulumi.Output[str]:
+        return pulumi.Output.from_input(bucket_arn).apply(lambda arn: layout.objects_arn(arn, prefix))

@@ -2,6 +2,7 @@
 client's suites) needs of `stack.faults` and the bucket's CORS configuration, as JSON over HTTP on 127.0.0.1.
 
     POST /faults         {"failS3Puts": n, "expireS3Urls": n}   the next n presigned PUTs fail so (204)
+                         {"dropS3Events": n}                     the next n S3 events are lost (204)
     GET  /faults         {"injected": {kind: n}, "pending": {kind: n}}
     POST /faults/reset                                           (204)
     GET  /bucket-cors    {"CORSRules": [...]}                    the bucket's CORS configuration, as S3 returns it
@@ -19,7 +20,11 @@ from werkzeug.wrappers import Request, Response
 from devstack.faults import Faults
 
 # Request field -> (Faults method, fault kind).
-_FAULTS = {"failS3Puts": ("fail_s3_puts", "s3_put"), "expireS3Urls": ("expire_s3_urls", "s3_url_expired")}
+_FAULTS = {
+    "failS3Puts": ("fail_s3_puts", "s3_put"),
+    "expireS3Urls": ("expire_s3_urls", "s3_url_expired"),
+    "dropS3Events": ("drop_events", "drop_event"),
+}
 
 
 def _json(status: int, body: Any = None) -> Response:

@@ -35,14 +35,24 @@ class Faults:
         """The next n completion-handler invocations raise."""
         self._add("completion", n)
 
+    def fail_sweeps(self, n: int) -> None:
+        """The next n sweeper invocations raise (a scheduled one then lands in the sweeper's DLQ)."""
+        self._add("sweep", n)
+
     def duplicate_events(self, n: int) -> None:
         """The next n S3 events the relay takes from the queue are delivered twice, as two async invocations
         (S3 delivers at least once: a duplicate is a second, independent delivery of the same event)."""
         self._add("duplicate_event", n)
 
+    def drop_events(self, n: int) -> None:
+        """The next n S3 events the relay takes from the queue are lost: their messages are deleted and the
+        completion function never sees them (S3 gives no delivery guarantee in time; Lambda drops what it could not
+        deliver). The sweeper's heal, a redrive or `ops reconcile` must then find their objects."""
+        self._add("drop_event", n)
+
     def at_random(self, kind: str, rate: float, seed: int) -> None:
         """Besides any countdown, each chance of a failure of `kind` ("ingest_invoke", "ingest_run", "completion",
-        "duplicate_event") happens with probability `rate`, drawn from an RNG seeded with `seed`."""
+        "duplicate_event", "drop_event", "sweep") happens with probability `rate`, drawn from an RNG seeded with `seed`."""
         if not 0.0 <= rate <= 1.0:
             raise ValueError("rate must be between 0 and 1")
         with self._lock:
@@ -80,8 +90,8 @@ class Faults:
             self._pending[kind] += n
 
     def pending(self, kind: str) -> int:
-        """How many failures of a kind ("ingest_invoke", "ingest_run", "completion", "duplicate_event", "s3_put",
-        "s3_url_expired") are still to happen by countdown."""
+        """How many failures of a kind ("ingest_invoke", "ingest_run", "completion", "duplicate_event", "drop_event",
+        "sweep", "s3_put", "s3_url_expired") are still to happen by countdown."""
         with self._lock:
             return self._pending[kind]
 

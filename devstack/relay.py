@@ -45,12 +45,14 @@ class EventRelay:
         invoker: AsyncInvoker,
         stopping: threading.Event,
         duplicate: Callable[[], bool] = lambda: False,
+        drop: Callable[[], bool] = lambda: False,
     ):
         self._sqs = sqs
         self._queue_url = queue_url
         self._invoker = invoker
         self._stopping = stopping
         self._duplicate = duplicate  # asked once per event: True delivers it twice, as S3 sometimes does
+        self._drop = drop  # asked once per event: True loses it (deleted, never delivered)
         self._thread = threading.Thread(target=self._poll, name="devstack-relay", daemon=True)
 
     def start(self) -> None:
@@ -87,6 +89,10 @@ class EventRelay:
             # S3 posts a test event when the notification is configured; a Lambda target never sees one.
             self._delete(receipt)
             return
+        if self._drop():
+            log.info("S3 event dropped (devstack fault): %s", _keys(event))
+            self._delete(receipt)
+            return
         if self._duplicate():
             # A second, independent async invocation of the same event; submitted first, so that it is counted
             # as work in flight before the original can delete the message.
@@ -95,3 +101,8 @@ class EventRelay:
 
     def _delete(self, receipt: str) -> None:
         self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=receipt)
+
+
+def _keys(event: dict) -> list[str]:
+    """The object keys an S3 notification names, as sent (URL-encoded), for the log."""
+    return [str(r.get("s3", {}).get("object", {}).get("key")) for r in event.get("Records", []) if isinstance(r, dict)]

@@ -51,6 +51,7 @@ class Names:
     events_queue: str
     dlq: str
     sweeper_function: str
+    sweeper_dlq: str
     sweep_schedule: str
     processing_bus: str
     session_ready_rule: str
@@ -68,6 +69,7 @@ class Names:
             events_queue=f"{project}-upload-events-{suffix}",
             dlq=f"{project}-upload-complete-dlq-{suffix}",
             sweeper_function=f"{project}-sweeper-{suffix}",
+            sweeper_dlq=f"{project}-sweeper-dlq-{suffix}",
             sweep_schedule=f"{project}-sweep-schedule-{suffix}",
             processing_bus=f"{project}-processing-{suffix}",
             session_ready_rule=f"{project}-session-ready-{suffix}",
@@ -201,23 +203,32 @@ class LocalStack:
                 **processing,
             },
         )
+        # The sweeper heals lost events through the completion path: it needs the completion path's environment.
         self._sweeper = self._function(
             self.names.sweeper_function,
             "handlers.sweeper.app",
             contract.SWEEPER_FUNCTION_TIMEOUT_SECONDS,
             {
+                contract.ENV_BUCKET_NAME: self.names.bucket,
                 contract.ENV_SESSIONS_TABLE_NAME: self.names.table,
+                contract.ENV_INGEST_FUNCTION_NAME: self.names.ingest_function,
                 contract.ENV_COMPLETION_TIMEOUT_SECONDS: str(self.completion_timeout_seconds),
                 **processing,
             },
+            fault="sweep",
         )
         ingest_invoker = self._async(ingest)
         completion_invoker = self._async(
-            completion, on_failure=lambda *failure: self._dead_letter(completion, *failure)
+            completion, on_failure=lambda *failure: self._dead_letter(completion, self.dlq_url, *failure)
+        )
+        # As deployed: a failed sweep is not retried (the next scheduled run is the retry); it lands in its DLQ.
+        sweeper_invoker = self._async(
+            self._sweeper,
+            on_failure=lambda *failure: self._dead_letter(self._sweeper, self.sweeper_dlq_url, *failure),
+            retry_delays=(),
         )
         lambda_api.functions = {
-            f.function.name: f
-            for f in (ingest_invoker, completion_invoker, self._async(api), self._async(self._sweeper))
+            f.function.name: f for f in (ingest_invoker, completion_invoker, self._async(api), sweeper_invoker)
         }
 
         front = HttpApiCors(HttpApiFront(api, self._key.verify), self.cors_allowed_origins)
@@ -233,6 +244,7 @@ class LocalStack:
             completion_invoker,
             self._stopping,
             duplicate=lambda: self.faults.take("duplicate_event"),
+            drop=lambda: self.faults.take("drop_event"),
         )
         self._relay.start()
         self._capture = SessionReadyCapture(self._client("sqs"), self.session_ready_queue_url, self._stopping)
@@ -245,8 +257,10 @@ class LocalStack:
             "bucket": self.names.bucket,
             "table": self.names.table,
             "dlqUrl": self.dlq_url,
+            "sweeperDlqUrl": self.sweeper_dlq_url,
             "processingBus": self.names.processing_bus,
             "lambdaEndpoint": self.lambda_endpoint,
+            "completionFunction": self.names.completion_function,
             "sweeperFunction": self.names.sweeper_function,
             "sweepSchedule": self.names.sweep_schedule,
             "token": self.token(DEV_USER),
@@ -299,11 +313,13 @@ class LocalStack:
             counts[record["windowIndex"]] = counts.get(record["windowIndex"], 0) + 1
         return counts
 
-    def dlq_messages(self) -> list[dict]:
-        """The records in the DLQ (Lambda's on-failure format: the event is under `requestPayload`), left in it."""
+    def dlq_messages(self, queue_url: str | None = None) -> list[dict]:
+        """The records in the completion DLQ, or in the queue at `queue_url` (the sweeper's DLQ, say), in Lambda's
+        on-failure format (the event is under `requestPayload`); left in it."""
+        queue_url = queue_url or self.dlq_url
         records, receipts = [], []
         while True:
-            batch = self._sqs.receive_message(QueueUrl=self.dlq_url, MaxNumberOfMessages=10, VisibilityTimeout=30)
+            batch = self._sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=30)
             messages = batch.get("Messages", [])
             if not messages:
                 break
@@ -311,7 +327,7 @@ class LocalStack:
             receipts += [m["ReceiptHandle"] for m in messages]
         for start in range(0, len(receipts), 10):  # make them visible again: reading is not consuming
             self._sqs.change_message_visibility_batch(
-                QueueUrl=self.dlq_url,
+                QueueUrl=queue_url,
                 Entries=[
                     {"Id": str(i), "ReceiptHandle": r, "VisibilityTimeout": 0}
                     for i, r in enumerate(receipts[start : start + 10])
@@ -362,6 +378,7 @@ class LocalStack:
             QueueName=names.events_queue, Attributes={"VisibilityTimeout": str(in_flight)}
         )["QueueUrl"]
         self.dlq_url = self._sqs.create_queue(QueueName=names.dlq)["QueueUrl"]
+        self.sweeper_dlq_url = self._sqs.create_queue(QueueName=names.sweeper_dlq)["QueueUrl"]
         provision.notify_queue_of_windows(self._s3, names.bucket, provision.queue_arn(self._sqs, self.events_queue_url))
         self.session_ready_queue_url = self._sqs.create_queue(QueueName=names.session_ready_queue)["QueueUrl"]
         provision.create_processing_bus(
@@ -404,16 +421,19 @@ class LocalStack:
             name, handler, self.region, timeout, fault=(lambda: self.faults.take(fault)) if fault else (lambda: False)
         )
 
-    def _async(self, function: Function, on_failure: Any = None) -> AsyncInvoker:
-        invoker = AsyncInvoker(function, self.retry_delays, self._activity, self._stopping, on_failure)
+    def _async(
+        self, function: Function, on_failure: Any = None, retry_delays: tuple[float, ...] | None = None
+    ) -> AsyncInvoker:
+        delays = self.retry_delays if retry_delays is None else retry_delays
+        invoker = AsyncInvoker(function, delays, self._activity, self._stopping, on_failure)
         self._invokers.append(invoker)
         return invoker
 
     def _dead_letter(
-        self, function: Function, event: Any, request_id: str, error: BaseException, attempts: int
+        self, function: Function, queue_url: str, event: Any, request_id: str, error: BaseException, attempts: int
     ) -> None:
         record = failure_record(function.arn, event, request_id, error, attempts)
-        self._sqs.send_message(QueueUrl=self.dlq_url, MessageBody=json.dumps(record))
+        self._sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(record))
 
     def _invoke_fault(self, function_name: str) -> bool:
         return function_name == self.names.ingest_function and self.faults.take("ingest_invoke")

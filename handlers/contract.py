@@ -53,14 +53,16 @@ MAX_URL_EXPIRES_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs cannot live long
 MAX_REQUEST_BODY_BYTES = 16 * 1024
 MAX_REQUEST_BODY_DEPTH = 32
 # A claim to invoke ingest for a window expires after this long, so that a claimant that crashed or timed out
-# cannot strand the window. It must exceed the completion function's timeout (a live claimant finishes first)
-# and stay below Lambda's first async retry delay (about one minute), so the retry can take the claim over.
+# cannot strand the window. It must exceed the timeout of every function that claims (the completion function, and
+# the sweeper, which heals lost events through the completion path): a live claimant finishes first. And it stays
+# below Lambda's first async retry delay (about one minute), so the retry can take the claim over.
 DEFAULT_INGEST_CLAIM_LEASE_SECONDS = 45
 # Every function's timeout, for the program and the local stack alike.
 API_FUNCTION_TIMEOUT_SECONDS = 10  # a few DynamoDB calls and a local signature, well inside the HTTP API's 30 s
 COMPLETION_FUNCTION_TIMEOUT_SECONDS = 30
 INGEST_FUNCTION_TIMEOUT_SECONDS = 10
-SWEEPER_FUNCTION_TIMEOUT_SECONDS = 60
+# Below the claim lease (see above). A run that has healed for this long stops; the next run goes on from there.
+SWEEPER_FUNCTION_TIMEOUT_SECONDS = 40
 
 # Environment variables: the first five keep the names the old system used.
 ENV_BUCKET_NAME = "BUCKET_NAME"

@@ -140,14 +140,21 @@ class IngestSettings:
 
 @dataclass(frozen=True)
 class SweeperSettings:
+    """The sweeper settles sessions, and heals lost events through the completion path: it lists the bucket and
+    needs whatever the completion path needs (the table, the ingest target, the processing trigger)."""
+
+    bucket_name: str
     table_name: str
+    ingest_function_name: str
     completion_timeout_seconds: int
     processing: ProcessingSettings
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> SweeperSettings:
         return cls(
+            bucket_name=_required(env, contract.ENV_BUCKET_NAME),
             table_name=_required(env, contract.ENV_SESSIONS_TABLE_NAME),
+            ingest_function_name=_required(env, contract.ENV_INGEST_FUNCTION_NAME),
             completion_timeout_seconds=_positive_int(
                 env, contract.ENV_COMPLETION_TIMEOUT_SECONDS, contract.DEFAULT_COMPLETION_TIMEOUT_SECONDS
             ),

@@ -12,11 +12,11 @@ trigger under a claim lease, so it fires once per ready session.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
 from handlers.contract import Status
 from handlers.domain.entities import Session
-from handlers.domain.errors import Conflict
+from handlers.domain.errors import Conflict, OutOfTime
 from handlers.domain.ports import ProcessingTrigger, SessionRepository, StaleRead
 from handlers.domain.processing import session_ready_detail
 from handlers.domain.sessions import describe, load_owned
@@ -97,22 +97,52 @@ class SweepReport:
     marked_incomplete: list[str] = field(default_factory=list)
     triggered: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    healed: dict[str, list[int]] = field(default_factory=dict)  # session -> windows the heal recorded
+    deferred: list[str] = field(default_factory=list)  # not reached, or left mid-heal, for lack of time
+
+    @property
+    def windows_healed(self) -> int:
+        return sum(len(windows) for windows in self.healed.values())
 
 
-def sweep(*, store: SessionRepository, trigger: ProcessingTrigger, timeout_seconds: float) -> SweepReport:
-    """Finalizing sessions past the timeout become incomplete; ready sessions still owed a trigger get it.
+class Heal(Protocol):
+    def __call__(self, session: Session) -> list[int]:
+        """Record what exists in the bucket but not in the table (handlers.domain.healing); the windows healed.
+        Raises OutOfTime when it had to stop."""
 
-    The decision reads only the header (its counters); no window item is read.
+
+def sweep(
+    *, store: SessionRepository, trigger: ProcessingTrigger, timeout_seconds: float, heal: Heal | None = None
+) -> SweepReport:
+    """Finalizing sessions past the timeout are healed, then become ready or incomplete; ready sessions still owed a
+    trigger get it.
+
+    A finalizing session past the timeout is healed first (`heal`: the objects of its prefix that the table never
+    recorded go through the completion path, which may itself make it ready), then judged on its header, read again
+    after the heal: the decision is a comparison of its counters, and no window item is read for it. A heal that
+    runs out of time leaves its session, and every session after it, for the next run.
     """
     report = SweepReport()
     for session_id in store.pending(finalizing_before=store.now() - timeout_seconds):
+        if report.deferred:
+            report.deferred.append(session_id)
+            continue
         try:
             session = store.get(session_id)  # the index is eventually consistent: decide on a consistent read
+            if heal is not None and session is not None and session.status is Status.FINALIZING:
+                healed = heal(session)
+                if healed:
+                    report.healed[session_id] = healed
+                    session = store.get(session_id)  # judge the counters as the heal left them
             if advance(session, store=store, trigger=trigger):
                 report.triggered.append(session_id)
             elif session and session.status is Status.FINALIZING and not session.complete:
                 if store.mark_incomplete(session):
                     report.marked_incomplete.append(session_id)
+        except OutOfTime as stopped:
+            if stopped.healed:
+                report.healed[session_id] = stopped.healed
+            report.deferred.append(session_id)
         except Exception:  # noqa: BLE001 - one failing session must not starve the others; counted and retried
             report.failed.append(session_id)
     return report

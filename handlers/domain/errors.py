@@ -23,3 +23,12 @@ class WindowClaimInFlight(Exception):
     Raised, not swallowed: if that claimant dies, this event's retry must still be able to take the claim over
     once the lease expires; if it succeeds, the retry finds the window ingested and does nothing.
     """
+
+
+class OutOfTime(Exception):
+    """Too little of the invocation's time is left to start another step safely: stop, and decide nothing more.
+    `healed` holds the windows recorded before stopping (they stay recorded)."""
+
+    def __init__(self, message: str, healed: list[int] | None = None):
+        super().__init__(message)
+        self.healed = healed or []

@@ -102,3 +102,17 @@ class IngestTarget(Protocol):
 class ProcessingTrigger(Protocol):
     def __call__(self, detail: dict[str, Any]) -> None:
         """Deliver the trigger for one ready session; raise if it was not accepted."""
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    """An object under a prefix of the bucket, as a listing reports it (the ETag without S3's quotes)."""
+
+    key: str
+    size: int
+    etag: str
+
+
+class ObjectListing(Protocol):
+    def __call__(self, prefix: str) -> Iterator[StoredObject]:
+        """Every object under `prefix`, paged (never the whole listing in memory)."""

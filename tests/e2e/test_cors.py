@@ -128,7 +128,7 @@ def test_the_control_endpoint_injects_s3_faults_once_each(stack, grant):
         answers.append((response.status_code, s3_error(response)[0] if response.status_code != 200 else None))
     assert answers == [(503, "ServiceUnavailable"), (403, "AccessDenied"), (200, None)]
     injected = requests.get(f"{stack.control_url}/faults", timeout=10).json()["injected"]
-    assert injected == {"s3_put": 1, "s3_url_expired": 1}
+    assert injected == {"s3_put": 1, "s3_url_expired": 1, "drop_event": 0}
     bad = requests.post(f"{stack.control_url}/faults", json={"failS3Puts": -1}, timeout=10)
     assert bad.status_code == 400
 

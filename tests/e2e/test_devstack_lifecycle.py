@@ -96,7 +96,8 @@ def test_serve_answers_cli_tokens_logs_session_ready_sweeps_from_the_cli_and_sto
         time.sleep(1.1)  # past the completion timeout
         swept = subprocess.run([*command, "sweep"], cwd=REPO, capture_output=True, text=True)
         assert swept.returncode == 0, swept.stderr
-        assert json.loads(swept.stdout) == {"markedIncomplete": [partial], "triggered": [], "failed": []}
+        assert json.loads(swept.stdout) == {
+            "markedIncomplete": [partial], "triggered": [], "failed": [], "healed": {}, "deferred": []}
         assert log.read_text().count("SessionReady: ") == 1
 
         server.send_signal(signal.SIGTERM)

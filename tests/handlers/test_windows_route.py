@@ -1,6 +1,5 @@
 """The v2 read routes under moto: the status as counts and ranges, and per-window detail paged in window order."""
 
-import json
 
 import pytest
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from handlers import contract
+from handlers import contract, layout
 from offline.program import ACCOUNT_ID, run_program
 from stack_config import ConfigError
 from tests.infra.conftest import as_list, function, statements
@@ -20,6 +20,7 @@ INVOKE_CONFIG = "aws:lambda/functionEventInvokeConfig:FunctionEventInvokeConfig"
 BUS = "aws:cloudwatch/eventBus:EventBus"
 TRIGGERING = ("api", "upload-completion", "sweeper")  # every function that may deliver SessionReady
 TABLE_ARN = f"arn:aws:dynamodb:eu-west-1:{ACCOUNT_ID}:table/sessions-table-mock"
+BUCKET_ARN = "arn:aws:s3:::storage-bucket-mock"
 STATE_MACHINE = "arn:aws:states:eu-west-1:{account}:stateMachine:session-processing"
 
 
@@ -94,18 +95,54 @@ def test_the_account_default_bus_can_be_chosen_explicitly(elsewhere):
 
 # --- the sweeper ----------------------------------------------------------------------------------------------
 
-def test_the_sweeper_queries_only_the_pending_index_and_gets_and_updates_sessions(dev):
+def test_the_sweeper_holds_exactly_the_grants_of_settling_and_healing_sessions(dev):
     found = grants(dev, "sweeper")
     log_group = dev.one("aws:cloudwatch/logGroup:LogGroup", "sweeper-handler-logs").name
     assert found == {
         "PendingSessions": (["dynamodb:Query"], [f"{TABLE_ARN}/index/{contract.PENDING_INDEX_NAME}"]),
-        "Sessions": (["dynamodb:GetItem", "dynamodb:UpdateItem"], [TABLE_ARN]),
+        # The heal: the session's window items (Query), then the completion path's reads and writes.
+        "Sessions": (["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+                     [TABLE_ARN]),
+        "ListSessions": (["s3:ListBucket"], [BUCKET_ARN]),
+        "ReadUploads": (["s3:DeleteObject", "s3:GetObject"], [f"{BUCKET_ARN}/{layout.SESSIONS_PREFIX}*"]),
+        "Quarantine": (["s3:PutObject"], [f"{BUCKET_ARN}/{layout.QUARANTINE_PREFIX}*"]),
+        "Ingest": (["lambda:InvokeFunction"], [f"arn:aws:lambda:eu-west-1:{ACCOUNT_ID}:function:ingest-handler-function-mock"]),
         "ProcessingEvents": (["events:PutEvents"], [bus_arn("session-uploads-dev")]),
         "DeadLetters": (["sqs:SendMessage"], [f"arn:aws:sqs:eu-west-1:{ACCOUNT_ID}:sweeper-dlq-mock"]),
         "Logs": (["logs:CreateLogStream", "logs:PutLogEvents"],
                  [f"arn:aws:logs:eu-west-1:{ACCOUNT_ID}:log-group:{log_group}-mock:*"]),
         "Tracing": (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], ["*"]),
     }
+
+
+def test_the_sweeper_may_list_only_under_the_sessions_prefix(dev, prod):
+    for run in (dev, prod):
+        listing = statements(run, "sweeper")["ListSessions"]
+        # Without the condition ListBucket would list the whole bucket (ingest records, quarantine) to the sweeper.
+        assert listing["Condition"] == {"StringLike": {"s3:prefix": f"{layout.SESSIONS_PREFIX}*"}}
+        assert listing["Resource"] == BUCKET_ARN
+
+
+def test_the_sweeper_holds_the_completion_path_s_object_grants(dev, prod):
+    for run in (dev, prod):
+        sweeper, completion = grants(run, "sweeper"), grants(run, "upload-completion")
+        # The heal runs the completion path: what it does to objects, the sweeper must be allowed to do too.
+        completion_objects = {sid: g for sid, g in completion.items() if any(a.startswith("s3:") for a in g[0])}
+        assert completion_objects and all(g in sweeper.values() for g in completion_objects.values())
+    assert "BucketKey" not in statements(dev, "sweeper")
+    key = prod.config["session-uploads:kmsKeyArn"]
+    assert grants(prod, "sweeper")["BucketKey"] == (["kms:Decrypt", "kms:GenerateDataKey"], [key])
+
+
+def test_the_sweeper_heals_with_the_completion_path_s_environment(dev):
+    variables = function(dev, "sweeper").inputs["environment"]["variables"]
+    completion = function(dev, "upload-completion").inputs["environment"]["variables"]
+    assert variables[contract.ENV_BUCKET_NAME] == dev.outputs["bucketName"]
+    for name in (contract.ENV_INGEST_FUNCTION_NAME, contract.ENV_INGEST_CLAIM_LEASE_SECONDS):
+        assert variables[name] == completion[name]  # one ingest target, one lease, whoever claims
+    # Every function that claims a window's ingest finishes inside the lease (handlers/contract.py).
+    for component in ("sweeper", "upload-completion"):
+        assert function(dev, component).inputs["timeout"] < float(variables[contract.ENV_INGEST_CLAIM_LEASE_SECONDS])
 
 
 def test_a_schedule_invokes_the_sweeper_with_bounded_retries_and_a_dlq(dev):

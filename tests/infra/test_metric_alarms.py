@@ -46,7 +46,9 @@ def watched(run, alarm_name) -> tuple[str, str, tuple]:
     return alarm["namespace"], alarm["metricName"], tuple(alarm["dimensions"].items())
 
 
-@pytest.mark.parametrize("alarm", ["monitoring-sessions-incomplete", "monitoring-sweep-failures"])
+@pytest.mark.parametrize(
+    "alarm", ["monitoring-sessions-incomplete", "monitoring-sweep-failures", "monitoring-windows-healed"]
+)
 def test_the_sweeper_emits_what_its_alarms_watch(aws, dev, capsys, alarm):
     deployed_environment(aws, dev, "sweeper")
     sweeper = load_handler("handlers.sweeper.app")

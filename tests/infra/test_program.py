@@ -171,8 +171,9 @@ def test_each_function_environment_is_what_its_handler_settings_read(dev, compon
             max_audio_bytes=contract.DEFAULT_MAX_AUDIO_BYTES, max_frames_bytes=contract.DEFAULT_MAX_FRAMES_BYTES,
             retention_days=7, processing=processing)
     if settings is SweeperSettings:
-        assert parsed == SweeperSettings(table_name=dev.outputs["tableName"], completion_timeout_seconds=15 * 60,
-                                         processing=processing)
+        assert parsed == SweeperSettings(bucket_name=dev.outputs["bucketName"], table_name=dev.outputs["tableName"],
+                                         ingest_function_name=arn_of(dev, FUNCTION, "ingest-handler-function"),
+                                         completion_timeout_seconds=15 * 60, processing=processing)
     if settings is CompletionSettings:
         assert parsed.processing == processing
         assert parsed.ingest_function_name == arn_of(dev, FUNCTION, "ingest-handler-function")
@@ -292,7 +293,7 @@ def test_alarms_watch_every_dlq_every_function_and_the_handlers_failure_metrics(
     assert watched == {(metric, name) for metric in ("Errors", "Throttles") for name in names}
     own = {(a["metricName"], a["dimensions"]["service"]) for a in every if a["namespace"] == contract.METRICS_NAMESPACE}
     assert own == {("SessionsMarkedIncomplete", "session-uploads-sweeper"), ("SweepFailures", "session-uploads-sweeper"),
-                   ("ProcessingTriggerFailures", "session-uploads-api"),
+                   ("WindowsHealed", "session-uploads-sweeper"), ("ProcessingTriggerFailures", "session-uploads-api"),
                    ("InvalidUploads", "session-uploads-upload-complete")}
     assert len(dlqs) + len(watched) + len(own) == len(every)
     topic = dev.outputs["alarmTopicArn"]
@@ -313,6 +314,17 @@ def test_stack_outputs(dev):
         "userPoolId": "eu-west-1_identityuserpool",
         "userPoolClientId": "identity-app-client-mock-id",
         "jwtIssuer": "https://cognito-idp.eu-west-1.amazonaws.com/eu-west-1_identityuserpool",
+        # What the operator tool reads (ops/target.py) and grants itself (`ops iam-policy`).
+        "region": "eu-west-1",
+        "bucketArn": "arn:aws:s3:::storage-bucket-mock",
+        "tableArn": f"arn:aws:dynamodb:eu-west-1:{ACCOUNT_ID}:table/sessions-table-mock",
+        "dlqArn": f"arn:aws:sqs:eu-west-1:{ACCOUNT_ID}:upload-completion-dlq-mock",
+        "completionFunctionName": "upload-completion-handler-function-mock",
+        "completionFunctionArn": f"arn:aws:lambda:eu-west-1:{ACCOUNT_ID}:function:upload-completion-handler-function-mock",
+        "sweeperFunctionName": "sweeper-handler-function-mock",
+        "sweeperFunctionArn": f"arn:aws:lambda:eu-west-1:{ACCOUNT_ID}:function:sweeper-handler-function-mock",
+        "sweeperDlqUrl": f"https://sqs.eu-west-1.amazonaws.com/{ACCOUNT_ID}/sweeper-dlq-mock",
+        "sweeperDlqArn": f"arn:aws:sqs:eu-west-1:{ACCOUNT_ID}:sweeper-dlq-mock",
     }
 
 

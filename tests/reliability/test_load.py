@@ -1,5 +1,6 @@
-"""Load through the local stack with the real client, duplicate S3 events and failing ingest invokes injected: every
-window recorded and ingested exactly once, every session ready once, nothing dead-lettered but injected failures."""
+"""Load through the local stack with the real client, duplicate and dropped S3 events and failing ingest invokes
+injected: every window recorded and ingested exactly once (the dropped ones healed by the sweeper), every session ready
+once, nothing dead-lettered but injected failures."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.load import CLAIM_LEASE_SECONDS, RETRY_DELAYS, run_load
+from bench.load import CLAIM_LEASE_SECONDS, COMPLETION_TIMEOUT_SECONDS, RETRY_DELAYS, run_load
 from devstack.demo import write_windows
 from devstack.stack import LocalStack
 
@@ -18,17 +19,19 @@ WINDOWS = 10  # per session: the local stack handles a few windows a second on t
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     state = tmp_path_factory.mktemp("devstack")
-    with LocalStack(retry_delays=RETRY_DELAYS, claim_lease_seconds=CLAIM_LEASE_SECONDS, state_dir=state) as running:
+    with LocalStack(retry_delays=RETRY_DELAYS, claim_lease_seconds=CLAIM_LEASE_SECONDS,
+                    completion_timeout_seconds=COMPLETION_TIMEOUT_SECONDS, state_dir=state) as running:
         yield running
 
 
-def test_concurrent_sessions_with_duplicates_and_failing_invokes_lose_nothing_and_ingest_once(stack, tmp_path):
+def test_concurrent_sessions_with_duplicates_drops_and_failing_invokes_lose_nothing_and_ingest_once(stack, tmp_path):
     write_windows(Path(tmp_path), WINDOWS, seconds=0.05)
     figures = run_load(stack, Path(tmp_path), sessions=SESSIONS, windows=WINDOWS, seed=7)
     print(f"\n{figures.table()}")
 
     # The faults really were injected: a run without them would prove nothing.
-    assert figures.duplicates_injected > 0 and figures.invoke_faults_injected > 0
+    assert figures.duplicates_injected > 0 and figures.invoke_faults_injected > 0 and figures.drops_injected > 0
+    assert figures.windows_healed == figures.drops_injected  # each lost event, healed by the sweeper
     assert (figures.windows_uploaded, figures.upload_failures) == (SESSIONS * WINDOWS, 0)
     assert figures.problems == []
     assert (figures.lost, figures.double_ingested) == (0, 0)

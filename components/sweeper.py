@@ -9,9 +9,10 @@ import pulumi
 import pulumi_aws as aws
 
 from components.async_delivery import dead_letter_queue, invoke_config, rule_target
-from components.lambda_function import LambdaFunction, LambdaFunctionArgs, condition, statement
+from components.lambda_function import LambdaFunction, LambdaFunctionArgs, statement
 from components.processing import ProcessingTarget
-from handlers import contract, layout
+from components.upload_completion import object_statements
+from handlers import contract
 
 TYPE = "session-uploads:index:Sweeper"
 # A failed sweep is not retried by Lambda: the next scheduled run does the same work anyway.
@@ -92,19 +93,8 @@ class Sweeper(pulumi.ComponentResource):
                     # UpdateItem: the completion path's reads and writes (UpdateItem also covers its transactions).
                     statement(["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
                               [args.table_arn], sid="Sessions"),
-                    # One session's prefix at a time: a listing of anything else (the bucket's root, ingest records)
-                    # is refused. The condition is evaluated by IAM, not by moto.
-                    statement(["s3:ListBucket"], [args.bucket_arn], sid="ListSessions",
-                              conditions=[condition("StringLike", "s3:prefix", [f"{layout.SESSIONS_PREFIX}*"])]),
-                    # The completion path's own object grants (components/upload_completion.py): HeadObject and a
-                    # ranged GET per half; a refused half copied to the quarantine prefix, then deleted.
-                    statement(["s3:DeleteObject", "s3:GetObject"],
-                              [self._objects(args.bucket_arn, layout.SESSIONS_PREFIX)], sid="ReadUploads"),
-                    statement(["s3:PutObject"], [self._objects(args.bucket_arn, layout.QUARANTINE_PREFIX)],
-                              sid="Quarantine"),
-                    # Reading an SSE-KMS object decrypts its data key; the quarantine copy is encrypted with a new one.
-                    *([statement(["kms:Decrypt", "kms:GenerateDataKey"], [args.kms_key_arn], sid="BucketKey")]
-                      if args.kms_key_arn is not None else []),
+                    # The completion path's own grants on the bucket, listing one session's prefix at a time.
+                    *object_statements(args.bucket_arn, args.kms_key_arn),
                     statement(["lambda:InvokeFunction"], [args.ingest_function_arn], sid="Ingest"),
                     *args.processing.statements(),
                     statement(["sqs:SendMessage"], [self.dlq.arn], sid="DeadLetters"),
@@ -139,7 +129,3 @@ class Sweeper(pulumi.ComponentResource):
         self.dlq_url = self.dlq.url
         self.dlq_arn = self.dlq.arn
         self.register_outputs({"functionArn": self.handler.arn, "dlqUrl": self.dlq_url, "dlqArn": self.dlq_arn})
-
-    @staticmethod
-    def _objects(bucket_arn: pulumi.Input[str], prefix: str) -> pulumi.Output[str]:
-        return pulumi.Output.from_input(bucket_arn).apply(lambda arn: layout.objects_arn(arn, prefix))

@@ -9,7 +9,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.async_delivery import dead_letter_queue, invoke_config, rule_target
-from components.lambda_function import LambdaFunction, LambdaFunctionArgs, statement
+from components.lambda_function import LambdaFunction, LambdaFunctionArgs, condition, statement
 from components.processing import ProcessingTarget
 from handlers import contract, layout
 
@@ -62,6 +62,28 @@ def key_pattern(bucket: str) -> str:
     })
 
 
+def object_statements(
+    bucket_arn: pulumi.Input[str], kms_key_arn: pulumi.Input[str] | None
+) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
+    """What the completion path does to the bucket, for every function that runs it (this one, and the sweeper when
+    it heals lost events): HeadObject (size, ETag, checksum, the frame count) and one ranged GET per half; a refused
+    half copied to the quarantine prefix, then deleted. ListBucket, on the sessions prefix only, so that S3 answers a
+    HeadObject of a key that is gone (a half already quarantined) with 404, not 403 (IAM evaluates the condition;
+    moto does not). With a KMS key, reading a half decrypts its data key and its quarantine copy gets a new one."""
+
+    def objects(prefix: str) -> pulumi.Output[str]:
+        return pulumi.Output.from_input(bucket_arn).apply(lambda arn: layout.objects_arn(arn, prefix))
+
+    return [
+        statement(["s3:ListBucket"], [bucket_arn], sid="ListSessions",
+                  conditions=[condition("StringLike", "s3:prefix", [f"{layout.SESSIONS_PREFIX}*"])]),
+        statement(["s3:DeleteObject", "s3:GetObject"], [objects(layout.SESSIONS_PREFIX)], sid="ReadUploads"),
+        statement(["s3:PutObject"], [objects(layout.QUARANTINE_PREFIX)], sid="Quarantine"),
+        *([statement(["kms:Decrypt", "kms:GenerateDataKey"], [kms_key_arn], sid="BucketKey")]
+          if kms_key_arn is not None else []),
+    ]
+
+
 class UploadCompletion(pulumi.ComponentResource):
     handler: LambdaFunction
     dlq: aws.sqs.Queue
@@ -94,12 +116,7 @@ class UploadCompletion(pulumi.ComponentResource):
                               sid="Sessions"),
                     statement(["lambda:InvokeFunction"], [args.ingest_function_arn], sid="Ingest"),
                     *args.processing.statements(),
-                    # HeadObject (size, ETag, checksum, the frame count) and one ranged GET per half: s3:GetObject.
-                    # A refused half is copied to the quarantine prefix, then deleted from the sessions prefix.
-                    statement(["s3:DeleteObject", "s3:GetObject"], [self._objects(args, layout.SESSIONS_PREFIX)],
-                              sid="ReadUploads"),
-                    statement(["s3:PutObject"], [self._objects(args, layout.QUARANTINE_PREFIX)], sid="Quarantine"),
-                    *self._kms_statements(args),
+                    *object_statements(args.bucket_arn, args.kms_key_arn),
                     # Lambda sends failed events to the on-failure destination with the function's role.
                     statement(["sqs:SendMessage"], [self.dlq.arn], sid="DeadLetters"),
                 ],
@@ -125,18 +142,6 @@ class UploadCompletion(pulumi.ComponentResource):
         self.dlq_url = self.dlq.url
         self.dlq_arn = self.dlq.arn
         self.register_outputs({"functionArn": self.handler.arn, "dlqUrl": self.dlq_url, "dlqArn": self.dlq_arn})
-
-    @staticmethod
-    def _objects(args: UploadCompletionArgs, prefix: str) -> pulumi.Output[str]:
-        return pulumi.Output.from_input(args.bucket_arn).apply(lambda arn: layout.objects_arn(arn, prefix))
-
-    @staticmethod
-    def _kms_statements(args: UploadCompletionArgs) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
-        """With a KMS key on the bucket: reading an SSE-KMS half (HeadObject aside) decrypts its data key, and its
-        quarantine copy is encrypted with a new one."""
-        if args.kms_key_arn is None:
-            return []
-        return [statement(["kms:Decrypt", "kms:GenerateDataKey"], [args.kms_key_arn], sid="BucketKey")]
 
     def _direct_notification(self, name: str, args: UploadCompletionArgs) -> None:
         self.permission = aws.lambda_.Permission(

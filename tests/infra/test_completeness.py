@@ -115,9 +115,10 @@ def test_the_sweeper_holds_exactly_the_grants_of_settling_and_healing_sessions(d
     }
 
 
-def test_the_sweeper_may_list_only_under_the_sessions_prefix(dev, prod):
+@pytest.mark.parametrize("function", ["sweeper", "upload-completion"])
+def test_the_completion_path_may_list_only_under_the_sessions_prefix(dev, prod, function):
     for run in (dev, prod):
-        listing = statements(run, "sweeper")["ListSessions"]
+        listing = statements(run, function)["ListSessions"]
         # Without the condition ListBucket would list the whole bucket (ingest records, quarantine) to the sweeper.
         assert listing["Condition"] == {"StringLike": {"s3:prefix": f"{layout.SESSIONS_PREFIX}*"}}
         assert listing["Resource"] == BUCKET_ARN

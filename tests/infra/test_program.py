@@ -118,6 +118,9 @@ def test_the_completion_role_reads_uploads_quarantines_and_invokes_only_the_inge
     bucket = arn_of(dev, BUCKET)
     assert _grants(dev, "upload-completion") == {
         "Sessions": (["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], [arn_of(dev, TABLE)]),
+        # On the sessions prefix only (its condition: tests/infra/test_completeness.py): a HeadObject of a half already
+        # quarantined is then S3's 404, which the completion path skips, not a 403 that would retry into the DLQ.
+        "ListSessions": (["s3:ListBucket"], [bucket]),
         "ReadUploads": (["s3:DeleteObject", "s3:GetObject"], [layout.objects_arn(bucket, layout.SESSIONS_PREFIX)]),
         "Quarantine": (["s3:PutObject"], [layout.objects_arn(bucket, layout.QUARANTINE_PREFIX)]),
         "Ingest": (["lambda:InvokeFunction"], [arn_of(dev, FUNCTION, "ingest-handler-function")]),

@@ -21,11 +21,14 @@ def event_bus_arn(partition: pulumi.Input[str], region: str, account_id: pulumi.
 
 @dataclass(frozen=True)
 class ProcessingTarget:
-    """Where SessionReady goes: one bus, and a state machine when one is configured."""
+    """Where SessionReady goes: one bus, and a state machine when one is configured; and the lease of the claims
+    under which every function that can find a session ready (the API, the completion path, the sweeper) delivers
+    its trigger, and under which the completion path ingests each window."""
 
     event_bus_name: pulumi.Input[str]
     event_bus_arn: pulumi.Input[str]
     state_machine_arn: str | None = None
+    claim_lease_seconds: int = contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS
 
     def statements(self) -> list[aws.iam.GetPolicyDocumentStatementArgs]:
         """PutEvents on exactly the one bus; StartExecution on exactly the one state machine, only when configured."""
@@ -36,7 +39,10 @@ class ProcessingTarget:
 
     def environment(self) -> dict[str, pulumi.Input[str]]:
         """What handlers.settings.ProcessingSettings reads."""
-        variables: dict[str, pulumi.Input[str]] = {contract.ENV_PROCESSING_EVENT_BUS_NAME: self.event_bus_name}
+        variables: dict[str, pulumi.Input[str]] = {
+            contract.ENV_PROCESSING_EVENT_BUS_NAME: self.event_bus_name,
+            contract.ENV_INGEST_CLAIM_LEASE_SECONDS: str(self.claim_lease_seconds),
+        }
         if self.state_machine_arn:
             variables[contract.ENV_PROCESSING_STATE_MACHINE_ARN] = self.state_machine_arn
         return variables

@@ -56,8 +56,6 @@ class SweeperArgs:
     """The stack's layer of third-party packages."""
     log_retention_days: int
     """Retention of the function's log group."""
-    claim_lease_seconds: int = contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS
-    """How long an ingest claim holds: the completion function's own (see handlers.domain.completion)."""
     kms_key_arn: pulumi.Input[str] | None = None
     """The bucket's KMS key, when it has one: the completion path reads what S3 holds (decrypting it) and quarantines
     a refused half (a copy, encrypted anew)."""
@@ -103,7 +101,6 @@ class Sweeper(pulumi.ComponentResource):
                     contract.ENV_BUCKET_NAME: args.bucket_name,
                     contract.ENV_SESSIONS_TABLE_NAME: args.table_name,
                     contract.ENV_INGEST_FUNCTION_NAME: args.ingest_function_arn,
-                    contract.ENV_INGEST_CLAIM_LEASE_SECONDS: str(args.claim_lease_seconds),
                     contract.ENV_COMPLETION_TIMEOUT_SECONDS: str(args.completion_timeout_seconds),
                     **args.processing.environment(),
                 },

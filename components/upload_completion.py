@@ -44,8 +44,6 @@ class UploadCompletionArgs:
     """An event older than this goes to the DLQ instead of being retried."""
     event_transport: str = "notification"
     """`notification`: the bucket's notification invokes the function; `eventbridge`: a rule on the default bus."""
-    claim_lease_seconds: int = contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS
-    """How long an ingest claim holds (see handlers.domain.completion)."""
     kms_key_arn: pulumi.Input[str] | None = None
     """The bucket's KMS key, when it has one: reading a half decrypts it, quarantining one re-encrypts its copy."""
 
@@ -124,7 +122,6 @@ class UploadCompletion(pulumi.ComponentResource):
                     contract.ENV_BUCKET_NAME: args.bucket_name,
                     contract.ENV_SESSIONS_TABLE_NAME: args.table_name,
                     contract.ENV_INGEST_FUNCTION_NAME: args.ingest_function_arn,
-                    contract.ENV_INGEST_CLAIM_LEASE_SECONDS: str(args.claim_lease_seconds),
                     **args.processing.environment(),
                 },
                 timeout_seconds=contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS,

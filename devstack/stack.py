@@ -101,6 +101,8 @@ class LocalStack:
         control: bool = False,
     ):
         self.retry_delays = tuple(retry_delays)
+        # Each function's own environment variables (the stack's endpoints and credentials aside), by handler module.
+        self.function_variables: dict[str, dict[str, str]] = {}
         self.claim_lease_seconds = claim_lease_seconds
         self.url_expires_seconds = url_expires_seconds
         self.max_audio_bytes = max_audio_bytes
@@ -199,6 +201,7 @@ class LocalStack:
                 contract.ENV_SESSIONS_TABLE_NAME: self.names.table,
                 contract.ENV_URL_EXPIRES_SECONDS: str(self.url_expires_seconds),
                 contract.ENV_MAX_AUDIO_BYTES: str(self.max_audio_bytes),
+                contract.ENV_RETENTION_DAYS: str(contract.DEFAULT_RETENTION_DAYS),
                 contract.ENV_MAX_FRAMES_BYTES: str(self.max_frames_bytes),
                 **processing,
             },
@@ -416,6 +419,7 @@ class LocalStack:
     def _function(
         self, name: str, module: str, timeout: float, variables: dict[str, str], fault: str | None = None
     ) -> Function:
+        self.function_variables[module] = dict(variables)
         handler = load_handler_module(module, self._environment(name, variables)).lambda_handler
         return Function(
             name, handler, self.region, timeout, fault=(lambda: self.faults.take(fault)) if fault else (lambda: False)

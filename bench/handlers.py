@@ -158,24 +158,32 @@ def cold_starts(trees: dict[str, Path], env: dict[str, str], jobs: dict[str, Cal
                     )
                     figures = json.loads(out.stdout.strip().splitlines()[-1])
                     samples.setdefault((label, kind, bytecode), []).append((figures["import_ms"], figures["total_ms"]))
+    bare = {bytecode: [t for _, t in samples[("", BARE, bytecode)]] for bytecode in (True, False)}
     return [
-        (label, kind, bytecode, statistics.median(i for i, _ in got), statistics.median(t for _, t in got))
+        (
+            label,
+            kind,
+            bytecode,
+            statistics.median(i for i, _ in got),
+            statistics.median(t for _, t in got),
+            # Paired: each sample against the bare client's of its round, which ran beside it under the same load.
+            statistics.median(t / b for (_, t), b in zip(got, bare[bytecode], strict=True)),
+        )
         for (label, kind, bytecode), got in samples.items()
     ]
 
 
 def print_cold_starts(rows: list[tuple]) -> None:
-    bare = {bytecode: total for label, kind, bytecode, _, total in rows if kind == BARE}
     print(f"{'cold start':<52} {'.pyc':>5} {'import ms':>10} {'total ms':>10} {'x bare':>7}")
-    for label, kind, bytecode, imported, total in sorted(rows, key=lambda r: (not r[2], r[1] != BARE, r[1], r[0])):
+    for label, kind, bytecode, imported, total, ratio in sorted(
+        rows, key=lambda r: (not r[2], r[1] != BARE, r[1], r[0])
+    ):
         name = f"{kind} [{label}]" if label else kind
-        print(
-            f"{name:<52} {'yes' if bytecode else 'no':>5} {imported:>10.0f} {total:>10.0f} {total / bare[bytecode]:>7.2f}"
-        )
+        print(f"{name:<52} {'yes' if bytecode else 'no':>5} {imported:>10.0f} {total:>10.0f} {ratio:>7.2f}")
     print(
         f"(fresh interpreter per sample, nothing but the standard library imported before the clock: import + first "
         f"invocation, median of {COLD_RUNS}; Lambda's environment: tracing on; .pyc no = every module outside the "
-        f"standard library compiled from source, as from the layer on Lambda; x bare = total / the bare client's)"
+        f"standard library compiled from source, as from the layer on Lambda; x bare = median over the rounds of total / the bare client's total in the same round)"
     )
 
 

@@ -104,7 +104,7 @@ def _child() -> None:
     kind, event = job["kind"], job["event"]
     if not job["bytecode"]:
         _without_bytecode()
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     if kind == BARE:
         import boto3  # noqa: PLC0415
 
@@ -117,8 +117,12 @@ def _child() -> None:
         assert job["expect"] is None or job["expect"] == (
             response["statusCode"] if "statusCode" in response else response
         ), response
-    done = time.perf_counter()
-    print(json.dumps({"import_ms": (imported - started) * 1000, "total_ms": (done - started) * 1000}))
+    done, cpu = time.perf_counter(), time.process_time() - cpu
+    print(
+        json.dumps(
+            {"import_ms": (imported - started) * 1000, "total_ms": (done - started) * 1000, "cpu_ms": cpu * 1000}
+        )
+    )
 
 
 # --- the parent ---------------------------------------------------------------------------------------------------
@@ -136,9 +140,9 @@ def _export(ref: str, into: Path) -> Path:
 
 
 def cold_starts(trees: dict[str, Path], env: dict[str, str], jobs: dict[str, Callable[[int], tuple]]) -> list[tuple]:
-    """Median import and total ms of each (tree, kind, bytecode), a fresh interpreter per sample; the samples of one
-    round run back to back, every tree and kind in turn, so the load of the moment falls on all of them."""
-    samples: dict[tuple, list[tuple[float, float]]] = {}
+    """Medians of each (tree, kind, bytecode), a fresh interpreter per sample; the samples of one round run back to
+    back, every tree and kind in turn, so the load of the moment falls on all of them."""
+    samples: dict[tuple, list[dict]] = {}
     n = 0
     for _ in range(COLD_RUNS):
         for bytecode in (True, False):
@@ -156,34 +160,42 @@ def cold_starts(trees: dict[str, Path], env: dict[str, str], jobs: dict[str, Cal
                         text=True,
                         check=True,
                     )
-                    figures = json.loads(out.stdout.strip().splitlines()[-1])
-                    samples.setdefault((label, kind, bytecode), []).append((figures["import_ms"], figures["total_ms"]))
-    bare = {bytecode: [t for _, t in samples[("", BARE, bytecode)]] for bytecode in (True, False)}
-    return [
-        (
-            label,
-            kind,
-            bytecode,
-            statistics.median(i for i, _ in got),
-            statistics.median(t for _, t in got),
-            # Paired: each sample against the bare client's of its round, which ran beside it under the same load.
-            statistics.median(t / b for (_, t), b in zip(got, bare[bytecode], strict=True)),
+                    samples.setdefault((label, kind, bytecode), []).append(
+                        json.loads(out.stdout.strip().splitlines()[-1])
+                    )
+    rows = []
+    for (label, kind, bytecode), got in samples.items():
+        bare = samples[("", BARE, bytecode)]
+        rows.append(
+            (
+                label,
+                kind,
+                bytecode,
+                *(statistics.median(s[measure] for s in got) for measure in ("import_ms", "total_ms", "cpu_ms")),
+                # Paired: each sample against the bare client's of its round, which ran beside it under the same load.
+                statistics.median(s["total_ms"] / b["total_ms"] for s, b in zip(got, bare, strict=True)),
+                statistics.median(s["cpu_ms"] / b["cpu_ms"] for s, b in zip(got, bare, strict=True)),
+            )
         )
-        for (label, kind, bytecode), got in samples.items()
-    ]
+    return rows
 
 
 def print_cold_starts(rows: list[tuple]) -> None:
-    print(f"{'cold start':<52} {'.pyc':>5} {'import ms':>10} {'total ms':>10} {'x bare':>7}")
-    for label, kind, bytecode, imported, total, ratio in sorted(
+    print(f"{'cold start':<46} {'.pyc':>5} {'import ms':>10} {'total ms':>9} {'x bare':>7} {'CPU ms':>7} {'x bare':>7}")
+    for label, kind, bytecode, imported, total, cpu, ratio, cpu_ratio in sorted(
         rows, key=lambda r: (not r[2], r[1] != BARE, r[1], r[0])
     ):
         name = f"{kind} [{label}]" if label else kind
-        print(f"{name:<52} {'yes' if bytecode else 'no':>5} {imported:>10.0f} {total:>10.0f} {ratio:>7.2f}")
+        print(
+            f"{name:<46} {'yes' if bytecode else 'no':>5} {imported:>10.0f} {total:>9.0f} {ratio:>7.2f} "
+            f"{cpu:>7.0f} {cpu_ratio:>7.2f}"
+        )
     print(
         f"(fresh interpreter per sample, nothing but the standard library imported before the clock: import + first "
-        f"invocation, median of {COLD_RUNS}; Lambda's environment: tracing on; .pyc no = every module outside the "
-        f"standard library compiled from source, as from the layer on Lambda; x bare = median over the rounds of total / the bare client's total in the same round)"
+        f"invocation, median of {COLD_RUNS}, in Lambda's environment: tracing on. .pyc no: every module outside the "
+        f"standard library compiled from source, as from the layer on Lambda. x bare: median over the rounds of the "
+        f"ratio to the bare client's sample of the same round. CPU ms: the process's CPU time over the same span, "
+        f"less sensitive than wall time to a shared machine's load)"
     )
 
 

@@ -32,7 +32,9 @@ from handlers.settings import ApiSettings, processing_trigger, sessions_table
 
 logger = Logger()
 metrics = Metrics(namespace=contract.METRICS_NAMESPACE)
-tracer = Tracer()
+# Only botocore patched, so that every AWS call is still traced: Powertools' default patches every library the X-Ray
+# SDK knows (httplib, sqlite3, requests, ...), importing each, and none of them is called here but through botocore.
+tracer = Tracer(patch_modules=["botocore"])
 settings = ApiSettings.from_env()
 
 store = sessions_table(settings.table_name, settings.processing)

@@ -47,7 +47,13 @@ def query_int(minimum: int, maximum: int, **query: Any) -> Any:
     return Annotated[int, BeforeValidator(parse), Query(json_schema_extra=documented, **query)]
 
 
-class _Strict(BaseModel):
+class _Body(BaseModel):
+    # Each model's validator and serializer are built on its first use, not at import: a cold start builds only the
+    # ones its first request needs (the others' are for other routes, and for the OpenAPI document).
+    model_config = ConfigDict(defer_build=True)
+
+
+class _Strict(_Body):
     # Unknown fields are refused: a misspelt field would otherwise be silently ignored.
     model_config = ConfigDict(extra="forbid")
 
@@ -89,14 +95,14 @@ WINDOWS_PAGE_DEFAULT = 100
 WINDOWS_PAGE_MAX = 1000
 
 
-class SessionCreated(BaseModel):
+class SessionCreated(_Body):
     sessionId: str
     captureMode: CaptureMode
     status: Status
     createdAt: str
 
 
-class Counts(BaseModel):
+class Counts(_Body):
     audio: int = Field(description="Windows whose audio arrived.")
     frames: int = Field(description="Windows whose frames bundle arrived.")
     recorded: int = Field(description="Windows with every half they need.")
@@ -114,14 +120,14 @@ class SessionStatus(SessionCreated):
     unexpectedWindows: list[Range] = Field(description="Windows with a half at or above expectedWindowCount.")
 
 
-class WavFormat(BaseModel):
+class WavFormat(_Body):
     sampleRate: int
     channels: int
     bitsPerSample: int
     durationSeconds: float
 
 
-class HalfDetail(BaseModel):
+class HalfDetail(_Body):
     sizeBytes: int
     etag: str
     checksumSha256: Optional[str] = Field(description="The object's SHA-256 checksum as S3 reports it (base64).")
@@ -130,7 +136,7 @@ class HalfDetail(BaseModel):
     format: Optional[WavFormat] = None
 
 
-class WindowDetail(BaseModel):
+class WindowDetail(_Body):
     windowIndex: int
     audio: Optional[HalfDetail]
     frames: Optional[HalfDetail]
@@ -139,12 +145,12 @@ class WindowDetail(BaseModel):
     invalid: Optional[str] = Field(description="Why a half of the window was refused, if one was.")
 
 
-class WindowsPage(BaseModel):
+class WindowsPage(_Body):
     windows: list[WindowDetail] = Field(description="Windows with at least one half recorded, in window order.")
     next: Optional[int] = Field(description="The `from` of the next page; null on the last page.")
 
 
-class UploadGrant(BaseModel):
+class UploadGrant(_Body):
     url: str
     s3Key: str
     windowIndex: int
@@ -152,5 +158,5 @@ class UploadGrant(BaseModel):
     headers: dict[str, str] = Field(description="Every header the PUT must carry, exactly as given.")
 
 
-class ErrorBody(BaseModel):
+class ErrorBody(_Body):
     error: str

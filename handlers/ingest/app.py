@@ -13,7 +13,9 @@ from handlers.settings import IngestSettings
 
 logger = Logger()
 metrics = Metrics(namespace=contract.METRICS_NAMESPACE)
-tracer = Tracer()
+# Only botocore patched, so that every AWS call is still traced: Powertools' default patches every library the X-Ray
+# SDK knows (httplib, sqlite3, requests, ...), importing each, and none of them is called here but through botocore.
+tracer = Tracer(patch_modules=["botocore"])
 settings = IngestSettings.from_env()
 s3_client = boto3.client("s3")
 

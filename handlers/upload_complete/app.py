@@ -19,7 +19,9 @@ from handlers.settings import CompletionSettings, processing_trigger, sessions_t
 
 logger = Logger()
 metrics = Metrics(namespace=contract.METRICS_NAMESPACE)
-tracer = Tracer()
+# Only botocore patched, so that every AWS call is still traced: Powertools' default patches every library the X-Ray
+# SDK knows (httplib, sqlite3, requests, ...), importing each, and none of them is called here but through botocore.
+tracer = Tracer(patch_modules=["botocore"])
 settings = CompletionSettings.from_env()
 
 store = sessions_table(settings.table_name, settings.processing)

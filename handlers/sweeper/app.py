@@ -18,7 +18,7 @@ from handlers.settings import SweeperSettings, processing_trigger, sessions_tabl
 
 logger = Logger()
 metrics = Metrics(namespace=contract.METRICS_NAMESPACE)
-tracer = Tracer()
+tracer = Tracer(patch_modules=["botocore"])  # every AWS call traced; nothing else patched at a cold start
 settings = SweeperSettings.from_env()
 
 store = sessions_table(settings.table_name, settings.processing)

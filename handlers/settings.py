@@ -65,29 +65,12 @@ def sessions_table(table_name: str, processing: ProcessingSettings) -> SessionsT
     return SessionsTable(boto3.resource("dynamodb").Table(table_name), time.time, processing.claim_lease_seconds)
 
 
-class LazyClient:
-    """A boto3 client built on its first use, then kept for the container's life: for a client that few requests
-    need (the trigger's, once per session), so that a cold start does not pay for building it (about 15 ms each)."""
-
-    def __init__(self, service: str):
-        self._service = service
-        self._client = None
-
-    def __getattr__(self, name: str):
-        if name in ("_service", "_client"):  # not set yet (a copy being made): not the client's to answer
-            raise AttributeError(name)
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client(self._service)
-        return getattr(self._client, name)
-
-
 def processing_trigger(settings: ProcessingSettings) -> AwsProcessingTrigger:
-    """The trigger's clients, built on their first use (a session's trigger), once per container; Step Functions
-    only when a state machine is configured."""
-    sfn = LazyClient("stepfunctions") if settings.state_machine_arn else None
-    return AwsProcessingTrigger(LazyClient("events"), settings.event_bus_name, sfn, settings.state_machine_arn)
+    """The trigger's clients, built once per container; Step Functions only when a state machine is configured."""
+    import boto3
+
+    sfn = boto3.client("stepfunctions") if settings.state_machine_arn else None
+    return AwsProcessingTrigger(boto3.client("events"), settings.event_bus_name, sfn, settings.state_machine_arn)
 
 
 @dataclass(frozen=True)

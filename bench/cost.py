@@ -1,4 +1,5 @@
-"""`python -m bench.cost`: the AWS bill of one 60-window session, by service, for both event transports.
+"""`python -m bench.cost`: DynamoDB write units per window at 60, 1,440 and 10,000 windows for both capture modes;
+the AWS bill of one 60-window session, by service, for both event transports.
 
 Nothing here is guessed that can be counted: the session runs through the real handlers in-process under moto, and
 every AWS call they make is counted per function (DynamoDB capacity units from the item's size before and after each
@@ -14,6 +15,8 @@ import io
 import json
 import math
 import os
+import re
+import time
 import uuid
 import warnings
 from collections import Counter, defaultdict
@@ -24,11 +27,16 @@ from types import SimpleNamespace
 from typing import Any
 
 import boto3
+from boto3.dynamodb.types import Binary, TypeDeserializer
 from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.models import dynamodb_backends
+from moto.dynamodb.models.dynamo_type import DynamoType
 
 from devstack import provision, s3events
 from devstack.apigw import http_api_event
 from handlers import contract, layout
+from handlers.dal.sessions_table import HEADER_SK
 
 WINDOWS = 60
 WINDOW_BYTES = 2_000_044  # 60 s of 16 kHz 16-bit mono WAV, as the app records
@@ -64,16 +72,32 @@ GB = 1024**3
 
 @dataclass
 class Usage:
-    """What one session makes each function do, counted."""
+    """What the handlers made AWS do, counted: per function, and DynamoDB units per (function, what was written/read)."""
 
     invocations: Counter = field(default_factory=Counter)  # function -> invocations
     calls: dict[str, Counter] = field(default_factory=lambda: defaultdict(Counter))  # function -> "svc.Op" -> n
-    wru: float = 0.0
-    rru: float = 0.0
+    wcu: Counter = field(default_factory=Counter)  # (function, label) -> write units
+    rcu: Counter = field(default_factory=Counter)  # (function, label) -> read units
     log_bytes: Counter = field(default_factory=Counter)  # function -> bytes its handler printed
-    item_bytes: int = 0
+    item_bytes: int = 0  # what the session leaves stored: its items, with DynamoDB's 100 bytes of overhead each
+    items: int = 0
     api_requests: int = 0
     custom_events: int = 0
+
+    @property
+    def wru(self) -> float:
+        return sum(self.wcu.values())
+
+    @property
+    def rru(self) -> float:
+        return sum(self.rcu.values())
+
+    def mark(self) -> tuple[Counter, Counter]:
+        return Counter(self.wcu), Counter(self.rcu)
+
+    def since(self, mark: tuple[Counter, Counter]) -> tuple[Counter, Counter]:
+        """The units counted since `mark`, by (function, label)."""
+        return self.wcu - mark[0], self.rcu - mark[1]
 
 
 def item_size(value: Any) -> int:
@@ -86,6 +110,8 @@ def item_size(value: Any) -> int:
         return len(str(value).lstrip("-").replace(".", "")) // 2 + 2
     if isinstance(value, bytes):
         return len(value)
+    if isinstance(value, Binary):
+        return len(value.value)
     if isinstance(value, set | frozenset):
         return sum(item_size(v) for v in value)
     if isinstance(value, dict):
@@ -95,30 +121,126 @@ def item_size(value: Any) -> int:
     raise TypeError(type(value))
 
 
+def item_bytes(item: dict[str, Any] | None) -> int:
+    """A whole item's size: its attribute names and values."""
+    return sum(len(k.encode()) + item_size(v) for k, v in item.items()) if item else 0
+
+
+# --- DynamoDB's billing rules (developer guide, "Capacity unit consumption"), applied to the items as they are ------
+
+
+def write_units(size: int) -> int:
+    """A standard write: 1 KB units of the larger of the item before and after, at least 1 (a failed condition too)."""
+    return max(1, math.ceil(size / 1024))
+
+
+def read_units(size: int, consistent: bool) -> float:
+    """GetItem, and each key of a BatchGetItem: 4 KB units of the item, at least 1 (an absent item too); eventually
+    consistent reads cost half."""
+    return max(1, math.ceil(size / 4096)) * (1.0 if consistent else 0.5)
+
+
+TRANSACTIONAL = 2  # each write inside TransactWriteItems costs twice a standard write (prepare and commit)
+HEADER_LABEL, WINDOW_LABEL = "header", "window"
+
+
+@dataclass(frozen=True)
+class Index:
+    """A global secondary index: its key attributes and what it projects (None: every attribute)."""
+
+    name: str
+    keys: tuple[str, ...]
+    projected: frozenset[str] | None
+
+    def entry(self, item: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The item's entry in this index; None when the item is not in it (a sparse index)."""
+        if item is None or any(key not in item for key in self.keys):
+            return None
+        return dict(item) if self.projected is None else {k: v for k, v in item.items() if k in self.projected}
+
+    def write_units(self, before: dict[str, Any] | None, after: dict[str, Any] | None) -> int:
+        """The index's own writes for one table write: none when the item is in the index neither before nor after;
+        one when it enters, leaves, or its projection changes; two (delete, put) when its index key changes."""
+        old, new = self.entry(before), self.entry(after)
+        if old is None and new is None:
+            return 0
+        if old is not None and new is not None and all(old[k] == new[k] for k in self.keys):
+            return 0 if old == new else write_units(max(item_bytes(old), item_bytes(new)))
+        return (write_units(item_bytes(old)) if old is not None else 0) + (
+            write_units(item_bytes(new)) if new is not None else 0
+        )
+
+
+@dataclass
+class _Write:
+    table: str
+    key: dict[str, Any]  # typed, as on the wire
+    label: str
+    factor: int  # 1, or TRANSACTIONAL
+    before: dict[str, Any] | None
+
+
 class Meter:
     """Counts every AWS call the handlers' clients make (a botocore before-call hook on the default session), with
-    DynamoDB units from the item as seen by a separate, uncounted client; answers Lambda Invoke itself (moto runs
-    no Lambda code) and queues the request for the ingest handler."""
+    DynamoDB units computed from the items as a separate, uncounted client sees them before and after each call;
+    answers Lambda Invoke itself (moto runs no Lambda code) and queues the request for the ingest handler."""
 
-    def __init__(self, table_name: str):
+    def __init__(self, region: str = REGION) -> None:
         self.usage = Usage()
         self.function = "?"
         self.ingest_queue: list[dict] = []
-        self._table = boto3.session.Session(region_name=REGION).resource("dynamodb").Table(table_name)
-        self._before = 0
+        self._region = region
+        self._client = boto3.session.Session(region_name=region).client("dynamodb")
+        self._schemas: dict[str, tuple[tuple[str, ...], tuple[Index, ...]]] = {}
         self._request: dict = {}
+        self._writes: list[_Write] = []
 
-    def _size(self, key: dict | None) -> int:
-        item = self._table.get_item(Key=key, ConsistentRead=True).get("Item") if key else None
-        return sum(len(k.encode()) + item_size(v) for k, v in item.items()) if item else 0
+    # --- the table as it is, read without being counted
+
+    def _schema(self, table: str) -> tuple[tuple[str, ...], tuple[Index, ...]]:
+        if table not in self._schemas:
+            described = self._client.describe_table(TableName=table)["Table"]
+            keys = tuple(k["AttributeName"] for k in described["KeySchema"])
+            indexes = []
+            for gsi in described.get("GlobalSecondaryIndexes", []):
+                index_keys = tuple(k["AttributeName"] for k in gsi["KeySchema"])
+                projection = gsi["Projection"]
+                projected = (
+                    None
+                    if projection["ProjectionType"] == "ALL"
+                    else frozenset(keys + index_keys + tuple(projection.get("NonKeyAttributes", [])))
+                )
+                indexes.append(Index(gsi["IndexName"], index_keys, projected))
+            self._schemas[table] = (keys, tuple(indexes))
+        return self._schemas[table]
+
+    def item(self, table: str, key: dict[str, Any]) -> dict[str, Any] | None:
+        """The item as the table holds it now, read from moto's backend in this process: a GetItem through a client
+        would cost the bench as much as the call it meters."""
+        hash_name, *range_name = self._schema(table)[0]
+        found = dynamodb_backends[DEFAULT_ACCOUNT_ID][self._region].get_table(table).get_item(
+            DynamoType(key[hash_name]), DynamoType(key[range_name[0]]) if range_name else None
+        )
+        return {name: _DESERIALIZE(value) for name, value in found.to_json()["Attributes"].items()} if found else None
+
+    def _key(self, table: str, item: dict[str, Any]) -> dict[str, Any]:
+        return {name: item[name] for name in self._schema(table)[0]}
+
+    def _kind(self, key: dict[str, Any]) -> str:
+        return HEADER_LABEL if key.get(contract.TABLE_RANGE_KEY) == {"S": HEADER_SK} else WINDOW_LABEL
+
+    # --- the hooks
 
     def before_call(self, model: Any, params: dict, **_: Any) -> Any:
         service = model.service_model.service_name
         self.usage.calls[self.function][f"{service}.{model.name}"] += 1
         # The serialized request; after-call is not given it.
         self._request = json.loads(params["body"]) if service in ("dynamodb", "events") else {}
-        if service == "dynamodb" and model.name in ("PutItem", "UpdateItem", "DeleteItem"):
-            self._before = self._size(_plain_key(self._request.get("Key") or _key_of(self._request.get("Item"))))
+        if service == "dynamodb":
+            self._writes = [
+                _Write(table, key, label, factor, self.item(table, key))
+                for table, key, label, factor in self._planned_writes(model.name, self._request)
+            ]
         if service == "lambda" and model.name == "Invoke":
             self.ingest_queue.append(json.loads(params["body"]))
             return SimpleNamespace(status_code=202, headers={}), {"StatusCode": 202}
@@ -126,29 +248,87 @@ class Meter:
             self.usage.custom_events += len(self._request["Entries"])
         return None
 
+    def _planned_writes(self, operation: str, request: dict) -> Iterator[tuple[str, dict, str, int]]:
+        """(table, key, label, factor) of every item the call may write."""
+        if operation in ("PutItem", "UpdateItem", "DeleteItem"):
+            entries = [(operation, request, 1)]
+        elif operation == "TransactWriteItems":
+            entries = [(kind, body, TRANSACTIONAL) for entry in request["TransactItems"] for kind, body in entry.items()]
+        elif operation == "BatchWriteItem":
+            entries = [
+                ("PutItem" if "PutRequest" in r else "DeleteItem", {"TableName": t, **(r.get("PutRequest") or r["DeleteRequest"])}, 1)
+                for t, requests in request["RequestItems"].items()
+                for r in requests
+            ]
+        else:
+            return
+        for kind, body, factor in entries:
+            table = body["TableName"]
+            key = body.get("Key") or self._key(table, body["Item"])
+            yield table, key, self._label(kind, body, key, factor), factor
+
+    def _label(self, operation: str, body: dict, key: dict, factor: int) -> str:
+        """What a write is for, named from the item it writes and its update (bench-side knowledge of the table)."""
+        kind = self._kind(key)
+        if factor == TRANSACTIONAL:
+            return f"{kind}: transaction"
+        expression = body.get("UpdateExpression", "")
+        if kind == WINDOW_LABEL and operation == "UpdateItem":
+            if "ingestedAt" in expression:
+                return "window: confirm"
+            if "REMOVE claim" in expression:
+                return "window: claim released"
+            if expression.startswith("SET claim"):
+                return "window: claim taken over"
+            return "window: first half"
+        return f"{kind}: {operation}"
+
     def after_call(self, model: Any, parsed: dict, **_: Any) -> None:
         if model.service_model.service_name != "dynamodb":
             return
+        charge_to = self.function
+        error = parsed.get("Error", {}).get("Code")
+        if error and error not in _BILLED_ERRORS:
+            self._writes = []
+            return
+        # A write whose condition failed, or a canceled transaction, is billed as if written (the item unchanged).
+        for write in self._writes:
+            after = self.item(write.table, write.key)
+            units = write_units(max(item_bytes(write.before), item_bytes(after)))
+            for index in self._schema(write.table)[1]:
+                units += index.write_units(write.before, after)
+            self.usage.wcu[(charge_to, write.label)] += units * write.factor
+        self._writes = []
         request = self._request
-        key = _plain_key(request.get("Key") or _key_of(request.get("Item")))
-        if model.name in ("PutItem", "UpdateItem", "DeleteItem"):
-            self.usage.wru += max(1, math.ceil(max(self._before, self._size(key)) / 1024))
-        elif model.name == "GetItem":
-            units = max(1, math.ceil(self._size(key) / 4096))
-            self.usage.rru += units if request.get("ConsistentRead") else units / 2
-        elif model.name == "Query":
-            self.usage.rru += max(1, math.ceil(len(json.dumps(parsed.get("Items", []), default=str)) / 4096)) / 2
+        if model.name == "GetItem":
+            size = item_bytes(self.item(request["TableName"], request["Key"]))
+            self.usage.rcu[(charge_to, "GetItem")] += read_units(size, bool(request.get("ConsistentRead")))
+        elif model.name == "BatchGetItem":
+            for table, spec in request["RequestItems"].items():
+                for key in spec["Keys"]:
+                    size = item_bytes(self.item(table, key))
+                    self.usage.rcu[(charge_to, "BatchGetItem")] += read_units(size, bool(spec.get("ConsistentRead")))
+        elif model.name in ("Query", "Scan"):
+            self.usage.rcu[(charge_to, model.name)] += self._scan_units(model.name, request)
+
+    def _scan_units(self, operation: str, request: dict) -> float:
+        """A Query or Scan is billed on every item it evaluates (before any filter, whatever it returns), summed and
+        then rounded up to 4 KB: run it again, uncounted, without the filter, the projection or the count."""
+        kept = {k: v for k, v in request.items() if k not in _RETURN_SHAPING}
+        used = set(re.findall(r"[#:][A-Za-z0-9_]+", kept.get("KeyConditionExpression", "")))
+        for placeholders in ("ExpressionAttributeNames", "ExpressionAttributeValues"):
+            remaining = {k: v for k, v in kept.pop(placeholders, {}).items() if k in used}
+            if remaining:
+                kept[placeholders] = remaining
+        page = getattr(self._client, "query" if operation == "Query" else "scan")(**kept)
+        size = sum(item_bytes({n: _DESERIALIZE(v) for n, v in item.items()}) for item in page["Items"])
+        return max(1, math.ceil(size / 4096)) * (1.0 if request.get("ConsistentRead") else 0.5)
 
 
-def _key_of(item: dict | None) -> dict | None:
-    return {contract.TABLE_HASH_KEY: item[contract.TABLE_HASH_KEY]} if item else None
-
-
-def _plain_key(key: dict | None) -> dict | None:
-    """A key as the resource layer passes it, or as the client layer does ({"S": ...}), made plain."""
-    if not key:
-        return None
-    return {name: value["S"] if isinstance(value, dict) else value for name, value in key.items()}
+_RETURN_SHAPING = ("FilterExpression", "Select", "ProjectionExpression", "AttributesToGet", "QueryFilter",
+                   "ScanFilter", "ConditionalOperator", "ReturnConsumedCapacity")
+_DESERIALIZE = TypeDeserializer().deserialize
+_BILLED_ERRORS = ("ConditionalCheckFailedException", "TransactionCanceledException")  # refused, yet consumed
 
 
 class LogTap(io.TextIOBase):
@@ -182,12 +362,66 @@ def eventbridge_event(key: str) -> dict:
     return s3events.object_created("media", key, size=WINDOW_BYTES, etag="e")
 
 
-def measure_session(transport: str) -> Usage:
-    """One 60-window session, as the client and the pipeline run it, through the real handlers under moto."""
+class Harness:
+    """The real handlers in-process under moto, every AWS call they make metered, their stdout counted."""
+
+    TABLE = "sessions"
+
+    def __init__(self, meter: Meter, tap: LogTap, modules: dict[str, Any]):
+        self.meter, self._tap, self._modules = meter, tap, modules
+
+    @property
+    def usage(self) -> Usage:
+        return self.meter.usage
+
+    def invoke(self, function: str, event: dict) -> Any:
+        self.meter.function = function
+        self.usage.invocations[function] += 1
+        self._tap.count_into(self.usage.log_bytes, function)
+        return self._modules[function].lambda_handler(event, Context())
+
+    def api(self, method: str, path: str, body: dict | None = None, query: dict | None = None) -> dict:
+        self.usage.api_requests += 1
+        event = http_api_event(method, path, query=query, body=json.dumps(body) if body else None,
+                               claims={"sub": "user"}, headers={"content-type": "application/json"})
+        response = self.invoke("api", event)
+        assert response["statusCode"] < 300, response
+        return json.loads(response["body"])
+
+    def object_created(self, key: str, transport: str = "s3", *, ingest: bool = True) -> None:
+        """S3's event for the object, then the ingest invocations it caused (or, without `ingest`, dropped: the
+        ingest function writes no DynamoDB item)."""
+        self.invoke("upload_complete", s3_notification(key) if transport == "s3" else eventbridge_event(key))
+        while self.meter.ingest_queue:
+            request = self.meter.ingest_queue.pop()
+            if ingest:
+                self.invoke("ingest", request)
+
+    def session_items(self, session_id: str) -> list[dict[str, Any]]:
+        """Every item of the session, read without being counted."""
+        items, kwargs = [], {
+            "TableName": self.TABLE,
+            "KeyConditionExpression": "#id = :id",
+            "ExpressionAttributeNames": {"#id": contract.TABLE_HASH_KEY},
+            "ExpressionAttributeValues": {":id": {"S": session_id}},
+        }
+        while True:
+            page = self.meter._client.query(**kwargs)
+            items += [{n: _DESERIALIZE(v) for n, v in item.items()} for item in page["Items"]]
+            if "LastEvaluatedKey" not in page:
+                return items
+            kwargs["ExclusiveStartKey"] = page["LastEvaluatedKey"]
+
+
+STORAGE_OVERHEAD_BYTES = 100  # DynamoDB bills each item's storage with 100 bytes of indexing overhead
+
+
+@contextlib.contextmanager
+def harness() -> Iterator[Harness]:
     env = {
         "AWS_ACCESS_KEY_ID": "cost", "AWS_SECRET_ACCESS_KEY": "cost", "AWS_DEFAULT_REGION": REGION,
         "POWERTOOLS_SERVICE_NAME": "cost", "POWERTOOLS_TRACE_DISABLED": "true",
-        contract.ENV_BUCKET_NAME: "media", contract.ENV_SESSIONS_TABLE_NAME: "sessions",
+        contract.ENV_BUCKET_NAME: "media", contract.ENV_SESSIONS_TABLE_NAME: Harness.TABLE,
         contract.ENV_INGEST_FUNCTION_NAME: "ingest", contract.ENV_PROCESSING_EVENT_BUS_NAME: "default",
     }
     tap = LogTap()
@@ -195,41 +429,164 @@ def measure_session(transport: str) -> Usage:
     with _environment(env), mock_aws(), warnings.catch_warnings(), contextlib.redirect_stdout(tap):
         warnings.simplefilter("ignore")
         provision.create_bucket(boto3.client("s3"), "media", REGION)
-        provision.create_sessions_table(boto3.client("dynamodb"), "sessions")
+        provision.create_sessions_table(boto3.client("dynamodb"), Harness.TABLE)
         boto3.setup_default_session()
-        meter = Meter("sessions")
+        meter = Meter()
         boto3.DEFAULT_SESSION.events.register("before-call", meter.before_call)
         boto3.DEFAULT_SESSION.events.register("after-call", meter.after_call)
         modules = {name: _fresh_import(f"handlers.{name}.app") for name in ("api", "upload_complete", "ingest")}
+        yield Harness(meter, tap, modules)
 
-        def invoke(function: str, event: dict) -> Any:
-            meter.function = function
-            meter.usage.invocations[function] += 1
-            tap.count_into(meter.usage.log_bytes, function)
-            return modules[function].lambda_handler(event, Context())
 
-        def api(method: str, path: str, body: dict | None = None, query: dict | None = None) -> dict:
-            meter.usage.api_requests += 1
-            event = http_api_event(method, path, query=query, body=json.dumps(body) if body else None,
-                                   claims={"sub": "user"}, headers={"content-type": "application/json"})
-            response = invoke("api", event)
-            assert response["statusCode"] < 300, response
-            return json.loads(response["body"])
-
-        session_id = api("POST", "/sessions", {"captureMode": "audio_only"})["sessionId"]
-        api("GET", f"/sessions/{session_id}")  # the client's resume check
+def measure_session(transport: str) -> Usage:
+    """One 60-window session, as the client and the pipeline run it, through the real handlers under moto."""
+    with harness() as h:
+        session_id = h.api("POST", "/sessions", {"captureMode": "audio_only"})["sessionId"]
+        h.api("GET", f"/sessions/{session_id}")  # the client's resume check
         for window in range(WINDOWS):
-            api("POST", f"/sessions/{session_id}/audio", {"sizeBytes": WINDOW_BYTES}, {"windowIndex": str(window)})
-            meter.usage.calls["client"]["s3.PutObject"] += 1  # the presigned PUT itself
-            key = layout.audio_key(session_id, window)
-            invoke("upload_complete", s3_notification(key) if transport == "s3" else eventbridge_event(key))
-            while meter.ingest_queue:
-                invoke("ingest", meter.ingest_queue.pop())
-        assert api("POST", f"/sessions/{session_id}/complete", {"expectedWindowCount": WINDOWS})["status"] == "ready"
-        api("GET", f"/sessions/{session_id}")
-        item = meter._table.get_item(Key={contract.TABLE_HASH_KEY: session_id})["Item"]
-        meter.usage.item_bytes = sum(len(k.encode()) + item_size(v) for k, v in item.items())
-        return meter.usage
+            h.api("POST", f"/sessions/{session_id}/audio", {"sizeBytes": WINDOW_BYTES}, {"windowIndex": str(window)})
+            h.usage.calls["client"]["s3.PutObject"] += 1  # the presigned PUT itself
+            h.object_created(layout.audio_key(session_id, window), transport)
+        assert h.api("POST", f"/sessions/{session_id}/complete", {"expectedWindowCount": WINDOWS})["status"] == "ready"
+        h.api("GET", f"/sessions/{session_id}")
+        items = h.session_items(session_id)
+        h.usage.items = len(items)
+        h.usage.item_bytes = sum(item_bytes(item) + STORAGE_OVERHEAD_BYTES for item in items)
+        return h.usage
+
+
+# --- write units per window, by session length ----------------------------------------------------------------
+
+LENGTHS = (60, 1_440, 10_000)
+SAMPLE = 60  # windows sampled at each end of a session
+HALVES = {"audio_only": (layout.Media.AUDIO,), "audio_video": (layout.Media.FRAMES, layout.Media.AUDIO)}
+WCU_TARGET_AUDIO_ONLY = 6
+SPREAD_TARGET = 1.10
+# The columns of the table: which writes are a window's own. The rest of a window's writes (a claim taken over or
+# released, after a failed invoke) would show as "other"; a clean run has none.
+WINDOW_WRITES = {
+    "window: transaction": "window item in the txn (record + claim)",
+    "window: first half": "window item, first half (audio_video)",
+    "window: confirm": "window item, confirm",
+    "header: transaction": "header in the txn (counters)",
+}
+
+
+@dataclass
+class Sampled:
+    """Units summed over some windows of one session, and how many windows."""
+
+    windows: int = 0
+    first: int | None = None
+    last: int = 0
+    wcu: Counter = field(default_factory=Counter)  # label -> units
+    rcu: Counter = field(default_factory=Counter)  # function -> units
+
+    def add(self, window: int, wcu: Counter, rcu: Counter) -> None:
+        self.windows += 1
+        self.first = window if self.first is None else self.first
+        self.last = window
+        for (_, label), units in wcu.items():
+            self.wcu[label] += units
+        for (function, _), units in rcu.items():
+            self.rcu[function] += units
+
+    def per_window(self, label: str | None = None) -> float:
+        units = sum(self.wcu.values()) if label is None else self.wcu[label]
+        return units / self.windows
+
+    def other_per_window(self) -> float:
+        return sum(u for label, u in self.wcu.items() if label not in WINDOW_WRITES) / self.windows
+
+    def rcu_per_window(self, function: str | None = None) -> float:
+        return (sum(self.rcu.values()) if function is None else self.rcu[function]) / self.windows
+
+
+@dataclass
+class LengthRun:
+    mode: str
+    length: int
+    samples: list[Sampled]
+    largest_item: int
+    header_bytes: int
+    session_wcu: float  # create, complete (finalize, ready, the processing claim and its confirm)
+    status_rcu: float  # one GET /sessions/{id} at the end: reads every window item
+    seconds: float
+
+
+def measure_length(h: Harness, mode: str, length: int, sample: int = SAMPLE) -> LengthRun:
+    """One session of `length` windows through the real handlers: per window the grant, then S3's event for each
+    half (audio_video: the frames first, so the audio completes the window). The units of each window are counted
+    from its first call to its last; the first and the last `sample` windows are kept."""
+    started = time.perf_counter()
+    mark = h.usage.mark()
+    session_id = h.api("POST", "/sessions", {"captureMode": mode})["sessionId"]
+    session_wcu = sum(h.usage.since(mark)[0].values())
+    head, tail = Sampled(), Sampled()
+    for window in range(length):
+        mark = h.usage.mark()
+        h.api("POST", f"/sessions/{session_id}/audio", {"sizeBytes": WINDOW_BYTES}, {"windowIndex": str(window)})
+        for media in HALVES[mode]:
+            h.object_created(layout.object_key(session_id, window, media), ingest=False)
+        wcu, rcu = h.usage.since(mark)
+        if window < sample:
+            head.add(window, wcu, rcu)
+        if window >= max(length - sample, sample):
+            tail.add(window, wcu, rcu)
+    mark = h.usage.mark()
+    assert h.api("POST", f"/sessions/{session_id}/complete", {"expectedWindowCount": length})["status"] == "ready"
+    session_wcu += sum(h.usage.since(mark)[0].values())
+    mark = h.usage.mark()
+    status = h.api("GET", f"/sessions/{session_id}")
+    assert status["counts"]["recorded"] == status["counts"]["ingested"] == length, status["counts"]
+    status_rcu = sum(h.usage.since(mark)[1].values())
+    items = h.session_items(session_id)
+    header = next(item for item in items if item[contract.TABLE_RANGE_KEY] == HEADER_SK)
+    return LengthRun(mode, length, [s for s in (head, tail) if s.windows], max(map(item_bytes, items)),
+                     item_bytes(header), session_wcu, status_rcu, time.perf_counter() - started)
+
+
+def window_units_table(runs: list[LengthRun]) -> str:
+    out = [
+        "Write units per window, by capture mode and session length: the real handlers in-process under moto; per "
+        "window the grant and S3's event for each half, counted from the items' sizes (WCU = 1 KB units of the larger "
+        "of the item before and after, x2 inside TransactWriteItems; RCU = 4 KB units per item read, strongly "
+        f"consistent). Windows sampled: the first {SAMPLE} and the last {SAMPLE} of each session.",
+        f"{'mode':<12} {'length':>6} {'windows':>11} {'WCU/win':>7} {'txn:win':>7} {'1st half':>8} {'confirm':>7} "
+        f"{'txn:hdr':>7} {'other':>5} {'RCU/win':>7} {'grant':>5} {'compl.':>6} {'largest B':>9} {'header B':>8} "
+        f"{'session WCU':>11} {'GET status RCU':>14} {'s':>5}",
+    ]
+    for run in runs:
+        for s in run.samples:
+            out.append(
+                f"{run.mode:<12} {run.length:>6} {f'{s.first}-{s.last}':>11} {s.per_window():>7.2f} "
+                f"{s.per_window('window: transaction'):>7.2f} {s.per_window('window: first half'):>8.2f} "
+                f"{s.per_window('window: confirm'):>7.2f} {s.per_window('header: transaction'):>7.2f} "
+                f"{s.other_per_window():>5.2f} {s.rcu_per_window():>7.2f} {s.rcu_per_window('api'):>5.2f} "
+                f"{s.rcu_per_window('upload_complete'):>6.2f} {run.largest_item:>9} {run.header_bytes:>8} "
+                f"{run.session_wcu:>11.0f} {run.status_rcu:>14.1f} {run.seconds:>5.0f}"
+            )
+    out.append("columns: WCU/win = every write of the window = txn:win (the window item in the transaction that "
+               "records it and takes its ingest claim) + 1st half (audio_video: the frames, a plain UpdateItem) + "
+               "confirm (ingested, claim dropped) + txn:hdr (the header's counters, in the same transaction) + other; "
+               "RCU/win = grant (GetItem of the header) + compl. (BatchGetItem of header and window); session WCU = "
+               "create + complete (not per window); GET status RCU = one status read at the end (reads every window "
+               "item); largest B = the session's largest item.")
+    for mode in dict.fromkeys(run.mode for run in runs):
+        figures = [s.per_window() for run in runs if run.mode == mode for s in run.samples]
+        spread = max(figures) / min(figures)
+        verdict = f"{mode}: WCU/window from {min(figures):.2f} to {max(figures):.2f}, spread {spread:.3f} " \
+                  f"(target <= {SPREAD_TARGET:.2f}: {'met' if spread <= SPREAD_TARGET else 'NOT met'})"
+        if mode == "audio_only":
+            verdict += f"; at most {max(figures):.2f} per window (target <= {WCU_TARGET_AUDIO_ONLY}: " \
+                       f"{'met' if max(figures) <= WCU_TARGET_AUDIO_ONLY else 'NOT met'})"
+        out.append(verdict)
+    return "\n".join(out)
+
+
+def measure_lengths(lengths: list[int], modes: list[str]) -> list[LengthRun]:
+    with harness() as h:
+        return [measure_length(h, mode, length) for mode in modes for length in lengths]
 
 
 @contextlib.contextmanager
@@ -307,7 +664,8 @@ def bill(usage: Usage, deployed: Deployment) -> list[tuple[str, str, float]]:
                       count * LAMBDA_REQUEST_PER_MILLION / 1e6 + gb_s * LAMBDA_GB_SECOND[arch]))
     lines.append(("DynamoDB", f"{usage.wru:.0f} WRU, {usage.rru:.1f} RRU on demand",
                   usage.wru * DYNAMODB_WRU_PER_MILLION / 1e6 + usage.rru * DYNAMODB_RRU_PER_MILLION / 1e6))
-    lines.append(("DynamoDB", f"{usage.item_bytes / 1024:.1f} KiB item stored {deployed.retention_days} days",
+    lines.append(("DynamoDB", f"{usage.item_bytes / 1024:.1f} KiB in {usage.items} items stored "
+                  f"{deployed.retention_days} days",
                   usage.item_bytes / GB * months * DYNAMODB_GB_MONTH))
     lines.append(("EventBridge", f"{usage.custom_events} SessionReady (custom event)",
                   usage.custom_events * EVENTBRIDGE_CUSTOM_PER_MILLION / 1e6))
@@ -329,7 +687,7 @@ def transport_lines(transport: str, usage: Usage) -> list[tuple[str, str, float]
              usage.invocations["upload_complete"] * EVENTBRIDGE_AWS_SERVICE_EVENT)]
 
 
-def report(stacks: list[str]) -> str:
+def bill_report(stacks: list[str]) -> str:
     usages = {transport: measure_session(transport) for transport in ("s3", "eventbridge")}
     out = [f"AWS cost of one session: {WINDOWS} windows of {WINDOW_BYTES / 1e6:.1f} MB, us-east-1 list prices "
            f"(read 2026-11-21), no free tier. Memory, architecture and retention from each stack's program run."]
@@ -349,13 +707,25 @@ def report(stacks: list[str]) -> str:
     for transport, usage in usages.items():
         calls = {f: dict(sorted(c.items())) for f, c in sorted(usage.calls.items())}
         out.append(f"\nAWS calls counted per function ({transport} transport): {json.dumps(calls)}")
+        out.append(f"DynamoDB units by function and write ({transport} transport): WCU "
+                   + json.dumps({f"{f} / {label}": u for (f, label), u in sorted(usage.wcu.items())})
+                   + ", RCU " + json.dumps({f"{f} / {label}": u for (f, label), u in sorted(usage.rcu.items())}))
     return "\n".join(out)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.cost", description=__doc__.splitlines()[0])
     parser.add_argument("--stack", action="append", help="a stack to price (repeatable; default: dev and prod)")
-    print(report(parser.parse_args().stack or ["dev", "prod"]))
+    parser.add_argument("--lengths", default=",".join(map(str, LENGTHS)),
+                        help="session lengths for the write units per window, comma-separated ('' to skip)")
+    parser.add_argument("--modes", default=",".join(HALVES), help="capture modes for the write units per window")
+    parser.add_argument("--no-bill", action="store_true", help="only the write units per window")
+    args = parser.parse_args()
+    lengths = [int(n) for n in args.lengths.split(",") if n.strip()]
+    if lengths:
+        print(window_units_table(measure_lengths(lengths, args.modes.split(","))), flush=True)
+    if not args.no_bill:
+        print(("\n" if lengths else "") + bill_report(args.stack or ["dev", "prod"]))
 
 
 if __name__ == "__main__":

@@ -1,7 +1,6 @@
-"""Handler figures in one run against moto server: cold starts, warm grant latency, completion events per second.
-
-`--cold-only` prints the cold-start table alone; `--baseline REF` measures REF's handlers (its tree exported from
-git) beside this tree's in the same run, their samples interleaved so that the machine's load falls on both alike."""
+"""Handler cold starts in one run against moto server, beside a bare boto3 client (the warm figures are
+bench/throughput.py's). `--baseline REF` measures REF's handlers (its tree exported from git) beside this tree's in
+the same run, their samples interleaved so that the machine's load falls on both alike."""
 
 from __future__ import annotations
 
@@ -24,7 +23,6 @@ BUCKET = "bench-bucket"
 TABLE = "bench-sessions"
 COLD_RUNS = 7
 WARM_GRANTS = 400
-COMPLETION_EVENTS = 300
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 
@@ -214,7 +212,6 @@ def main() -> None:
     from handlers import layout  # noqa: PLC0415
 
     parser = argparse.ArgumentParser(prog="python -m bench.handlers")
-    parser.add_argument("--cold-only", action="store_true", help="the cold-start table alone")
     parser.add_argument("--baseline", metavar="REF", help="also measure REF's handlers, in the same run")
     args = parser.parse_args()
 
@@ -229,7 +226,6 @@ def main() -> None:
         provision.create_bucket(boto3.client("s3", region_name=REGION), BUCKET, REGION)
         provision.create_sessions_table(boto3.client("dynamodb", region_name=REGION), TABLE)
         from handlers.api import app as api  # noqa: PLC0415
-        from handlers.upload_complete import app as complete  # noqa: PLC0415
 
         def create(mode: str) -> str:
             event = http_api_event("POST", "/sessions", body=json.dumps({"captureMode": mode}), claims={"sub": "bench"})
@@ -262,59 +258,15 @@ def main() -> None:
             started = time.monotonic()
             rows = cold_starts(trees, {**env, **lambda_env(xray.getsockname()[1])}, jobs)
             cold_wall = time.monotonic() - started
-        if args.cold_only:
-            print(
-                f"\nCold starts ({sys.platform}, Python {sys.version.split()[0]}, {os.cpu_count()} cores, "
-                f"load {os.getloadavg()[0]:.1f}, {cold_wall:.0f} s)"
-            )
-            print_cold_starts(rows)
-            return
-
-        session = create("audio_only")
-        latencies = []
-        for i in range(WARM_GRANTS):
-            event = http_api_event(
-                "POST",
-                f"/sessions/{session}/audio",
-                query={"windowIndex": str(i % 1000)},
-                body='{"sizeBytes": 2000000}',
-                claims={"sub": "bench"},
-            )
-            started = time.perf_counter()
-            assert api.lambda_handler(event, Context())["statusCode"] == 200
-            latencies.append((time.perf_counter() - started) * 1000)
-
-        class AcceptingLambda:  # the ingest Invoke answered 202 at once: what is measured is the table path
-            def invoke(self, **_: object) -> dict:
-                return {"StatusCode": 202}
-
-        complete.ingest._client = AcceptingLambda()
-        session = create("audio_only")
-        events = [
-            s3events.notification(s3events.notification_record(BUCKET, layout.audio_key(session, w), size=2048))
-            for w in range(COMPLETION_EVENTS)
-        ]
-        started = time.perf_counter()
-        for event in events:
-            complete.lambda_handler(event, Context())
-        rate = COMPLETION_EVENTS / (time.perf_counter() - started)
     finally:
         xray.close()
         server.stop()
 
     print(
-        f"\nHandler figures ({sys.platform}, Python {sys.version.split()[0]}, {os.cpu_count()} cores, "
-        f"load {os.getloadavg()[0]:.1f}, moto server on 127.0.0.1)"
+        f"\nCold starts ({sys.platform}, Python {sys.version.split()[0]}, {os.cpu_count()} cores, "
+        f"load {os.getloadavg()[0]:.1f}, {cold_wall:.0f} s)"
     )
     print_cold_starts(rows)
-    print(
-        f"warm grant latency over {WARM_GRANTS} grants: p50 {_percentile(latencies, 50):.2f} ms, "
-        f"p99 {_percentile(latencies, 99):.2f} ms"
-    )
-    print(
-        f"completion events per second (1 record each, record + claim + confirm, ingest accepted at once): "
-        f"{rate:.0f} over {COMPLETION_EVENTS} events"
-    )
 
 
 if __name__ == "__main__":

@@ -55,7 +55,7 @@ $(TS)/node_modules/.installed: $(TS)/package-lock.json
 test-long: $(BIN)/.installed
 	LONG_SESSION_WINDOWS=10000 $(BIN)/python -m pytest -p no:xdist tests/unit/test_long_session.py
 
-test-ts: $(BIN)/.installed $(TS)/node_modules/.installed
+test-ts: $(BIN)/.installed $(LAYER) $(TS)/node_modules/.installed
 	@test -x $(CHROMIUM) || { echo "no Chromium at $(CHROMIUM): the browser e2e needs Debian's: apt-get update && apt-get install -y chromium (or CHROMIUM=/path/to/chromium)" >&2; exit 1; }
 	cd $(TS) && rm -rf dist build && npx tsc -p tsconfig.json && npx tsc -p tsconfig.test.json
 	cd $(TS) && DEVSTACK_PYTHON=$(CURDIR)/$(BIN)/python CHROMIUM_PATH=$(CHROMIUM) \
@@ -85,19 +85,22 @@ bench: $(BIN)/.installed $(LAYER)
 
 # The load scenario at 1,000 windows (20 sessions of 50) with duplicate and dropped events and failing ingest invokes,
 # the DLQ redriven with the operator tool and the dropped events healed by the sweeper; not in CI.
-soak: $(BIN)/.installed
+soak: $(BIN)/.installed $(LAYER)
 	$(BIN)/python -m bench.load --sessions 20 --windows 50
 
 # The local stack in the foreground (Ctrl-C stops it); endpoints and a dev token land in .devstack/endpoints.json.
 # It logs each SessionReady event; `.venv/bin/python -m devstack sweep` runs its sweeper once.
 # ALLOW_ORIGIN="http://localhost:5173 ..." lets pages from those origins call the API and PUT to the bucket (CORS).
 ALLOW_ORIGIN ?=
-dev: $(BIN)/.installed $(OPS)
-	$(BIN)/python -m devstack serve $(foreach origin,$(ALLOW_ORIGIN),--allow-origin $(origin))
+# TRANSPORT=eventbridge: S3 events reach the completion function through EventBridge, as the program's eventTransport.
+TRANSPORT ?= notification
+
+dev: $(BIN)/.installed $(OPS) $(LAYER)
+	$(BIN)/python -m devstack serve --transport $(TRANSPORT) $(foreach origin,$(ALLOW_ORIGIN),--allow-origin $(origin))
 
 # The TypeScript client's example page, served by the local stack from its own origin (allowed by CORS): open the
 # URL it prints. Ctrl-C stops it.
-example: $(BIN)/.installed $(TS)/node_modules/.installed
+example: $(BIN)/.installed $(LAYER) $(TS)/node_modules/.installed
 	cd $(TS) && npx tsc -p tsconfig.json
 	$(BIN)/python -m devstack serve --static $(TS) $(foreach origin,$(ALLOW_ORIGIN),--allow-origin $(origin))
 

@@ -34,7 +34,7 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models.dynamo_type import DynamoType
 
-from devstack import provision, s3events
+from devstack import deploy, s3events
 from devstack.apigw import http_api_event
 from handlers import contract, layout
 from handlers.dal.sessions_table import HEADER_SK
@@ -444,8 +444,8 @@ def harness() -> Iterator[Harness]:
     # Installed before the handlers are imported: Powertools' loggers keep the stdout they found at import.
     with _environment(env), mock_aws(), warnings.catch_warnings(), contextlib.redirect_stdout(tap):
         warnings.simplefilter("ignore")
-        provision.create_bucket(boto3.client("s3"), "media", REGION)
-        provision.create_sessions_table(boto3.client("dynamodb"), Harness.TABLE)
+        deploy.create_bucket(boto3.client("s3"), "media", REGION)
+        deploy.create_sessions_table(boto3.client("dynamodb"), Harness.TABLE)
         boto3.setup_default_session()
         meter = Meter()
         boto3.DEFAULT_SESSION.events.register("before-call", meter.before_call)

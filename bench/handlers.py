@@ -203,7 +203,7 @@ def main() -> None:
     import boto3  # noqa: PLC0415
 
     from devstack import (
-        provision,  # noqa: PLC0415
+        deploy,  # noqa: PLC0415
         s3events,  # noqa: PLC0415
         samples,  # noqa: PLC0415
     )
@@ -223,8 +223,8 @@ def main() -> None:
     xray = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     xray.bind(("127.0.0.1", 0))
     try:
-        provision.create_bucket(boto3.client("s3", region_name=REGION), BUCKET, REGION)
-        provision.create_sessions_table(boto3.client("dynamodb", region_name=REGION), TABLE)
+        deploy.create_bucket(boto3.client("s3", region_name=REGION), BUCKET, REGION)
+        deploy.create_sessions_table(boto3.client("dynamodb", region_name=REGION), TABLE)
         from handlers.api import app as api  # noqa: PLC0415
 
         def create(mode: str) -> str:

@@ -363,7 +363,7 @@ def main() -> None:
     parser.add_argument("--profile-start", type=int, default=0)
     args = parser.parse_args()
 
-    from devstack import provision  # noqa: PLC0415
+    from devstack import deploy  # noqa: PLC0415
     from devstack.servers import MotoServer  # noqa: PLC0415
 
     load_at_start = load()
@@ -373,8 +373,8 @@ def main() -> None:
     os.environ.update(env)
     problems: list[str] = []
     try:
-        provision.create_bucket(boto3.client("s3", region_name=REGION), BUCKET, REGION)
-        provision.create_sessions_table(boto3.client("dynamodb", region_name=REGION), TABLE)
+        deploy.create_bucket(boto3.client("s3", region_name=REGION), BUCKET, REGION)
+        deploy.create_sessions_table(boto3.client("dynamodb", region_name=REGION), TABLE)
         from handlers.api import app as api  # noqa: PLC0415
         from handlers.upload_complete import app as complete  # noqa: PLC0415
 

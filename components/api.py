@@ -14,6 +14,7 @@ import yaml
 from components.lambda_function import LambdaFunction, LambdaFunctionArgs, statement
 from components.processing import ProcessingTarget
 from handlers import contract, cors, layout
+from handlers.settings import ApiSettings
 
 TYPE = "session-uploads:index:Api"
 # The routes handlers/api/app.py serves, read from the OpenAPI document rendered from its resolver
@@ -97,8 +98,10 @@ class Api(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
 
         statements = [
-            # Query: the status, the windows page and complete read a session's window items (one partition).
-            statement(["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+            # Query: the status, the windows page and complete read a session's window items (one partition);
+            # BatchGetItem: a grant reads the session's header and the window's item in one request.
+            statement(["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
+                       "dynamodb:UpdateItem"],
                       [args.table_arn], sid="Sessions"),
             statement(
                 ["s3:PutObject"],
@@ -122,15 +125,15 @@ class Api(pulumi.ComponentResource):
                 layer_arn=args.layer_arn,
                 log_retention_days=args.log_retention_days,
                 statements=statements,
-                environment={
-                    contract.ENV_BUCKET_NAME: args.bucket_name,
-                    contract.ENV_SESSIONS_TABLE_NAME: args.table_name,
-                    contract.ENV_URL_EXPIRES_SECONDS: str(args.url_expires_seconds),
-                    contract.ENV_MAX_AUDIO_BYTES: str(args.max_audio_bytes),
-                    contract.ENV_MAX_FRAMES_BYTES: str(args.max_frames_bytes),
-                    contract.ENV_RETENTION_DAYS: str(args.retention_days),
-                    **args.processing.environment(),
-                },
+                environment=ApiSettings(
+                    bucket_name=args.bucket_name,
+                    table_name=args.table_name,
+                    url_expires_seconds=args.url_expires_seconds,
+                    max_audio_bytes=args.max_audio_bytes,
+                    max_frames_bytes=args.max_frames_bytes,
+                    retention_days=args.retention_days,
+                    processing=args.processing.settings(),
+                ).environment(),
                 timeout_seconds=contract.API_FUNCTION_TIMEOUT_SECONDS,
                 memory_mb=512,  # pydantic validation and the resolver import faster with more CPU
                 description="session-uploads HTTP API",

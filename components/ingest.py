@@ -8,6 +8,7 @@ import pulumi
 
 from components.lambda_function import LambdaFunction, LambdaFunctionArgs, statement
 from handlers import contract, layout
+from handlers.settings import IngestSettings
 
 TYPE = "session-uploads:index:DefaultIngest"
 
@@ -51,7 +52,7 @@ class DefaultIngest(pulumi.ComponentResource):
                 layer_arn=args.layer_arn,
                 log_retention_days=args.log_retention_days,
                 statements=statements,
-                environment={contract.ENV_BUCKET_NAME: args.bucket_name},
+                environment=IngestSettings(bucket_name=args.bucket_name).environment(),
                 timeout_seconds=contract.INGEST_FUNCTION_TIMEOUT_SECONDS,
                 description="session-uploads default ingest target",
             ),

@@ -9,6 +9,7 @@ import pulumi_aws as aws
 
 from components.lambda_function import statement
 from handlers import contract
+from handlers.settings import ProcessingSettings
 
 TYPE = "session-uploads:index:ProcessingBus"
 
@@ -37,15 +38,10 @@ class ProcessingTarget:
             granted.append(statement(["states:StartExecution"], [self.state_machine_arn], sid="ProcessingExecutions"))
         return granted
 
-    def environment(self) -> dict[str, pulumi.Input[str]]:
-        """What handlers.settings.ProcessingSettings reads."""
-        variables: dict[str, pulumi.Input[str]] = {
-            contract.ENV_PROCESSING_EVENT_BUS_NAME: self.event_bus_name,
-            contract.ENV_INGEST_CLAIM_LEASE_SECONDS: str(self.claim_lease_seconds),
-        }
-        if self.state_machine_arn:
-            variables[contract.ENV_PROCESSING_STATE_MACHINE_ARN] = self.state_machine_arn
-        return variables
+    def settings(self) -> ProcessingSettings:
+        """What a function's handlers.settings.ProcessingSettings will read (names may be outputs here)."""
+        return ProcessingSettings(event_bus_name=self.event_bus_name, state_machine_arn=self.state_machine_arn,
+                                  claim_lease_seconds=self.claim_lease_seconds)
 
 
 @dataclass

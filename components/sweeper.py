@@ -13,6 +13,7 @@ from components.lambda_function import LambdaFunction, LambdaFunctionArgs, state
 from components.processing import ProcessingTarget
 from components.upload_completion import object_statements
 from handlers import contract
+from handlers.settings import SweeperSettings
 
 TYPE = "session-uploads:index:Sweeper"
 # A failed sweep is not retried by Lambda: the next scheduled run does the same work anyway.
@@ -97,13 +98,13 @@ class Sweeper(pulumi.ComponentResource):
                     *args.processing.statements(),
                     statement(["sqs:SendMessage"], [self.dlq.arn], sid="DeadLetters"),
                 ],
-                environment={
-                    contract.ENV_BUCKET_NAME: args.bucket_name,
-                    contract.ENV_SESSIONS_TABLE_NAME: args.table_name,
-                    contract.ENV_INGEST_FUNCTION_NAME: args.ingest_function_arn,
-                    contract.ENV_COMPLETION_TIMEOUT_SECONDS: str(args.completion_timeout_seconds),
-                    **args.processing.environment(),
-                },
+                environment=SweeperSettings(
+                    bucket_name=args.bucket_name,
+                    table_name=args.table_name,
+                    ingest_function_name=args.ingest_function_arn,
+                    completion_timeout_seconds=args.completion_timeout_seconds,
+                    processing=args.processing.settings(),
+                ).environment(),
                 # One run walks every pending session; overlapping runs are safe (every write is conditional).
                 timeout_seconds=contract.SWEEPER_FUNCTION_TIMEOUT_SECONDS,
                 description="session-uploads completion sweeper",

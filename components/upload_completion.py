@@ -12,6 +12,7 @@ from components.async_delivery import dead_letter_queue, invoke_config, rule_tar
 from components.lambda_function import LambdaFunction, LambdaFunctionArgs, condition, statement
 from components.processing import ProcessingTarget
 from handlers import contract, layout
+from handlers.settings import CompletionSettings
 
 TYPE = "session-uploads:index:UploadCompletion"
 TRANSPORTS = ("notification", "eventbridge")
@@ -118,12 +119,12 @@ class UploadCompletion(pulumi.ComponentResource):
                     # Lambda sends failed events to the on-failure destination with the function's role.
                     statement(["sqs:SendMessage"], [self.dlq.arn], sid="DeadLetters"),
                 ],
-                environment={
-                    contract.ENV_BUCKET_NAME: args.bucket_name,
-                    contract.ENV_SESSIONS_TABLE_NAME: args.table_name,
-                    contract.ENV_INGEST_FUNCTION_NAME: args.ingest_function_arn,
-                    **args.processing.environment(),
-                },
+                environment=CompletionSettings(
+                    bucket_name=args.bucket_name,
+                    table_name=args.table_name,
+                    ingest_function_name=args.ingest_function_arn,
+                    processing=args.processing.settings(),
+                ).environment(),
                 timeout_seconds=contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS,
                 description="session-uploads upload completion",
             ),

@@ -34,9 +34,11 @@ def serve(args: argparse.Namespace) -> int:
         cors_allowed_origins=args.allow_origin,
         static_dir=args.static,
         control=args.control,
+        event_transport=args.transport,
         **options,
     ) as stack:
-        print(f"local stack up: API {stack.api_url}, AWS {stack.aws_endpoint}, S3 (presign gate) {stack.s3_endpoint}")
+        print(f"local stack up: API {stack.api_url}, AWS {stack.aws_endpoint}, S3 (presign gate) {stack.s3_endpoint}; "
+              f"S3 events by {stack.event_transport}")
         if stack.cors_allowed_origins:
             print(f"browsers allowed (CORS) from: {', '.join(stack.cors_allowed_origins)}")
         if stack.page_url:
@@ -58,14 +60,19 @@ def token(args: argparse.Namespace) -> int:
     except FileNotFoundError as missing:
         print(missing, file=sys.stderr)
         return 1
-    print(key.token(args.user, args.ttl))
+    endpoints = Path(args.state_dir) / ENDPOINTS_FILE
+    if not endpoints.exists():
+        print(f"no running stack under {args.state_dir}: start it first (make dev)", file=sys.stderr)
+        return 1
+    # The running stack's authorizer: the issuer and audience of the program's.
+    running = json.loads(endpoints.read_text())
+    print(key.token(args.user, args.ttl, issuer=running["jwtIssuer"], audience=running["jwtAudience"]))
     return 0
 
 
 def sweep(args: argparse.Namespace) -> int:
     """Invoke the running stack's sweeper through its Lambda endpoint, with the event its schedule sends."""
     import boto3
-    from botocore import UNSIGNED
     from botocore.config import Config
     from botocore.exceptions import BotoCoreError
 
@@ -78,9 +85,10 @@ def sweep(args: argparse.Namespace) -> int:
     except (OSError, ValueError, KeyError) as problem:
         print(f"no running stack's endpoints in {path} ({problem!r}): start one with `make dev`", file=sys.stderr)
         return 1
-    # The stack's Invoke endpoint checks no signature: no credentials needed.
-    config = Config(signature_version=UNSIGNED, retries={"max_attempts": 1}, connect_timeout=2, read_timeout=120)
-    client = boto3.client("lambda", endpoint_url=lambda_endpoint, region_name=endpoints["region"], config=config)
+    # As the stack's operator: its Invoke endpoint asks IAM whether the caller may invoke the function.
+    config = Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=120)
+    client = boto3.client("lambda", endpoint_url=lambda_endpoint, region_name=endpoints["region"], config=config,
+                          aws_access_key_id=endpoints["accessKeyId"], aws_secret_access_key=endpoints["secretAccessKey"])
     try:
         response = client.invoke(
             FunctionName=function,
@@ -128,6 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         help="serve the test control endpoint (controlUrl): fault injection and the bucket's CORS rules",
     )
     serve_parser.add_argument("--url-expires", type=int, metavar="SECONDS", help="lifetime of a presigned PUT")
+    serve_parser.add_argument(
+        "--transport", choices=("notification", "eventbridge"), default="notification",
+        help="how S3 events reach the completion function: the program's eventTransport (default notification)",
+    )
     token_parser = commands.add_parser("token", help="print a dev bearer token signed by the stack's key")
     token_parser.add_argument("--user", default=DEV_USER, help="the token's subject (the caller)")
     token_parser.add_argument("--ttl", type=int, default=DEFAULT_TTL_SECONDS, help="lifetime in seconds")

@@ -22,6 +22,7 @@ def http_api_event(
     headers: Mapping[str, str] | None = None,
     claims: Mapping[str, Any] | None = None,
     route_key: str = "$default",
+    path_parameters: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The event the API Lambda receives. `claims` is what the JWT authorizer passed (None: no authorizer)."""
     raw_query = query if isinstance(query, str) else urlencode(query or {})
@@ -61,6 +62,8 @@ def http_api_event(
     }
     if params:
         event["queryStringParameters"] = params
+    if path_parameters:
+        event["pathParameters"] = dict(path_parameters)
     if body is not None:
         event["body"] = base64.b64encode(body).decode() if is_binary else body
     return event

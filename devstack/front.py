@@ -9,7 +9,7 @@ import logging
 import re
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
@@ -34,12 +34,35 @@ def _json(status: int, body: dict, headers: dict[str, str] | None = None) -> Res
     return Response(json.dumps(body), status=status, headers=headers, content_type="application/json")
 
 
-class HttpApiFront:
-    """A WSGI app: `verify` maps an Authorization header to claims (None: rejected), `function` is the API Lambda."""
+NOT_FOUND = {"message": "Not Found"}
 
-    def __init__(self, function: Function, verify: Callable[[str | None], dict[str, Any] | None]):
+
+class Route:
+    """One of the program's routes (`POST /sessions/{sessionId}/audio`) and its authorization type."""
+
+    def __init__(self, key: str, authorization: str):
+        self.key, self.authorization = key, authorization
+        self.method, path = key.split(" ", 1)
+        segments = [f"(?P<{s[1:-1]}>[^/]+)" if s.startswith("{") and s.endswith("}") else re.escape(s)
+                    for s in path.split("/")]
+        self._path = re.compile("/".join(segments))
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        """The path parameters (decoded) when `path`, as sent (still percent-encoded), is this route's."""
+        found = self._path.fullmatch(path) if method == self.method else None
+        return None if found is None else {name: unquote(value) for name, value in found.groupdict().items()}
+
+
+class HttpApiFront:
+    """A WSGI app: the program's `routes` (route key -> authorization type), each invoking `function`, the API
+    Lambda; an unmatched request is API Gateway's 404, before any authorizer. `verify` maps an Authorization header
+    to claims (None: rejected) for a route whose authorization is JWT."""
+
+    def __init__(self, function: Function, verify: Callable[[str | None], dict[str, Any] | None],
+                 routes: dict[str, str]):
         self._function = function
         self._verify = verify
+        self._routes = [Route(key, authorization) for key, authorization in routes.items()]
 
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         return self._respond(_Request(environ), environ)(environ, start_response)
@@ -48,10 +71,17 @@ class HttpApiFront:
         framing = _refuse_framing(environ)
         if framing is not None:
             return framing
-        claims = self._verify(request.headers.get("Authorization"))
-        if claims is None:
-            return _json(401, UNAUTHORIZED, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
         raw = urlsplit(environ.get("RAW_URI") or request.full_path)
+        matched = next(((route, found) for route in self._routes
+                        if (found := route.match(request.method, raw.path)) is not None), None)
+        if matched is None:
+            return _json(404, NOT_FOUND)
+        route, path_parameters = matched
+        claims = None
+        if route.authorization == "JWT":
+            claims = self._verify(request.headers.get("Authorization"))
+            if claims is None:
+                return _json(401, UNAUTHORIZED, {"WWW-Authenticate": 'Bearer error="invalid_token"'})
         try:
             data = request.get_data()
         except (HTTPException, OSError):  # the client went away mid-body, or sent chunks that do not parse
@@ -65,7 +95,8 @@ class HttpApiFront:
             except UnicodeDecodeError:
                 body = data  # API Gateway base64-encodes a body that is not text
         event = http_api_event(
-            request.method, raw.path, query=raw.query, body=body, headers=dict(request.headers), claims=claims
+            request.method, raw.path, query=raw.query, body=body, headers=dict(request.headers), claims=claims,
+            route_key=route.key, path_parameters=path_parameters,
         )
         try:
             result = self._function.invoke(event)

@@ -13,6 +13,7 @@ from werkzeug.wrappers import Request, Response
 
 from devstack.runtime import AsyncInvoker
 
+_CREDENTIAL = re.compile(r"Credential=(?P<key>[A-Z0-9]+)/")
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
 
 
@@ -30,9 +31,10 @@ class LambdaInvokeApi:
     """POST /2015-03-31/functions/{name}/invocations: `Event` answers 202 at once and runs the function through
     its async invoker; `RequestResponse` runs it and returns its result; `DryRun` checks it exists."""
 
-    def __init__(self, invoke_fault: Callable[[str], bool]):
+    def __init__(self, invoke_fault: Callable[[str], bool], allowed: Callable[[str, str, str], bool]):
         self.functions: dict[str, AsyncInvoker] = {}  # filled once the handlers are loaded
         self._invoke_fault = invoke_fault
+        self._allowed = allowed  # (caller's access key, action, function ARN): what IAM would say
 
     def _find(self, name_or_arn: str) -> AsyncInvoker | None:
         name = name_or_arn.split(":function:")[-1].split(":")[0]  # name, ARN or partial ARN (no qualifiers here)
@@ -47,6 +49,11 @@ class LambdaInvokeApi:
         if invoker is None:
             message = f"Function not found: {match['name']}"
             return _error(404, "ResourceNotFoundException", message)(environ, start_response)
+        caller = _CREDENTIAL.search(request.headers.get("Authorization", ""))
+        if caller is None or not self._allowed(caller["key"], "lambda:InvokeFunction", invoker.function.arn):
+            message = (f"{caller['key'] if caller else 'An anonymous caller'} is not authorized to perform: "
+                       f"lambda:InvokeFunction on resource: {invoker.function.arn}")
+            return _error(403, "AccessDeniedException", message)(environ, start_response)
         return self._invoke(request, invoker)(environ, start_response)
 
     def _invoke(self, request: Request, invoker: AsyncInvoker) -> Response:

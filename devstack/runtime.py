@@ -38,7 +38,9 @@ def _fresh_botocore_session() -> botocore.session.Session:
 
 
 @contextlib.contextmanager
-def deployed_environment(env: Mapping[str, str]) -> Iterator[None]:
+def deployed_environment(
+    env: Mapping[str, str], on_session: Callable[[botocore.session.Session], None] | None = None
+) -> Iterator[None]:
     """The process as a fresh Lambda container sees it: of the AWS_* variables, only the function's own, and a
     new default boto3 session (the current one caches credentials resolved from some other environment)."""
     with _ENV_LOCK:
@@ -48,7 +50,10 @@ def deployed_environment(env: Mapping[str, str]) -> Iterator[None]:
             for name in saved:
                 del os.environ[name]
             os.environ.update(env)
-            boto3.setup_default_session(botocore_session=_fresh_botocore_session())
+            botocore_session = _fresh_botocore_session()
+            if on_session is not None:
+                on_session(botocore_session)
+            boto3.setup_default_session(botocore_session=botocore_session)
             yield
         finally:
             for name in [*env, *saved]:
@@ -57,14 +62,17 @@ def deployed_environment(env: Mapping[str, str]) -> Iterator[None]:
             boto3.DEFAULT_SESSION = saved_session
 
 
-def load_handler_module(module_name: str, env: Mapping[str, str]) -> ModuleType:
+def load_handler_module(
+    module_name: str, env: Mapping[str, str], on_session: Callable[[botocore.session.Session], None] | None = None
+) -> ModuleType:
     """A private instance of a handler module, executed in its environment: it builds its clients and settings at
-    import, as in a container, and never touches the `sys.modules` copy that tests reload under moto's mock."""
+    import, as in a container, and never touches the `sys.modules` copy that tests reload under moto's mock.
+    `on_session` sees the botocore session its clients are made from (devstack/iam.py records their calls)."""
     spec = importlib.util.find_spec(module_name)
     if spec is None or spec.loader is None:
         raise ImportError(f"no handler module {module_name}")
     module = importlib.util.module_from_spec(spec)
-    with deployed_environment(env):
+    with deployed_environment(env, on_session):
         spec.loader.exec_module(module)
     return module
 

@@ -1,25 +1,26 @@
-"""Threaded WSGI servers on 127.0.0.1 (free ports): moto, and the stack's own fronts; each stops and frees its port."""
+"""Servers on 127.0.0.1 (free ports): moto in its own process, and the stack's own fronts as threaded WSGI servers;
+each stops and frees its port."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 HOST = "127.0.0.1"
+PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
 class _QuietHandler(WSGIRequestHandler):
     def log_request(self, *args: Any, **kwargs: Any) -> None:  # one line per request drowns the handlers' logs
-        pass
-
-
-class _QuietMotoHandler(MotoRequestHandler):
-    def log_request(self, *args: Any, **kwargs: Any) -> None:
         pass
 
 
@@ -41,42 +42,45 @@ class WsgiServer:
         self._thread.join()
 
 
-class _SerializedDynamoDB:
-    """moto's DynamoDB conditional writes are not atomic under concurrent requests (2 to 7 winners of one claim
-    with 16 threads); real DynamoDB's are, and exactly-once ingest rests on them. One request at a time restores
-    that; every other service stays concurrent (an SQS long poll must not block the table)."""
-
-    _lock = threading.Lock()  # moto's backends are process-global, so is the lock
-
-    def __init__(self, app: Callable):
-        self._app = app
-
-    def __call__(self, environ: dict, start_response: Callable) -> Any:
-        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
-            return self._app(environ, start_response)
-        with self._lock:
-            # Consume the whole response inside the lock: the write happens while moto builds it.
-            return list(self._app(environ, start_response))
-
-
-class MotoServer(ThreadedMotoServer):
-    """moto in server mode on a free port of 127.0.0.1, with DynamoDB requests serialized."""
+class MotoServer:
+    """moto server in a child process (devstack/moto_process.py): its IAM enforcement, when switched on, stays its
+    own. Stopped by closing the child's stdin; killed if it does not stop."""
 
     def __init__(self) -> None:
-        super().__init__(ip_address=HOST, port=0, verbose=False)
+        self._process: subprocess.Popen | None = None
+        self.port: int | None = None
 
-    def _server_entry(self) -> None:  # ThreadedMotoServer's own, with the app wrapped and request logs off
-        app = _SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))
-        self._server = make_server(self._ip_address, self._port, app, True, request_handler=_QuietMotoHandler)
-        self._server_ready_event.set()
-        self._server.serve_forever()
+    def start(self) -> None:
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "devstack.moto_process"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=PROJECT_DIR,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_DIR), os.environ.get("PYTHONPATH")]))},
+        )
+        line = self._process.stdout.readline()
+        if not line.strip().isdigit():
+            self.stop()
+            raise RuntimeError(f"moto server did not start: {line!r}")
+        self.port = int(line)
 
     @property
     def url(self) -> str:
-        host, port = self.get_host_and_port()
-        return f"http://{host}:{port}"
+        return f"http://{HOST}:{self.port}"
+
+    def enforce_iam(self) -> None:
+        """From now on moto checks every call against the caller's IAM policies (DESIGN.md, "What moto does not do")."""
+        requests.post(f"{self.url}/moto-api/reset-auth", data=b"0", timeout=10).raise_for_status()
 
     def stop(self) -> None:
-        super().stop()
-        if self._server is not None:
-            self._server.server_close()  # ThreadedMotoServer.stop leaves the listening socket open
+        if self._process is None:
+            return
+        process, self._process = self._process, None
+        with contextlib.suppress(OSError):
+            process.stdin.close()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        process.stdout.close()

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import secrets
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -18,30 +20,41 @@ from botocore.exceptions import ClientError
 from werkzeug.exceptions import NotFound
 from werkzeug.middleware.shared_data import SharedDataMiddleware
 
-from devstack import provision
+from devstack import iam
 from devstack.capture import SessionReadyCapture
 from devstack.control import ControlApi
 from devstack.cors import HttpApiCors, S3Cors
+from devstack.deploy import STACK, AsyncConfig, Deployment, FunctionSpec, deploy
 from devstack.faults import FailingPuts, Faults
 from devstack.front import HttpApiFront
 from devstack.gate import PresignGate
 from devstack.lambda_api import LambdaInvokeApi
 from devstack.relay import EventRelay, failure_record
-from devstack.runtime import MEMORY_MB, Activity, AsyncInvoker, Function, load_handler_module
+from devstack.runtime import Activity, AsyncInvoker, Function, load_handler_module
 from devstack.schedule import scheduled_event
 from devstack.servers import MotoServer, WsgiServer
 from devstack.tokens import DEFAULT_STATE_DIR, DEV_USER, ENDPOINTS_FILE, DevKey
-from handlers import contract, cors, layout
+from handlers import contract, layout
 
 log = logging.getLogger("devstack")
 
 DEFAULT_REGION = "eu-west-1"
 
 
+# Durations the tests compress below what the program's config can say (minutes, or not configurable): set over the
+# program's own variables, only where the program deploys them. Everything else a function reads is the program's.
+COMPRESSIBLE = (contract.ENV_INGEST_CLAIM_LEASE_SECONDS, contract.ENV_COMPLETION_TIMEOUT_SECONDS)
+# The local stand-in for processing: every SessionReady on the program's bus, to a queue the capture drains.
+SESSION_READY_PATTERN = {
+    "source": [contract.PROCESSING_EVENT_SOURCE],
+    "detail-type": [contract.PROCESSING_EVENT_DETAIL_TYPE],
+}
+OPERATOR = "devstack-operator"  # the IAM user the harness, the gate's forwarding and the relay call moto as
+
+
 @dataclass(frozen=True)
 class Names:
-    """Resource names, suffixed like Pulumi's auto-names (so two stacks in one process, which share moto's
-    in-memory backends, never collide)."""
+    """The deployed resources' names, as the program named them (auto-names end with a random suffix)."""
 
     bucket: str
     table: str
@@ -56,25 +69,6 @@ class Names:
     processing_bus: str
     session_ready_rule: str
     session_ready_queue: str
-
-    @classmethod
-    def generate(cls, project: str = "session-uploads") -> Names:
-        suffix = secrets.token_hex(4)
-        return cls(
-            bucket=f"{project}-media-{suffix}",
-            table=f"{project}-sessions-{suffix}",
-            api_function=f"{project}-api-{suffix}",
-            completion_function=f"{project}-upload-complete-{suffix}",
-            ingest_function=f"{project}-ingest-{suffix}",
-            events_queue=f"{project}-upload-events-{suffix}",
-            dlq=f"{project}-upload-complete-dlq-{suffix}",
-            sweeper_function=f"{project}-sweeper-{suffix}",
-            sweeper_dlq=f"{project}-sweeper-dlq-{suffix}",
-            sweep_schedule=f"{project}-sweep-schedule-{suffix}",
-            processing_bus=f"{project}-processing-{suffix}",
-            session_ready_rule=f"{project}-session-ready-{suffix}",
-            session_ready_queue=f"{project}-session-ready-capture-{suffix}",
-        )
 
 
 class LocalStack:
@@ -99,9 +93,11 @@ class LocalStack:
         cors_allowed_origins: Sequence[str] = (),
         static_dir: Path | str | None = None,
         control: bool = False,
+        event_transport: str = "notification",
+        program_edit: Callable[[Deployment], None] | None = None,
     ):
         self.retry_delays = tuple(retry_delays)
-        # Each function's own environment variables (the stack's endpoints and credentials aside), by handler module.
+        # Each function's environment as deployed (the stack's endpoints and credentials aside), by handler module.
         self.function_variables: dict[str, dict[str, str]] = {}
         self.claim_lease_seconds = claim_lease_seconds
         self.url_expires_seconds = url_expires_seconds
@@ -113,15 +109,19 @@ class LocalStack:
         self.cors_allowed_origins = tuple(cors_allowed_origins)
         self.static_dir = Path(static_dir) if static_dir is not None else None
         self.control = control
+        self.event_transport = event_transport
+        self._program_edit = program_edit
         self.page_url: str | None = None
         self.control_url: str | None = None
-        self.names = Names.generate()
         self.faults = Faults()
-        # Per-stack fake credentials: the presign gate checks signatures made with them.
-        self.credentials = Credentials(f"DEVSTACK{secrets.token_hex(6).upper()}", secrets.token_urlsafe(30))
+        self.deployment: Deployment | None = None
+        # Each function's calls (IAM action, ARN), by function name: devstack/iam.py checks them against its policy.
+        self.calls: dict[str, iam.CallRecorder] = {}
+        self._function_credentials: dict[str, Credentials] = {}  # by function name: its role's session
         self._activity = Activity()
         self._stopping = threading.Event()
         self._servers: list[Any] = []
+        self._moto: MotoServer | None = None
         self._invokers: list[AsyncInvoker] = []
         self._relay: EventRelay | None = None
         self._capture: SessionReadyCapture | None = None
@@ -143,98 +143,79 @@ class LocalStack:
             raise
         return self
 
+    def _config(self) -> dict[str, str]:
+        """The local stack's options, as the program's config over the stack file's."""
+        return {
+            "aws:region": self.region,
+            "urlExpiresSeconds": str(self.url_expires_seconds),
+            "maxAudioBytes": str(self.max_audio_bytes),
+            "maxFramesBytes": str(self.max_frames_bytes),
+            "corsAllowedOrigins": json.dumps(list(self.cors_allowed_origins)),
+            "eventTransport": self.event_transport,
+        }
+
     def _start(self) -> None:
         self._key = DevKey.load_or_create(self.state_dir)
-        moto = MotoServer()
-        moto.start()
-        self._servers.append(moto)
-        self.aws_endpoint = moto.url
-        self._session = boto3.session.Session(
-            aws_access_key_id=self.credentials.access_key,
-            aws_secret_access_key=self.credentials.secret_key,
-            region_name=self.region,
-        )
-        self._s3 = self._client("s3")
-        self._sqs = self._client("sqs")
+        self._moto = MotoServer()
+        self._moto.start()
+        self.aws_endpoint = self._moto.url
         if self.static_dir is not None:
-            # First, so that its origin (a free port) is known when the CORS rules are written.
+            # First, so that its origin (a free port) is in the program's CORS rules.
             pages = SharedDataMiddleware(NotFound(), {"/": str(self.static_dir.resolve())}, cache=False)
             self.page_url = self._serve(pages, "devstack-pages")
             self.cors_allowed_origins += (self.page_url,)
-        self._provision()
+        # Until IAM is enforced, any credentials do: the program is deployed, the operator and the roles' sessions made.
+        self._session = boto3.session.Session("bootstrap", "bootstrap", region_name=self.region)
+        self._sqs = self.client("sqs")
+        self.events_queue_url, events_queue_arn = self._queue(f"devstack-s3-events-{secrets.token_hex(4)}", {
+            # An event stays in flight (invisible) through all its attempts: longer than the worst case of them.
+            "VisibilityTimeout": str(int(sum(self.retry_delays) + 3 * contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS + 60))
+        })
+        self.deployment = deploy(STACK, self._config(), self._session, self.aws_endpoint, events_queue_arn)
+        if self._program_edit is not None:
+            self._program_edit(self.deployment)
+        self._deploy_session_ready_capture()
+        self._sign_in()
+        self._moto.enforce_iam()
 
-        gate = PresignGate(self.aws_endpoint, self.credentials, self.region, clock=self._s3_clock)
+        deployment = self.deployment
+        outputs = deployment.outputs
+        completion = deployment.function(next(iter(deployment.event_functions)))
+        sweeper = deployment.function(next(iter(deployment.schedules.values())))
+        api = deployment.function(deployment.api_function)
+        ingest = deployment.function(completion.environment[contract.ENV_INGEST_FUNCTION_NAME])
+        self.dlq_url = outputs["dlqUrl"]
+        self.sweeper_dlq_url = outputs["sweeperDlqUrl"]
+        self.names = Names(
+            bucket=outputs["bucketName"],
+            table=outputs["tableName"],
+            api_function=api.name,
+            completion_function=completion.name,
+            ingest_function=ingest.name,
+            events_queue=self.events_queue_url.rsplit("/", 1)[-1],
+            dlq=self.dlq_url.rsplit("/", 1)[-1],
+            sweeper_function=sweeper.name,
+            sweeper_dlq=self.sweeper_dlq_url.rsplit("/", 1)[-1],
+            sweep_schedule=next(iter(deployment.schedules)),
+            processing_bus=outputs["processingEventBusName"],
+            session_ready_rule=self._session_ready_rule,
+            session_ready_queue=self.session_ready_queue_url.rsplit("/", 1)[-1],
+        )
+
+        gate = PresignGate(self.aws_endpoint, self._signer, self.region, self.credentials, clock=self._s3_clock)
         self.s3_endpoint = self._serve(S3Cors(FailingPuts(gate, self.faults), self._bucket_cors), "devstack-s3-gate")
-        lambda_api = LambdaInvokeApi(invoke_fault=self._invoke_fault)
+        lambda_api = LambdaInvokeApi(invoke_fault=self._invoke_fault, allowed=self._allowed)
         self.lambda_endpoint = self._serve(lambda_api, "devstack-lambda")
 
-        ingest = self._function(
-            self.names.ingest_function,
-            "handlers.ingest.app",
-            contract.INGEST_FUNCTION_TIMEOUT_SECONDS,
-            {contract.ENV_BUCKET_NAME: self.names.bucket},
-            fault="ingest_run",
-        )
-        # Every function that can find a session ready delivers its trigger, under the same lease.
-        processing = {
-            contract.ENV_PROCESSING_EVENT_BUS_NAME: self.names.processing_bus,
-            contract.ENV_INGEST_CLAIM_LEASE_SECONDS: str(self.claim_lease_seconds),
-        }
-        completion = self._function(
-            self.names.completion_function,
-            "handlers.upload_complete.app",
-            contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS,
-            {
-                contract.ENV_BUCKET_NAME: self.names.bucket,
-                contract.ENV_SESSIONS_TABLE_NAME: self.names.table,
-                contract.ENV_INGEST_FUNCTION_NAME: self.names.ingest_function,
-                **processing,
-            },
-            fault="completion",
-        )
-        api = self._function(
-            self.names.api_function,
-            "handlers.api.app",
-            contract.API_FUNCTION_TIMEOUT_SECONDS,
-            {
-                contract.ENV_BUCKET_NAME: self.names.bucket,
-                contract.ENV_SESSIONS_TABLE_NAME: self.names.table,
-                contract.ENV_URL_EXPIRES_SECONDS: str(self.url_expires_seconds),
-                contract.ENV_MAX_AUDIO_BYTES: str(self.max_audio_bytes),
-                contract.ENV_RETENTION_DAYS: str(contract.DEFAULT_RETENTION_DAYS),
-                contract.ENV_MAX_FRAMES_BYTES: str(self.max_frames_bytes),
-                **processing,
-            },
-        )
-        # The sweeper heals lost events through the completion path: it needs the completion path's environment.
-        self._sweeper = self._function(
-            self.names.sweeper_function,
-            "handlers.sweeper.app",
-            contract.SWEEPER_FUNCTION_TIMEOUT_SECONDS,
-            {
-                contract.ENV_BUCKET_NAME: self.names.bucket,
-                contract.ENV_SESSIONS_TABLE_NAME: self.names.table,
-                contract.ENV_INGEST_FUNCTION_NAME: self.names.ingest_function,
-                contract.ENV_COMPLETION_TIMEOUT_SECONDS: str(self.completion_timeout_seconds),
-                **processing,
-            },
-            fault="sweep",
-        )
-        ingest_invoker = self._async(ingest)
-        completion_invoker = self._async(
-            completion, on_failure=lambda *failure: self._dead_letter(completion, self.dlq_url, *failure)
-        )
-        # As deployed: a failed sweep is not retried (the next scheduled run is the retry); it lands in its DLQ.
-        sweeper_invoker = self._async(
-            self._sweeper,
-            on_failure=lambda *failure: self._dead_letter(self._sweeper, self.sweeper_dlq_url, *failure),
-            retry_delays=(),
-        )
-        lambda_api.functions = {
-            f.function.name: f for f in (ingest_invoker, completion_invoker, self._async(api), sweeper_invoker)
-        }
+        faults = {ingest.name: "ingest_run", completion.name: "completion", sweeper.name: "sweep"}
+        functions = {spec.name: self._function(spec, faults.get(spec.name)) for spec in (ingest, completion, api, sweeper)}
+        invokers = {name: self._async(function) for name, function in functions.items()}
+        lambda_api.functions = invokers
+        self._sweeper = functions[sweeper.name]
 
-        front = HttpApiCors(HttpApiFront(api, self._key.verify), self.cors_allowed_origins)
+        front = HttpApiCors(
+            HttpApiFront(functions[api.name], self._verify, deployment.routes), self.cors_allowed_origins
+        )
         self.api_url = self._serve(front, "devstack-http-api")
         if self.control:
             self.control_url = self._serve(
@@ -242,15 +223,15 @@ class LocalStack:
                 "devstack-control",
             )
         self._relay = EventRelay(
-            self._client("sqs"),
+            self.client("sqs"),
             self.events_queue_url,
-            completion_invoker,
+            invokers[completion.name],
             self._stopping,
             duplicate=lambda: self.faults.take("duplicate_event"),
             drop=lambda: self.faults.take("drop_event"),
         )
         self._relay.start()
-        self._capture = SessionReadyCapture(self._client("sqs"), self.session_ready_queue_url, self._stopping)
+        self._capture = SessionReadyCapture(self.client("sqs"), self.session_ready_queue_url, self._stopping)
         self._capture.start()
         self.endpoints = {
             "apiUrl": self.api_url,
@@ -268,6 +249,11 @@ class LocalStack:
             "sweepSchedule": self.names.sweep_schedule,
             "token": self.token(DEV_USER),
             "corsAllowedOrigins": list(self.cors_allowed_origins),
+            "eventTransport": self.event_transport,
+            "jwtIssuer": deployment.jwt_issuer,
+            "jwtAudience": deployment.jwt_audiences[0],
+            "accessKeyId": self.credentials.access_key,
+            "secretAccessKey": self.credentials.secret_key,
         }
         self.endpoints |= {k: v for k, v in (("pageUrl", self.page_url), ("controlUrl", self.control_url)) if v}
         # Written whole, then renamed: whoever waits for the file (a test in another process) never reads half of it.
@@ -290,12 +276,28 @@ class LocalStack:
         for thread in stopping:
             thread.join()
         self._servers.clear()
+        if self._moto is not None:
+            self._record_calls()
+            self._moto.stop()
+            self._moto = None
+
+    def _record_calls(self) -> None:
+        """With DEVSTACK_IAM_CALLS=DIR (make iam-report), this stack's functions' policies and calls, for the report."""
+        directory = os.environ.get("DEVSTACK_IAM_CALLS")
+        if directory and self.deployment is not None and self.calls:
+            policies = {spec.resource: self.deployment.policies[spec.role_name]
+                        for spec in self.deployment.functions.values()}
+            calls = {spec.resource: self.calls[spec.name].calls
+                     for spec in self.deployment.functions.values() if spec.name in self.calls}
+            iam.write_record(Path(directory), secrets.token_hex(8), {k: policies[k] for k in calls}, calls)
 
     # -- the agreed API ----------------------------------------------------------------------------------------
 
     def token(self, user: str = DEV_USER, ttl_seconds: int | None = None) -> str:
-        """A dev bearer token for `user`, signed by the stack's key."""
-        return self._key.token(user) if ttl_seconds is None else self._key.token(user, ttl_seconds)
+        """A dev bearer token for `user`, signed by the stack's key, of the issuer and audience the program's JWT
+        authorizer accepts."""
+        ttl = {} if ttl_seconds is None else {"ttl_seconds": ttl_seconds}
+        return self._key.token(user, issuer=self.deployment.jwt_issuer, audience=self.deployment.jwt_audiences[0], **ttl)
 
     def ingest_requests(self, session_id: str) -> list[dict]:
         """Every ingest request the ingest function recorded for the session (one per invocation), as it received
@@ -364,80 +366,133 @@ class LocalStack:
 
     # -- parts -------------------------------------------------------------------------------------------------
 
-    def _client(self, service: str) -> Any:
-        return self._session.client(service, endpoint_url=self.aws_endpoint)
+    def client(self, service: str) -> Any:
+        """A boto3 client of the stack's AWS as its operator, an IAM user allowed everything: moto, or for Lambda the
+        stack's Invoke endpoint."""
+        endpoint = self.lambda_endpoint if service == "lambda" else self.aws_endpoint
+        return self._session.client(service, endpoint_url=endpoint)
 
-    def _provision(self) -> None:
-        """The bucket, table and queues of the deployed stack, and the processing bus. The bucket notifies the
-        relay's queue; the bus's SessionReady rule targets the capture queue, which stands in for processing."""
-        names = self.names
-        provision.create_bucket(self._s3, names.bucket, self.region)
-        if self.cors_allowed_origins:  # as the program: no CORS configuration without an origin
-            self._put_bucket_cors(cors.bucket_cors_rules(self.cors_allowed_origins))
-        provision.create_sessions_table(self._client("dynamodb"), names.table)
-        # An event stays in flight (invisible) through all its attempts: longer than the worst case of them.
-        in_flight = int(sum(self.retry_delays) + 3 * contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS + 60)
-        self.events_queue_url = self._sqs.create_queue(
-            QueueName=names.events_queue, Attributes={"VisibilityTimeout": str(in_flight)}
-        )["QueueUrl"]
-        self.dlq_url = self._sqs.create_queue(QueueName=names.dlq)["QueueUrl"]
-        self.sweeper_dlq_url = self._sqs.create_queue(QueueName=names.sweeper_dlq)["QueueUrl"]
-        provision.notify_queue_of_windows(self._s3, names.bucket, provision.queue_arn(self._sqs, self.events_queue_url))
-        self.session_ready_queue_url = self._sqs.create_queue(QueueName=names.session_ready_queue)["QueueUrl"]
-        provision.create_processing_bus(
-            self._client("events"),
-            names.processing_bus,
-            names.session_ready_rule,
-            provision.queue_arn(self._sqs, self.session_ready_queue_url),
-        )
+    def _queue(self, name: str, attributes: dict[str, str] | None = None) -> tuple[str, str]:
+        """A queue of the local stack's own: its URL and ARN."""
+        url = self._sqs.create_queue(QueueName=name, Attributes=attributes or {})["QueueUrl"]
+        arn = self._sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        return url, arn
+
+    def _deploy_session_ready_capture(self) -> None:
+        """What stands for processing: a rule on the program's bus sending every SessionReady to a queue."""
+        suffix = secrets.token_hex(4)
+        self.session_ready_queue_url, queue_arn = self._queue(f"devstack-session-ready-{suffix}")
+        self._session_ready_rule = f"devstack-session-ready-{suffix}"
+        events, bus = self.client("events"), self.deployment.outputs["processingEventBusName"]
+        events.put_rule(Name=self._session_ready_rule, EventBusName=bus, EventPattern=json.dumps(SESSION_READY_PATTERN))
+        events.put_targets(Rule=self._session_ready_rule, EventBusName=bus,
+                           Targets=[{"Id": "session-ready-capture", "Arn": queue_arn}])
+
+    def _sign_in(self) -> None:
+        """Each function's session of its own role, as Lambda gives it; and the operator, allowed everything, whom
+        the harness, the gate's forwarding, the relay and the capture call moto as."""
+        sts, iam_client = self.client("sts"), self.client("iam")
+        for spec in self.deployment.functions.values():
+            session = sts.assume_role(RoleArn=spec.role_arn, RoleSessionName=spec.name[:64])["Credentials"]
+            self._function_credentials[spec.name] = Credentials(
+                session["AccessKeyId"], session["SecretAccessKey"], session["SessionToken"])
+        iam_client.create_user(UserName=OPERATOR)
+        iam_client.put_user_policy(UserName=OPERATOR, PolicyName="everything", PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}))
+        key = iam_client.create_access_key(UserName=OPERATOR)["AccessKey"]
+        self.credentials = Credentials(key["AccessKeyId"], key["SecretAccessKey"])
+        self._session = boto3.session.Session(key["AccessKeyId"], key["SecretAccessKey"], region_name=self.region)
+        self._s3 = self.client("s3")
+        self._sqs = self.client("sqs")
+
+    def _function_of_key(self, access_key: str) -> FunctionSpec | None:
+        for name, credentials in self._function_credentials.items():
+            if credentials.access_key == access_key:
+                return self.deployment.functions[name]
+        return None
+
+    def _signer(self, access_key: str) -> tuple[Credentials, Callable[[str, str], bool]] | None:
+        """For the presign gate: the credentials of the function (or the operator) whose key signed a URL, and its
+        policy's verdict."""
+        if access_key == self.credentials.access_key:  # the operator, allowed everything
+            return self.credentials, lambda action, resource: True
+        spec = self._function_of_key(access_key)
+        if spec is None:
+            return None
+        credentials = self._function_credentials[spec.name]
+        policy = self.deployment.policies[spec.role_name]
+        return Credentials(credentials.access_key, credentials.secret_key), partial(iam.allows, policy)
+
+    def _allowed(self, access_key: str, action: str, resource: str) -> bool:
+        """For the local Lambda API: whether the caller (a function's key, or the operator's) may do `action`."""
+        if access_key == self.credentials.access_key:
+            return True
+        spec = self._function_of_key(access_key)
+        return spec is not None and iam.allows(self.deployment.policies[spec.role_name], action, resource)
+
+    def _verify(self, authorization: str | None) -> dict[str, Any] | None:
+        return self._key.verify(authorization, self.deployment.jwt_issuer, self.deployment.jwt_audiences)
 
     def _serve(self, app: Any, name: str) -> str:
         server = WsgiServer(app, name)
         self._servers.append(server)
         return server.url
 
-    def _environment(self, function_name: str, variables: dict[str, str]) -> dict[str, str]:
-        """What Lambda sets, the function's own variables, and botocore's standard endpoint overrides."""
+    def _environment(self, spec: FunctionSpec) -> dict[str, str]:
+        """What Lambda sets (the role's session among it), the function's environment as the program deploys it (with
+        the compressed durations over it), and botocore's standard endpoint overrides."""
+        credentials = self._function_credentials[spec.name]
+        compressed = {contract.ENV_INGEST_CLAIM_LEASE_SECONDS: str(self.claim_lease_seconds),
+                      contract.ENV_COMPLETION_TIMEOUT_SECONDS: str(self.completion_timeout_seconds)}
+        variables = {**spec.environment,
+                     **{name: value for name, value in compressed.items() if name in spec.environment}}
+        self.function_variables[spec.module] = dict(variables)
         return {
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
-            "AWS_ACCESS_KEY_ID": self.credentials.access_key,
-            "AWS_SECRET_ACCESS_KEY": self.credentials.secret_key,
-            "AWS_LAMBDA_FUNCTION_NAME": function_name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(MEMORY_MB),
+            "AWS_ACCESS_KEY_ID": credentials.access_key,
+            "AWS_SECRET_ACCESS_KEY": credentials.secret_key,
+            "AWS_SESSION_TOKEN": credentials.token,
+            "AWS_LAMBDA_FUNCTION_NAME": spec.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
             "AWS_ENDPOINT_URL": self.aws_endpoint,
             "AWS_ENDPOINT_URL_S3": self.s3_endpoint,
             "AWS_ENDPOINT_URL_LAMBDA": self.lambda_endpoint,
             # No shared config or credentials files: a container has none, and a developer's must not leak in.
             "AWS_CONFIG_FILE": str(self.state_dir / "no-aws-config"),
             "AWS_SHARED_CREDENTIALS_FILE": str(self.state_dir / "no-aws-credentials"),
-            "POWERTOOLS_SERVICE_NAME": function_name,
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon to send segments to
             **variables,
         }
 
-    def _function(
-        self, name: str, module: str, timeout: float, variables: dict[str, str], fault: str | None = None
-    ) -> Function:
-        self.function_variables[module] = dict(variables)
-        handler = load_handler_module(module, self._environment(name, variables)).lambda_handler
-        return Function(
-            name, handler, self.region, timeout, fault=(lambda: self.faults.take(fault)) if fault else (lambda: False)
-        )
+    def _function(self, spec: FunctionSpec, fault: str | None) -> Function:
+        recorder = self.calls[spec.name] = iam.CallRecorder(self.region)
+        handler = load_handler_module(spec.module, self._environment(spec), recorder.attach).lambda_handler
+        return Function(spec.name, handler, self.region, spec.timeout_seconds,
+                        fault=(lambda: self.faults.take(fault)) if fault else (lambda: False))
 
-    def _async(
-        self, function: Function, on_failure: Any = None, retry_delays: tuple[float, ...] | None = None
-    ) -> AsyncInvoker:
-        delays = self.retry_delays if retry_delays is None else retry_delays
+    def _async(self, function: Function) -> AsyncInvoker:
+        """Lambda's async invocation of `function`, with the program's retries (Lambda's default: 2) and on-failure
+        destination; the stack's `retry_delays` between attempts."""
+        config = self.deployment.async_configs.get(function.name, AsyncConfig(retries=2, on_failure=None))
+        delays = tuple(self.retry_delays[min(i, len(self.retry_delays) - 1)] for i in range(config.retries))
+        on_failure = partial(self._dead_letter, function, config.on_failure) if config.on_failure else None
         invoker = AsyncInvoker(function, delays, self._activity, self._stopping, on_failure)
         self._invokers.append(invoker)
         return invoker
 
     def _dead_letter(
-        self, function: Function, queue_url: str, event: Any, request_id: str, error: BaseException, attempts: int
+        self, function: Function, queue_arn: str, event: Any, request_id: str, error: BaseException, attempts: int
     ) -> None:
+        """Lambda sends the failure record to the destination with the function's role, as this does."""
+        credentials = self._function_credentials[function.name]
+        sqs = boto3.session.Session(credentials.access_key, credentials.secret_key, credentials.token,
+                                    region_name=self.region).client("sqs", endpoint_url=self.aws_endpoint)
+        self.calls[function.name].attach(sqs.meta.events)
+        _, _, _, region, account, name = queue_arn.split(":")
+        queue_url = f"{self.aws_endpoint}/{account}/{name}"
         record = failure_record(function.arn, event, request_id, error, attempts)
-        self._sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(record))
+        sqs.send_message(QueueUrl=queue_url, MessageBody=json.dumps(record))
 
     def _invoke_fault(self, function_name: str) -> bool:
         return function_name == self.names.ingest_function and self.faults.take("ingest_invoke")

@@ -11,7 +11,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-# What the deployed authorizer is configured with (issuer and audience); the local ones name the devstack.
+# The issuer and audience of tokens made without a stack (the local stack's are its program's authorizer's).
 ISSUER = "https://devstack.session-uploads.local/"
 AUDIENCE = "session-uploads"
 DEFAULT_TTL_SECONDS = 12 * 3600
@@ -50,13 +50,16 @@ class DevKey:
             raise FileNotFoundError(f"no dev signing key at {path}: start the stack first (make dev)")
         return cls(serialization.load_pem_private_key(path.read_bytes(), password=None))
 
-    def token(self, user: str, ttl_seconds: int = DEFAULT_TTL_SECONDS, **claims: Any) -> str:
+    def token(self, user: str, ttl_seconds: int = DEFAULT_TTL_SECONDS, issuer: str = ISSUER,
+              audience: str = AUDIENCE, **claims: Any) -> str:
         now = int(time.time())
-        payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": user, "iat": now, "exp": now + ttl_seconds} | claims
+        payload = {"iss": issuer, "aud": audience, "sub": user, "iat": now, "exp": now + ttl_seconds} | claims
         return jwt.encode(payload, self._private, algorithm="RS256")
 
-    def verify(self, authorization: str | None) -> dict[str, Any] | None:
-        """The claims of a valid `Bearer <JWT>` header, as the authorizer passes them on; None when not valid."""
+    def verify(self, authorization: str | None, issuer: str = ISSUER,
+               audiences: tuple[str, ...] = (AUDIENCE,)) -> dict[str, Any] | None:
+        """The claims of a valid `Bearer <JWT>` header, as a JWT authorizer of `issuer` and `audiences` passes them on;
+        None when not valid."""
         scheme, _, token = (authorization or "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
             return None
@@ -65,8 +68,8 @@ class DevKey:
                 token.strip(),
                 self._public,
                 algorithms=["RS256"],
-                audience=AUDIENCE,
-                issuer=ISSUER,
+                audience=list(audiences),
+                issuer=issuer,
                 options={"require": ["exp", "iss", "aud", "sub"]},
             )
         except jwt.InvalidTokenError:

@@ -1,10 +1,14 @@
-"""Settings read from the environment, in one place, failing loudly when a required variable is missing."""
+"""Each function's settings, read from its environment in one place, failing loudly when a required variable is
+missing; and the one description of that environment: `environment()` writes what `from_env` reads, and the program
+deploys each function with exactly that (components/), so the local stack, which runs the program's functions, and
+the tests see the same variables."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from handlers import contract
 from handlers.dal.processing import AwsProcessingTrigger
@@ -55,6 +59,17 @@ class ProcessingSettings:
             ),
         )
 
+    def environment(self) -> dict[str, Any]:
+        """The variables `from_env` reads, with these values: what the program deploys (a name may be a Pulumi
+        output there)."""
+        variables = {
+            contract.ENV_PROCESSING_EVENT_BUS_NAME: self.event_bus_name,
+            contract.ENV_INGEST_CLAIM_LEASE_SECONDS: str(self.claim_lease_seconds),
+        }
+        if self.state_machine_arn:
+            variables[contract.ENV_PROCESSING_STATE_MACHINE_ARN] = self.state_machine_arn
+        return variables
+
 
 def sessions_table(table_name: str, processing: ProcessingSettings) -> SessionsTable:
     """The sessions table, built once per container; its claims hold for the configured lease."""
@@ -103,6 +118,18 @@ class ApiSettings:
             processing=ProcessingSettings.from_env(env),
         )
 
+    def environment(self) -> dict[str, Any]:
+        """The variables `from_env` reads, with these values."""
+        return {
+            contract.ENV_BUCKET_NAME: self.bucket_name,
+            contract.ENV_SESSIONS_TABLE_NAME: self.table_name,
+            contract.ENV_URL_EXPIRES_SECONDS: str(self.url_expires_seconds),
+            contract.ENV_MAX_AUDIO_BYTES: str(self.max_audio_bytes),
+            contract.ENV_MAX_FRAMES_BYTES: str(self.max_frames_bytes),
+            contract.ENV_RETENTION_DAYS: str(self.retention_days),
+            **self.processing.environment(),
+        }
+
     def max_bytes(self, media: Media) -> int:
         """The largest half of this kind a grant allows."""
         return self.max_audio_bytes if media is Media.AUDIO else self.max_frames_bytes
@@ -128,6 +155,15 @@ class CompletionSettings:
             processing=ProcessingSettings.from_env(env),
         )
 
+    def environment(self) -> dict[str, Any]:
+        """The variables `from_env` reads, with these values."""
+        return {
+            contract.ENV_BUCKET_NAME: self.bucket_name,
+            contract.ENV_SESSIONS_TABLE_NAME: self.table_name,
+            contract.ENV_INGEST_FUNCTION_NAME: self.ingest_function_name,
+            **self.processing.environment(),
+        }
+
 
 @dataclass(frozen=True)
 class IngestSettings:
@@ -136,6 +172,10 @@ class IngestSettings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> IngestSettings:
         return cls(bucket_name=_required(env, contract.ENV_BUCKET_NAME))
+
+    def environment(self) -> dict[str, Any]:
+        """The variables `from_env` reads, with these values."""
+        return {contract.ENV_BUCKET_NAME: self.bucket_name}
 
 
 @dataclass(frozen=True)
@@ -160,3 +200,13 @@ class SweeperSettings:
             ),
             processing=ProcessingSettings.from_env(env),
         )
+
+    def environment(self) -> dict[str, Any]:
+        """The variables `from_env` reads, with these values."""
+        return {
+            contract.ENV_BUCKET_NAME: self.bucket_name,
+            contract.ENV_SESSIONS_TABLE_NAME: self.table_name,
+            contract.ENV_INGEST_FUNCTION_NAME: self.ingest_function_name,
+            contract.ENV_COMPLETION_TIMEOUT_SECONDS: str(self.completion_timeout_seconds),
+            **self.processing.environment(),
+        }

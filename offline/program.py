@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import json
 import os
 import runpy
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -104,11 +106,12 @@ def _policy_json(statements: list[dict]) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": rendered}, indent=2)
 
 
-class _Mocks(pulumi.runtime.Mocks):
+class ShapedOutputs(pulumi.runtime.Mocks):
     """Outputs shaped like the real ones (names, ARNs, URLs), so the program's wiring is visible in inputs."""
 
-    def __init__(self, region: str):
+    def __init__(self, region: str, suffix: str = "mock"):
         self.region = region
+        self.suffix = suffix  # what auto-names end with (Pulumi appends a random one)
 
     def call(self, args: mocks.MockCallArgs):
         if args.token == "aws:iam/getPolicyDocument:getPolicyDocument":
@@ -124,12 +127,12 @@ class _Mocks(pulumi.runtime.Mocks):
 
     def new_resource(self, args: mocks.MockResourceArgs):
         inputs, name, r, a = dict(args.inputs), args.name, self.region, ACCOUNT_ID
-        physical = inputs.get("name") or f"{name}-mock"
+        physical = inputs.get("name") or f"{name}-{self.suffix}"
         service = args.typ.split(":")[1].split("/")[0]
         outputs: dict[str, Any] = {"name": physical, "arn": f"arn:aws:{service}:{r}:{a}:{physical}"}
         typ = args.typ
         if typ == "aws:s3/bucket:Bucket":
-            bucket = inputs.get("bucket") or f"{name}-mock"
+            bucket = inputs.get("bucket") or f"{name}-{self.suffix}"
             outputs = {"bucket": bucket, "arn": f"arn:aws:s3:::{bucket}", "region": r,
                        "bucketRegionalDomainName": f"{bucket}.s3.{r}.amazonaws.com"}
             physical = bucket
@@ -178,7 +181,7 @@ class _Mocks(pulumi.runtime.Mocks):
 class _RecordingMonitor(mocks.MockMonitor):
     """The mock monitor, also keeping what MockResourceArgs drops: parent, dependencies, provider."""
 
-    def __init__(self, mocks_: _Mocks):
+    def __init__(self, mocks_: ShapedOutputs):
         super().__init__(mocks_)
         self.registered: list[RegisteredResource] = []
 
@@ -216,8 +219,10 @@ def _in_project_dir():
             sys.path.remove(str(PROJECT_DIR))
 
 
-def run_program(stack: str, config_overrides: dict[str, str] | None = None) -> ProgramRun:
-    """Run the program for `stack` (config from Pulumi.<stack>.yaml, then `config_overrides`) under mocks.
+def run_program(stack: str, config_overrides: dict[str, str] | None = None,
+                backend: Callable[[str], ShapedOutputs] = ShapedOutputs) -> ProgramRun:
+    """Run the program for `stack` (config from Pulumi.<stack>.yaml, then `config_overrides`) under mocks: by
+    default outputs shaped like AWS's; `backend(region)` may create each resource somewhere (devstack/deploy.py).
 
     Override keys may be bare (`retentionDays`, meaning the project's namespace) or qualified (`aws:region`).
     Errors the program raises (a config error, say) propagate as they would fail `pulumi up`.
@@ -226,7 +231,7 @@ def run_program(stack: str, config_overrides: dict[str, str] | None = None) -> P
     config = stack_config(stack, project)
     for key, value in (config_overrides or {}).items():
         config[key if ":" in key else f"{project}:{key}"] = value
-    monitor = _RecordingMonitor(_Mocks(_region(config)))
+    monitor = _RecordingMonitor(backend(_region(config)))
     pulumi.runtime.set_all_config(config)
     # set_mocks keeps an existing root stack: without this, a second run would parent to the first run's stack.
     set_root_resource(None)
@@ -242,7 +247,13 @@ def run_program(stack: str, config_overrides: dict[str, str] | None = None) -> P
     async def collect() -> None:
         exported.update(await program().future() or {})
 
-    with _in_project_dir():
-        _sync_await(run_pulumi_func(lambda: _sync_await(collect())))
+    # The mocks answer from the loop's default executor: one of this run's own, so its threads end with the run.
+    executor = concurrent.futures.ThreadPoolExecutor(thread_name_prefix="pulumi-mocks")
+    _ensure_event_loop().set_default_executor(executor)
+    try:
+        with _in_project_dir():
+            _sync_await(run_pulumi_func(lambda: _sync_await(collect())))
+    finally:
+        executor.shutdown(wait=True)
     return ProgramRun(stack=stack, project=project, config=config, resources=tuple(monitor.registered),
                       outputs=exported)

@@ -17,7 +17,6 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent  # where Pulumi.yaml is: `p
 LOCAL_ENDPOINTS = Path(".devstack") / "endpoints.json"  # written by `make dev` in the directory it started from
 LOCAL_ACCOUNT = "123456789012"  # moto's account, which the local stack runs in
 # The local stack checks no credentials, and must never be sent the operator's real ones.
-LOCAL_CREDENTIALS = {"aws_access_key_id": "devstack-operator", "aws_secret_access_key": "devstack-operator"}
 
 # Stack output -> what it is; every one is exported by __main__.py.
 OUTPUTS = {
@@ -37,7 +36,7 @@ OUTPUTS = {
 }
 # Endpoints file key -> what it is (devstack/stack.py writes them).
 LOCAL_KEYS = ("region", "bucket", "table", "dlqUrl", "sweeperDlqUrl", "completionFunction", "sweeperFunction",
-              "awsEndpoint", "lambdaEndpoint")
+              "awsEndpoint", "lambdaEndpoint", "accessKeyId", "secretAccessKey")
 
 COMPLETION, SWEEPER = "completion", "sweeper"
 QUEUES = (COMPLETION, SWEEPER)
@@ -58,6 +57,7 @@ class Target:
     dlqs: dict[str, str]  # COMPLETION / SWEEPER -> queue URL
     arns: dict[str, str]  # bucket, table, functions and queues: what `ops iam-policy` grants
     local_endpoints: dict[str, str] = field(default_factory=dict)  # service -> URL, for the local stack
+    local_credentials: dict[str, str] = field(default_factory=dict)  # the local stack's operator's key
     profile: str | None = None
 
     @property
@@ -70,7 +70,7 @@ class Target:
         from botocore.exceptions import BotoCoreError
 
         if self.local:
-            return boto3.session.Session(region_name=self.region, **LOCAL_CREDENTIALS)
+            return boto3.session.Session(region_name=self.region, **self.local_credentials)
         try:
             session = boto3.session.Session(profile_name=self.profile, region_name=self.region)
             credentials = session.get_credentials()
@@ -172,6 +172,9 @@ def from_local(path: Path) -> Target:
               **{f"{name}Dlq": f"arn:aws:sqs:{region}:{account}:{url.rstrip('/').rsplit('/', 1)[-1]}"
                  for name, url in dlqs.items()}},
         local_endpoints={"aws": endpoints["awsEndpoint"], "lambda": endpoints["lambdaEndpoint"]},
+        # The local stack enforces IAM: its operator is an IAM user allowed everything.
+        local_credentials={"aws_access_key_id": endpoints["accessKeyId"],
+                           "aws_secret_access_key": endpoints["secretAccessKey"]},
     )
 
 

@@ -11,7 +11,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from devstack import provision
+from devstack import deploy
 from handlers import contract
 
 REGION = "eu-west-1"
@@ -50,8 +50,8 @@ def fake_credentials(monkeypatch):
 
 
 def create_table(dynamodb, name: str = TABLE):
-    """The sessions table as the stack defines it (devstack.provision), as a boto3 Table resource."""
-    provision.create_sessions_table(dynamodb.meta.client, name)
+    """The sessions table as the stack defines it (the program's table, devstack.deploy), as a boto3 Table resource."""
+    deploy.create_sessions_table(dynamodb.meta.client, name)
     return dynamodb.Table(name)
 
 
@@ -63,7 +63,7 @@ def mocked_stack():
         for name, value in HANDLER_ENV.items():
             patch.setenv(name, value)
         with mock_aws():
-            provision.create_bucket(boto3.client("s3", region_name=REGION), BUCKET, REGION)
+            deploy.create_bucket(boto3.client("s3", region_name=REGION), BUCKET, REGION)
             create_table(boto3.resource("dynamodb", region_name=REGION))
             yield patch
 

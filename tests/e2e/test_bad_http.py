@@ -10,14 +10,16 @@ import socket
 import time
 from urllib.parse import urlsplit
 
-import boto3
 import jwt
 import pytest
 import requests
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
 
 from devstack import samples
 from devstack.apigw import MAX_PAYLOAD_BYTES
-from devstack.tokens import AUDIENCE, ISSUER, DevKey
+from devstack.tokens import DevKey
 from tests.e2e.conftest import s3_error
 
 BODY = samples.wav_bytes()
@@ -35,13 +37,8 @@ def no_traceback(caplog):
 @pytest.fixture(scope="module")
 def writes(stack):
     """What the stack holds: every table item and every object key, to compare before and after."""
-    session = boto3.session.Session(
-        aws_access_key_id=stack.credentials.access_key,
-        aws_secret_access_key=stack.credentials.secret_key,
-        region_name=stack.region,
-    )
-    dynamodb = session.client("dynamodb", endpoint_url=stack.aws_endpoint)
-    s3 = session.client("s3", endpoint_url=stack.aws_endpoint)
+    dynamodb = stack.client("dynamodb")
+    s3 = stack.client("s3")
 
     def snapshot():
         stack.wait_idle()
@@ -124,9 +121,11 @@ def test_the_issues_two_inputs_over_http_are_400s(stack, api):
         assert response.status_code == 400 and response.json()["error"].startswith("windowIndex: "), window
 
 
-def _token(claims: dict, key, algorithm: str, **headers) -> str:
+def _token(stack, claims: dict, key, algorithm: str, **headers) -> str:
+    """A token of the issuer and audience the stack's (the program's) authorizer accepts, unless `claims` say else."""
     now = int(time.time())
-    payload = {"iss": ISSUER, "aud": AUDIENCE, "sub": "alice", "iat": now, "exp": now + 600} | claims
+    payload = {"iss": stack.deployment.jwt_issuer, "aud": stack.deployment.jwt_audiences[0], "sub": "alice",
+               "iat": now, "exp": now + 600} | claims
     return jwt.encode(payload, key, algorithm=algorithm, headers=headers or None)
 
 
@@ -154,14 +153,15 @@ def test_an_authorization_that_is_not_a_valid_bearer_jwt_is_401(stack, tmp_path,
     key = DevKey.load(stack.state_dir)
     tokens = {
         "token": stack.token(user="alice"),
-        "none": _token({}, None, "none"),
-        "hs256": _token({}, "a-guessed-secret-that-is-long-enough-for-hs256", "HS256"),
-        "other_key": DevKey.load_or_create(tmp_path).token("alice"),
-        "no_sub": _token({"sub": None}, key._private, "RS256"),
-        "wrong_issuer": key.token("alice", iss="https://elsewhere.example/"),
+        "none": _token(stack, {}, None, "none"),
+        "hs256": _token(stack, {}, "a-guessed-secret-that-is-long-enough-for-hs256", "HS256"),
+        "other_key": _token(stack, {}, DevKey.load_or_create(tmp_path)._private, "RS256"),
+        "no_sub": _token(stack, {"sub": None}, key._private, "RS256"),
+        "wrong_issuer": _token(stack, {"iss": "https://elsewhere.example/"}, key._private, "RS256"),
+        "wrong_audience": _token(stack, {"aud": "another-app-client"}, key._private, "RS256"),
     }
     header = authorization.format(**tokens).encode("utf-8").decode("latin-1")  # as the bytes arrive
-    response = requests.get(f"{stack.api_url}/sessions", headers={"Authorization": header}, timeout=10)
+    response = requests.get(f"{stack.api_url}/sessions/any", headers={"Authorization": header}, timeout=10)
     assert (response.status_code, response.json()) == (401, {"error": "missing or invalid bearer token"})
 
 
@@ -247,10 +247,17 @@ def test_a_malformed_session_id_or_window_never_reaches_a_500_over_http(stack, a
 
 @pytest.mark.parametrize("payload", [b"[" * 5000, b"{", b"\xff", b'{"a": NaN'])
 def test_an_invoke_payload_that_is_not_json_is_lambdas_400(stack, payload):
-    response = requests.post(
-        f"{stack.lambda_endpoint}/2015-03-31/functions/{stack.names.ingest_function}/invocations",
-        data=payload,
-        headers={"X-Amz-Invocation-Type": "DryRun"},
-        timeout=10,
-    )
+    url = f"{stack.lambda_endpoint}/2015-03-31/functions/{stack.names.ingest_function}/invocations"
+    signed = AWSRequest("POST", url, data=payload, headers={"X-Amz-Invocation-Type": "DryRun"})
+    SigV4Auth(stack.credentials, "lambda", stack.region).add_auth(signed)  # as the operator, who may invoke it
+    response = requests.post(url, data=payload, headers=dict(signed.headers.items()), timeout=10)
     assert (response.status_code, response.headers["x-amzn-ErrorType"]) == (400, "InvalidRequestContentException")
+
+
+def test_an_invoke_by_an_unknown_or_anonymous_caller_is_lambdas_403(stack):
+    url = f"{stack.lambda_endpoint}/2015-03-31/functions/{stack.names.ingest_function}/invocations"
+    stranger = AWSRequest("POST", url, data=b"{}")
+    SigV4Auth(Credentials("AKIASTRANGER0000", "secret"), "lambda", stack.region).add_auth(stranger)
+    for headers in ({}, dict(stranger.headers.items())):
+        response = requests.post(url, data=b"{}", headers=headers, timeout=10)
+        assert (response.status_code, response.headers["x-amzn-ErrorType"]) == (403, "AccessDeniedException")

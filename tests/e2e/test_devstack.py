@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import boto3
 import pytest
 import requests
 
@@ -38,10 +37,19 @@ def test_the_token_reaches_the_handler_as_the_caller(stack, api):
     assert response.status_code == 404
 
 
-def test_an_unknown_route_gets_the_handlers_own_404(stack, api):
-    response = requests.get(f"{stack.api_url}/no/such/route", headers=api.headers)
-    assert response.status_code == 404
-    assert response.json() == {"error": "no such route"}
+def test_a_request_outside_the_programs_routes_is_api_gateways_404_before_the_authorizer(stack, api):
+    for method, path, headers in (("GET", "/no/such/route", api.headers), ("GET", "/sessions", {}),
+                                  ("DELETE", "/sessions/x", api.headers), ("PUT", "/sessions", {})):
+        response = requests.request(method, f"{stack.api_url}{path}", headers=headers, timeout=10)
+        assert (response.status_code, response.json()) == (404, {"message": "Not Found"}), (method, path)
+
+
+def test_the_front_answers_exactly_the_programs_routes(stack):
+    assert set(stack.deployment.routes) == {
+        "POST /sessions", "GET /sessions/{sessionId}", "GET /sessions/{sessionId}/windows",
+        "POST /sessions/{sessionId}/audio", "POST /sessions/{sessionId}/frames", "POST /sessions/{sessionId}/complete",
+    }
+    assert set(stack.deployment.routes.values()) == {"JWT"}
 
 
 def _swap_window(url: str, session_id: str) -> str:
@@ -87,7 +95,7 @@ def test_the_gate_rejects_a_tampered_put_and_nothing_happens(case, stack, api, f
     if case == "expired url":
         assert s3_error(response)[1] == "Request has expired"
     stack.wait_idle()
-    s3 = boto3.client("s3", endpoint_url=stack.aws_endpoint, region_name=stack.region)
+    s3 = stack.client("s3")
     stored = s3.list_objects_v2(Bucket=stack.names.bucket, Prefix=layout.session_prefix(session_id))
     assert stored.get("KeyCount") == 0, "a rejected PUT stored an object"
     status_body = api.status(session_id)

@@ -19,7 +19,7 @@ OTHER_BODY = samples.wav_bytes(frequency=880)  # same length, other bytes
 
 
 def _s3(stack):
-    return boto3.client("s3", endpoint_url=stack.aws_endpoint, region_name=stack.region)
+    return stack.client("s3")
 
 
 def _stored_keys(stack, session_id: str) -> list[str]:

@@ -5,10 +5,7 @@ from __future__ import annotations
 import json
 import time
 
-import boto3
 import pytest
-from botocore import UNSIGNED
-from botocore.config import Config
 
 from devstack.schedule import scheduled_event
 from devstack.tokens import ENDPOINTS_FILE
@@ -44,8 +41,7 @@ def _without_handler_output(out: str) -> str:
 
 def snapshot(stack, session_id: str) -> list[str]:
     """Every item of the session in the table, and every ingest record: what a second run must not change."""
-    dynamodb = boto3.client("dynamodb", endpoint_url=stack.aws_endpoint, region_name=stack.region,
-                            aws_access_key_id="x", aws_secret_access_key="x")
+    dynamodb = stack.client("dynamodb")
     items = dynamodb.query(TableName=stack.names.table, ConsistentRead=True,
                            KeyConditionExpression="sessionId = :s",
                            ExpressionAttributeValues={":s": {"S": session_id}})["Items"]
@@ -109,8 +105,7 @@ def test_a_replay_that_fails_again_is_left_in_the_queue_and_exits_1(stack, api, 
 
 
 def test_a_failed_scheduled_sweep_is_redriven_by_one_sweep(stack, faults, ops, capsys):
-    lambda_ = boto3.client("lambda", endpoint_url=stack.lambda_endpoint, region_name=stack.region,
-                           config=Config(signature_version=UNSIGNED))
+    lambda_ = stack.client("lambda")
     faults.fail_sweeps(1)
     event = json.dumps(scheduled_event(stack.names.sweep_schedule, stack.region))
     assert lambda_.invoke(FunctionName=stack.names.sweeper_function, InvocationType="Event", Payload=event)[

@@ -8,7 +8,7 @@ import time
 import boto3
 import pytest
 
-from devstack import provision, s3events
+from devstack import deploy, s3events
 from handlers import contract, layout
 from handlers.dal.sessions_table import SessionsTable
 from handlers.domain.sessions import create_session
@@ -70,7 +70,7 @@ def test_the_completion_emits_what_the_invalid_uploads_alarm_watches(aws, dev, c
     deployed_environment(aws, dev, "upload-completion")
     bucket = function(dev, "upload-completion").inputs["environment"]["variables"][contract.ENV_BUCKET_NAME]
     s3 = boto3.client("s3", region_name=REGION)
-    provision.create_bucket(s3, bucket, REGION)
+    deploy.create_bucket(s3, bucket, REGION)
     table = boto3.resource("dynamodb", region_name=REGION).Table(dev.outputs["tableName"])
     session = create_session("alice", "audio_only", store=SessionsTable(table, time.time, 45), retention_days=1)
     key = layout.audio_key(session["sessionId"], 0)

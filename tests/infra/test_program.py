@@ -106,7 +106,7 @@ def _grants(run, component):
 def test_the_api_role_reads_and_writes_sessions_puts_only_under_the_sessions_prefix_and_on_the_one_bus(dev):
     assert _grants(dev, "api") == {
         "Sessions": (
-            ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+            ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
             [arn_of(dev, TABLE)],
         ),
         "GrantUploads": (["s3:PutObject"], [layout.objects_arn(arn_of(dev, BUCKET), layout.SESSIONS_PREFIX)]),

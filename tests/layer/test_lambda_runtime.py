@@ -31,7 +31,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from devstack import provision
+from devstack import deploy
 from devstack.apigw import http_api_event
 from devstack.s3events import notification, notification_record
 from devstack.servers import MotoServer
@@ -129,8 +129,8 @@ def moto():
     server = MotoServer()
     server.start()
     try:
-        provision.create_bucket(_client("s3", server), BUCKET, REGION)
-        provision.create_sessions_table(_client("dynamodb", server), TABLE)
+        deploy.create_bucket(_client("s3", server), BUCKET, REGION)
+        deploy.create_sessions_table(_client("dynamodb", server), TABLE)
         yield server
     finally:
         server.stop()

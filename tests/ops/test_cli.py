@@ -95,7 +95,8 @@ def test_no_stack_named_and_none_running_here_is_a_usage_error(tmp_path, capsys,
 
 
 def test_a_local_stack_that_is_not_running_is_one_line_and_exit_1(tmp_path, capsys):
-    endpoints = {key: "x" for key in ("region", "bucket", "table", "completionFunction", "sweeperFunction")}
+    keys = ("region", "bucket", "table", "completionFunction", "sweeperFunction", "accessKeyId", "secretAccessKey")
+    endpoints = {key: "x" for key in keys}
     endpoints |= {"region": "eu-west-1", "awsEndpoint": "http://127.0.0.1:9", "lambdaEndpoint": "http://127.0.0.1:9",
                   "dlqUrl": "http://127.0.0.1:9/123456789012/d", "sweeperDlqUrl": "http://127.0.0.1:9/123456789012/s"}
     path = tmp_path / "endpoints.json"

@@ -221,11 +221,7 @@ def hostile_request(case, session_id: str, kind: str, name: str, how) -> tuple[s
 @pytest.fixture(scope="module")
 def stored(stack):
     """Every item of the stack's table, to compare before and after a request."""
-    dynamodb = boto3.session.Session(
-        aws_access_key_id=stack.credentials.access_key,
-        aws_secret_access_key=stack.credentials.secret_key,
-        region_name=stack.region,
-    ).client("dynamodb", endpoint_url=stack.aws_endpoint)
+    dynamodb = stack.client("dynamodb")
     return lambda: sorted(map(str, dynamodb.scan(TableName=stack.names.table, ConsistentRead=True)["Items"]))
 
 

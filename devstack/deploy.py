@@ -48,6 +48,10 @@ STANDS_IN = {
 }
 
 
+# (resource type, the program's name for it, its inputs) -> the inputs to create it with.
+Edit = Callable[[str, str, dict], dict]
+
+
 def _pascal(value: Any) -> Any:
     """Pulumi's camelCase inputs as the AWS APIs' PascalCase members; Pulumi's floats as integers where whole."""
     if isinstance(value, dict):
@@ -103,7 +107,7 @@ class Deployment:
     api_cors: dict[str, Any] = field(default_factory=dict)
     jwt_issuer: str | None = None
     jwt_audiences: tuple[str, ...] = ()
-    created: dict[str, list[str]] = field(default_factory=dict)  # resource type -> names created in moto
+    created: dict[str, dict[str, str]] = field(default_factory=dict)  # type -> {program's name: name in moto}
 
     @property
     def outputs(self) -> dict[str, Any]:
@@ -164,8 +168,10 @@ class MotoBackend(ShapedOutputs):
     """Pulumi's mock monitor backend that creates each registered resource in moto (at `endpoint`, with `session`'s
     credentials) and answers with its outputs; S3 events meant for a function go to `delivery_queue_arn`."""
 
-    def __init__(self, region: str, session: boto3.session.Session, endpoint: str, delivery_queue_arn: str):
+    def __init__(self, region: str, session: boto3.session.Session, endpoint: str, delivery_queue_arn: str,
+                 edit: Edit | None = None):
         super().__init__(region, suffix=secrets.token_hex(4))
+        self._edit = edit
         self._clients: dict[str, Any] = {}
         self._session = session
         self._endpoint = endpoint
@@ -207,6 +213,8 @@ class MotoBackend(ShapedOutputs):
         return self._clients[service]
 
     def new_resource(self, args: mocks.MockResourceArgs):
+        if self._edit is not None:
+            args.inputs = self._edit(args.typ, args.name, dict(args.inputs))
         resource_id, outputs = super().new_resource(args)
         if not args.typ.startswith("aws:"):  # the program's components, providers: nothing to create
             return resource_id, outputs
@@ -219,7 +227,7 @@ class MotoBackend(ShapedOutputs):
             outputs |= create(dict(args.inputs), outputs) or {}
         name = outputs.pop("__resource")
         if args.typ not in STANDS_IN:
-            self.deployment.created.setdefault(args.typ, []).append(name)
+            self.deployment.created.setdefault(args.typ, {})[name] = outputs.get("bucket") or outputs.get("name")
         # A resource's id as AWS gives it (the bucket's, table's, role's, function's name; the queue's URL).
         resource_id = outputs.pop("id", None) or {
             "aws:sqs/queue:Queue": outputs.get("url"),
@@ -400,12 +408,13 @@ class MotoBackend(ShapedOutputs):
 
 
 def deploy(stack: str, config: dict[str, str], session: boto3.session.Session, endpoint: str,
-           delivery_queue_arn: str) -> Deployment:
-    """Run the program for `stack` with `config` over its stack file, creating its resources in moto."""
+           delivery_queue_arn: str, edit: Edit | None = None) -> Deployment:
+    """Run the program for `stack` with `config` over its stack file, creating its resources in moto. `edit` may
+    change a resource's inputs before it is created (a test's doctored program: a statement taken out, say)."""
     backends: list[MotoBackend] = []
 
     def backend(region: str) -> MotoBackend:
-        backends.append(MotoBackend(region, session, endpoint, delivery_queue_arn))
+        backends.append(MotoBackend(region, session, endpoint, delivery_queue_arn, edit))
         return backends[-1]
 
     run = run_program(stack, config, backend=backend)

@@ -144,12 +144,25 @@ class CallRecorder:
 
     def attach(self, botocore_session: Any) -> None:
         botocore_session.register("before-parameter-build", self._record)
+        botocore_session.register("after-call.s3", self._record_missing)
 
-    def _record(self, params: dict, model: Any, **_: Any) -> None:
+    def _record_missing(self, http_response: Any, model: Any, context: Any, **_: Any) -> None:
+        """S3 answers a read of a missing key with 404 only to a caller allowed s3:ListBucket (403 otherwise): that
+        grant is used, by the read, when the answer is a 404."""
+        if model.name in ("HeadObject", "GetObject") and http_response.status_code == 404:
+            self.record(Call("s3:ListBucket", f"arn:aws:s3:::{context['iam_bucket']}"))
+
+    def _record(self, params: dict, model: Any, context: dict | None = None, **_: Any) -> None:
         service = model.service_model.service_name
-        found = calls_of(service, model.name, params, self._region)
+        if context is not None and "Bucket" in params:
+            context["iam_bucket"] = params["Bucket"]
+        for call in calls_of(service, model.name, params, self._region):
+            self.record(call)
+
+    def record(self, call: Call) -> None:
+        """A call made other than through the function's clients (a presigned URL it signed, used)."""
         with self._lock:
-            self.calls.update(found)
+            self.calls.add(call)
 
 
 # -- conformance -----------------------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from devstack import iam
 from devstack.capture import SessionReadyCapture
 from devstack.control import ControlApi
 from devstack.cors import HttpApiCors, S3Cors
-from devstack.deploy import STACK, AsyncConfig, Deployment, FunctionSpec, deploy
+from devstack.deploy import STACK, AsyncConfig, Deployment, Edit, FunctionSpec, deploy
 from devstack.faults import FailingPuts, Faults
 from devstack.front import HttpApiFront
 from devstack.gate import PresignGate
@@ -75,6 +75,8 @@ class LocalStack:
     """Start with `with LocalStack() as stack:` (or start()/stop()). Options: `retry_delays` between Lambda's
     async attempts, `claim_lease_seconds` (INGEST_CLAIM_LEASE_SECONDS, also the processing trigger's lease),
     `completion_timeout_seconds` (COMPLETION_TIMEOUT_SECONDS, the sweeper's), `url_expires_seconds`, `state_dir`;
+    `event_transport` (the program's eventTransport: notification or eventbridge); `program_edit` (devstack.deploy's
+    Edit: a resource's inputs changed before it is created);
     `cors_allowed_origins` (the stack config's corsAllowedOrigins: the bucket's CORS rules and the API's CORS
     settings), `static_dir` (served at `page_url`, whose origin is allowed too), `control` (serve `control_url`,
     devstack/control.py)."""
@@ -94,7 +96,7 @@ class LocalStack:
         static_dir: Path | str | None = None,
         control: bool = False,
         event_transport: str = "notification",
-        program_edit: Callable[[Deployment], None] | None = None,
+        program_edit: Edit | None = None,
     ):
         self.retry_delays = tuple(retry_delays)
         # Each function's environment as deployed (the stack's endpoints and credentials aside), by handler module.
@@ -171,9 +173,8 @@ class LocalStack:
             # An event stays in flight (invisible) through all its attempts: longer than the worst case of them.
             "VisibilityTimeout": str(int(sum(self.retry_delays) + 3 * contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS + 60))
         })
-        self.deployment = deploy(STACK, self._config(), self._session, self.aws_endpoint, events_queue_arn)
-        if self._program_edit is not None:
-            self._program_edit(self.deployment)
+        self.deployment = deploy(STACK, self._config(), self._session, self.aws_endpoint, events_queue_arn,
+                                 self._program_edit)
         self._deploy_session_ready_capture()
         self._sign_in()
         self._moto.enforce_iam()
@@ -420,8 +421,13 @@ class LocalStack:
         if spec is None:
             return None
         credentials = self._function_credentials[spec.name]
-        policy = self.deployment.policies[spec.role_name]
-        return Credentials(credentials.access_key, credentials.secret_key), partial(iam.allows, policy)
+        policy, recorder = self.deployment.policies[spec.role_name], self.calls[spec.name]
+
+        def allows(action: str, resource: str) -> bool:  # the URL is used: a call of its signer's
+            recorder.record(iam.Call(action, resource))
+            return iam.allows(policy, action, resource)
+
+        return Credentials(credentials.access_key, credentials.secret_key), allows
 
     def _allowed(self, access_key: str, action: str, resource: str) -> bool:
         """For the local Lambda API: whether the caller (a function's key, or the operator's) may do `action`."""

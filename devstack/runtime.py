@@ -1,5 +1,6 @@
-"""Lambda's runtime, in-process: handler modules loaded in their deployed environment, invoked with a context one
-at a time per function, and Lambda's asynchronous invocation (queued, retried twice with the same request id)."""
+"""Lambda's runtime, in-process: handler modules loaded in their deployed environment, each with Powertools' Logger
+and Metrics of its own (`_private_powertools_state`), invoked with a context one at a time per function, and Lambda's
+asynchronous invocation (queued, retried twice with the same request id)."""
 
 from __future__ import annotations
 
@@ -57,14 +58,59 @@ def deployed_environment(env: Mapping[str, str]) -> Iterator[None]:
             boto3.DEFAULT_SESSION = saved_session
 
 
+# The class attributes in which every Metrics object of a process keeps one shared metric set (Powertools shares
+# them on purpose, so that Metrics() anywhere in a function's code adds to one EMF blob).
+_METRICS_SHARED_SETS = ("_metrics", "_dimensions", "_metadata", "_default_dimensions")
+
+
+@contextlib.contextmanager
+def _private_powertools_state() -> Iterator[None]:
+    """While a module loads, Powertools' per-process state made fresh, so that the instance's Logger and Metrics
+    share nothing with those of other instances (of its own function or another), as in a container of its own.
+
+    - Metrics: a Metrics object adds to the sets it finds in the class attributes when built; each load builds
+      its objects on fresh sets, and the class gets its own back after (objects built outside a load share them).
+    - Logger: the first Logger of a service configures the stdlib logger of that name (a handler whose formatter
+      holds the appended keys: request id, correlation id); every later Logger of the service reuses that handler.
+      The loggers Powertools configured are hidden from `logging`'s registry during the load, so the instance's
+      Logger configures a logger (handler, formatter, keys) of its own; hidden ones it did not replace come back.
+    Process-wide still: Powertools' cold-start flags (only the process's first invocation logs `cold_start: true`).
+    Call with `_ENV_LOCK` held: it swaps process-wide attributes.
+    """
+    # Here, not at the top: what imports devstack.runtime for its constants (devstack.s3events, the benches that
+    # time cold starts) must not pay for Powertools; the module about to load imports it anyway.
+    from aws_lambda_powertools.logging.constants import LOGGER_ATTRIBUTE_POWERTOOLS_HANDLER  # noqa: PLC0415
+    from aws_lambda_powertools.metrics import Metrics  # noqa: PLC0415
+
+    saved_sets = {name: getattr(Metrics, name) for name in _METRICS_SHARED_SETS}
+    registry = logging.Logger.manager.loggerDict
+    hidden = {
+        name: logger
+        for name, logger in list(registry.items())
+        if getattr(logger, LOGGER_ATTRIBUTE_POWERTOOLS_HANDLER, None) is not None
+    }
+    try:
+        for name in saved_sets:
+            setattr(Metrics, name, {})
+        for name in hidden:
+            registry.pop(name, None)
+        yield
+    finally:
+        for name, value in saved_sets.items():
+            setattr(Metrics, name, value)
+        for name, logger in hidden.items():
+            registry.setdefault(name, logger)
+
+
 def load_handler_module(module_name: str, env: Mapping[str, str]) -> ModuleType:
     """A private instance of a handler module, executed in its environment: it builds its clients and settings at
-    import, as in a container, and never touches the `sys.modules` copy that tests reload under moto's mock."""
+    import, as in a container, and never touches the `sys.modules` copy that tests reload under moto's mock. Each
+    call is a new container: its own environment, clients, credentials, Logger and Metrics."""
     spec = importlib.util.find_spec(module_name)
     if spec is None or spec.loader is None:
         raise ImportError(f"no handler module {module_name}")
     module = importlib.util.module_from_spec(spec)
-    with deployed_environment(env):
+    with deployed_environment(env), _private_powertools_state():
         spec.loader.exec_module(module)
     return module
 

@@ -64,9 +64,10 @@ _METRICS_SHARED_SETS = ("_metrics", "_dimensions", "_metadata", "_default_dimens
 
 
 @contextlib.contextmanager
-def _private_powertools_state() -> Iterator[None]:
-    """While a module loads, Powertools' per-process state made fresh, so that the instance's Logger and Metrics
-    share nothing with those of other instances (of its own function or another), as in a container of its own.
+def _private_powertools_state(module: ModuleType) -> Iterator[None]:
+    """While `module` loads, Powertools' per-process state made fresh, and after, its resolvers' request kept on
+    them, so that the instance's Logger, Metrics and event handler share nothing with those of other instances (of
+    its own function or another) that run at the same time, as in a container of its own.
 
     - Metrics: a Metrics object adds to the sets it finds in the class attributes when built; each load builds
       its objects on fresh sets, and the class gets its own back after (objects built outside a load share them).
@@ -74,11 +75,15 @@ def _private_powertools_state() -> Iterator[None]:
       holds the appended keys: request id, correlation id); every later Logger of the service reuses that handler.
       The loggers Powertools configured are hidden from `logging`'s registry during the load, so the instance's
       Logger configures a logger (handler, formatter, keys) of its own; hidden ones it did not replace come back.
+    - Event handler: `resolve()` stores the request's event and context on the `BaseRouter` class, where every
+      resolver reads them (`app.current_event`: the caller's JWT claims); each resolver of the module also keeps
+      them on itself, where its reads find them first.
     Process-wide still: Powertools' cold-start flags (only the process's first invocation logs `cold_start: true`).
     Call with `_ENV_LOCK` held: it swaps process-wide attributes.
     """
     # Here, not at the top: what imports devstack.runtime for its constants (devstack.s3events, the benches that
     # time cold starts) must not pay for Powertools; the module about to load imports it anyway.
+    from aws_lambda_powertools.event_handler.api_gateway import BaseRouter  # noqa: PLC0415
     from aws_lambda_powertools.logging.constants import LOGGER_ATTRIBUTE_POWERTOOLS_HANDLER  # noqa: PLC0415
     from aws_lambda_powertools.metrics import Metrics  # noqa: PLC0415
 
@@ -100,17 +105,36 @@ def _private_powertools_state() -> Iterator[None]:
             setattr(Metrics, name, value)
         for name, logger in hidden.items():
             registry.setdefault(name, logger)
+    for resolver in {id(v): v for v in vars(module).values() if isinstance(v, BaseRouter)}.values():
+        _keep_request_on(resolver)
+
+
+def _keep_request_on(resolver: Any) -> None:
+    """The resolver's reads of `current_event` and `lambda_context` find its own request's: resolve() still sets
+    the class's, and the instance's attributes, set here, come first."""
+    to_proxy_event, resolve = resolver._to_proxy_event, resolver.resolve
+
+    def own_proxy_event(event: dict) -> Any:
+        resolver.current_event = to_proxy_event(event)
+        return resolver.current_event
+
+    def own_resolve(event: Any, context: Any) -> Any:
+        resolver.lambda_context = context
+        return resolve(event, context)
+
+    resolver._to_proxy_event = own_proxy_event
+    resolver.resolve = own_resolve
 
 
 def load_handler_module(module_name: str, env: Mapping[str, str]) -> ModuleType:
     """A private instance of a handler module, executed in its environment: it builds its clients and settings at
     import, as in a container, and never touches the `sys.modules` copy that tests reload under moto's mock. Each
-    call is a new container: its own environment, clients, credentials, Logger and Metrics."""
+    call is a new container: its own environment, clients, credentials, Logger, Metrics and resolver state."""
     spec = importlib.util.find_spec(module_name)
     if spec is None or spec.loader is None:
         raise ImportError(f"no handler module {module_name}")
     module = importlib.util.module_from_spec(spec)
-    with deployed_environment(env), _private_powertools_state():
+    with deployed_environment(env), _private_powertools_state(module):
         spec.loader.exec_module(module)
     return module
 

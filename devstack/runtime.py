@@ -1,6 +1,19 @@
-"""Lambda's runtime, in-process: handler modules loaded in their deployed environment, each with Powertools' Logger
-and Metrics of its own (`_private_powertools_state`), invoked with a context one at a time per function, and Lambda's
-asynchronous invocation (queued, retried twice with the same request id)."""
+"""Lambda's runtime, in-process: each function a pool of warm instances (handler modules loaded in their deployed
+environment, each running one invocation at a time, up to a concurrency limit), and Lambda's asynchronous invocation
+(queued, retried twice with the same request id).
+
+Instances run in this process, not in worker processes: a second instance of a module costs 20 to 90 ms of its
+import-time work (clients, settings), a worker process seconds of interpreter start and imports, and the e2e suite
+starts many stacks. What a container would have to itself and this process shares is handled in two places:
+- the environment: os.environ and boto3's default session are swapped only while a module loads
+  (`deployed_environment`, one load at a time). Each instance builds its clients, credentials and settings then,
+  and nothing reads them from the environment again: of what the handlers, Powertools and botocore read from
+  os.environ per invocation (`_X_AMZN_TRACE_ID`, `AWS_LAMBDA_INITIALIZATION_TYPE`, `AWS_LAMBDA_FUNCTION_NAME` with
+  `_X_AMZN_TRACE_ID` for the recursion-detection header, `AWS_EXECUTION_ENV`, `POWERTOOLS_METRICS_DISABLED` and
+  `POWERTOOLS_DEV`), no deployed environment sets any but `AWS_LAMBDA_FUNCTION_NAME`, and that one only counts
+  together with the trace id, which none sets: an invocation that overlaps another instance's load sees nothing of
+  that environment that changes what it does;
+- Powertools' per-process state (`_private_powertools_state`)."""
 
 from __future__ import annotations
 
@@ -24,6 +37,7 @@ log = logging.getLogger("devstack")
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 MEMORY_MB = 256
+DEFAULT_CONCURRENCY = 4  # warm instances a function may run at once, as a reserved concurrency of 4 would allow
 _ENV_LOCK = threading.Lock()
 _ISOLATED_PREFIXES = ("AWS_", "POWERTOOLS_", "_X_AMZN_")
 
@@ -165,31 +179,75 @@ class InjectedFault(RuntimeError):
     """A failure the stack's fault hooks asked for."""
 
 
+Handler = Callable[[Any, Any], Any]
+
+
 class Function:
-    """One deployed function: its handler, run one invocation at a time, like a single warm container (handler
-    modules keep per-invocation state in module globals, e.g. Powertools' logger keys and metrics)."""
+    """One deployed function: a pool of warm instances, each a handler that `load` returns (a new container: see
+    `load_handler_module`) and that runs one invocation at a time, as a container does (handler modules keep
+    per-invocation state in module globals, e.g. Powertools' logger keys and metrics).
+
+    An invocation takes an idle instance (the one released last: the warmest), or starts a new one while fewer than
+    `concurrency` exist (a cold start, outside the invocation's time), or waits for one to be released. Lambda
+    throttles past its reserved concurrency rather than waiting; here the caller waits, as a retried async event
+    would. The first instance is loaded here, so a module that cannot load fails the stack's start."""
 
     def __init__(
         self,
         name: str,
-        handler: Callable[[Any, Any], Any],
+        load: Callable[[], Handler],
         region: str,
         timeout_seconds: float,
         fault: Callable[[], bool] = lambda: False,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ):
+        if concurrency < 1:
+            raise ValueError(f"{name}: concurrency must be at least 1, not {concurrency}")
         self.name = name
         self.arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"
-        self._handler = handler
+        self.concurrency = concurrency
+        self._load = load
         self._timeout = timeout_seconds
         self._fault = fault
-        self._lock = threading.Lock()
+        self._pool = threading.Condition()
+        self._idle: list[Handler] = [load()]
+        self._instances = 1
+
+    @property
+    def instances(self) -> int:
+        """How many instances exist (busy or idle, or being loaded)."""
+        with self._pool:
+            return self._instances
 
     def invoke(self, event: Any, request_id: str | None = None) -> Any:
-        context = LambdaContext(self.name, self.arn, request_id or str(uuid.uuid4()), self._timeout)
-        with self._lock:
+        handler = self._acquire()
+        try:
+            context = LambdaContext(self.name, self.arn, request_id or str(uuid.uuid4()), self._timeout)
             if self._fault():
                 raise InjectedFault(f"{self.name}: failure injected by devstack faults")
-            return self._handler(event, context)
+            return handler(event, context)
+        finally:
+            with self._pool:
+                self._idle.append(handler)
+                self._pool.notify()
+
+    def _acquire(self) -> Handler:
+        with self._pool:
+            while not self._idle and self._instances >= self.concurrency:
+                self._pool.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._instances += 1
+        try:
+            # Outside the pool's lock: a cold start holds up no other invocation's release.
+            handler = self._load()
+        except BaseException:
+            with self._pool:
+                self._instances -= 1
+                self._pool.notify()
+            raise
+        log.info("%s: instance %d started", self.name, self.instances)
+        return handler
 
 
 class Activity:

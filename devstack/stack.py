@@ -27,7 +27,7 @@ from devstack.front import HttpApiFront
 from devstack.gate import PresignGate
 from devstack.lambda_api import LambdaInvokeApi
 from devstack.relay import EventRelay, failure_record
-from devstack.runtime import MEMORY_MB, Activity, AsyncInvoker, Function, load_handler_module
+from devstack.runtime import DEFAULT_CONCURRENCY, MEMORY_MB, Activity, AsyncInvoker, Function, load_handler_module
 from devstack.schedule import scheduled_event
 from devstack.servers import MotoServer, WsgiServer
 from devstack.tokens import DEFAULT_STATE_DIR, DEV_USER, ENDPOINTS_FILE, DevKey
@@ -416,13 +416,22 @@ class LocalStack:
             **variables,
         }
 
+    # Lambda's reserved concurrency of every function: how many warm instances (each a private load of the
+    # handler module in the function's environment) run invocations at once. Set before start().
+    function_concurrency: int = DEFAULT_CONCURRENCY
+
     def _function(
         self, name: str, module: str, timeout: float, variables: dict[str, str], fault: str | None = None
     ) -> Function:
         self.function_variables[module] = dict(variables)
-        handler = load_handler_module(module, self._environment(name, variables)).lambda_handler
+        environment = self._environment(name, variables)
         return Function(
-            name, handler, self.region, timeout, fault=(lambda: self.faults.take(fault)) if fault else (lambda: False)
+            name,
+            lambda: load_handler_module(module, environment).lambda_handler,
+            self.region,
+            timeout,
+            fault=(lambda: self.faults.take(fault)) if fault else (lambda: False),
+            concurrency=self.function_concurrency,
         )
 
     def _async(

@@ -18,6 +18,7 @@ from botocore import UNSIGNED
 from botocore.config import Config
 
 from devstack import s3events, samples
+from devstack.apigw import http_api_event
 from devstack.runtime import Function, load_handler_module
 from tests.e2e.conftest import put
 
@@ -217,6 +218,20 @@ def test_logger_keys_and_metrics_of_concurrent_invocations_stay_with_their_own_i
         ("probe-one", "A", ["ProbeA"]),
         ("probe-one", "B", ["ProbeB"]),
         ("probe-two", "C", ["ProbeC"]),
+    ]
+
+
+def test_concurrent_requests_to_an_http_api_resolver_each_see_their_own_event_and_context(probe):
+    # Powertools' resolvers keep the request being resolved in class attributes, one per process.
+    api = probe("probe-api")
+    barrier = threading.Barrier(2, timeout=WAIT)
+    requests = [dict(http_api_event("GET", "/caller", claims={"sub": user}), barrier=barrier) for user in ("ann", "bob")]
+
+    responses = _invoke_together([(api, requests[0], "request-ann"), (api, requests[1], "request-bob")])
+
+    assert [json.loads(r["body"]) for r in responses] == [
+        {"sub": "ann", "requestId": "request-ann"},
+        {"sub": "bob", "requestId": "request-bob"},
     ]
 
 

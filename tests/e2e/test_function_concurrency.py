@@ -110,18 +110,22 @@ def test_no_more_instances_than_the_concurrency_limit_run_and_the_other_invocati
 
 
 def test_an_instance_that_fails_to_start_fails_its_invocation_and_frees_its_place():
-    release = threading.Event()
+    started, release = threading.Event(), threading.Event()
     loads = itertools.count()
+
+    def handler(event: dict, context: Any) -> bool:
+        started.set()
+        return release.wait(WAIT)
 
     def load() -> Callable:
         if next(loads) == 1:
             raise ImportError("the second instance's module does not load")
-        return lambda event, context: release.wait(WAIT)
+        return handler
 
     function = Function("broken", load, REGION, timeout_seconds=WAIT, concurrency=2)
     with ThreadPoolExecutor(2) as pool:
         busy = pool.submit(function.invoke, {})
-        _wait_until(lambda: not function._idle, "the first instance busy")
+        assert started.wait(WAIT)  # the first instance is busy
         with pytest.raises(ImportError):
             function.invoke({})
         assert function.instances == 1

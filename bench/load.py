@@ -24,8 +24,8 @@ from ops.stack import Stack
 from ops.target import COMPLETION, from_local
 
 INJECTED_MARK = "failure injected by devstack faults"  # in the message of every fault the stack injects
-RETRY_DELAYS = (0.2, 0.4)  # Lambda's async retries, shortened: each completion invocation runs alone, as in one
-CLAIM_LEASE_SECONDS = 2  # warm container, so a retry never races a live claimant and the lease only covers crashes
+RETRY_DELAYS = (0.2, 0.4)  # Lambda's async retries, shortened: a duplicate that finds its twin's claim live (on
+CLAIM_LEASE_SECONDS = 2  # another instance) is retried after them; the lease, longer, only covers crashes
 COMPLETION_TIMEOUT_SECONDS = 1  # the sweeper heals and judges sessions this long after complete
 MAX_SWEEPS = 5  # a sweep that runs short of time leaves sessions for the next one
 LOG_FILE = Path(".devstack") / "load.log"
@@ -113,7 +113,7 @@ def run_load(
     with ThreadPoolExecutor(max_workers=parallel_sessions) as pool:
         uploaded = list(pool.map(upload, users))
     figures.upload_seconds = time.perf_counter() - started
-    # The local stack runs one completion invocation at a time (one warm container): events queue behind the uploads.
+    # The completion function runs a few invocations at once (LocalStack.function_concurrency): the rest queue.
     stack.wait_idle(timeout=max(120.0, float(sessions * windows)))
     figures.seconds = time.perf_counter() - started
     figures.windows_uploaded = sum(n for _, _, n, _ in uploaded)

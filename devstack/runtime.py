@@ -1,5 +1,19 @@
-"""Lambda's runtime, in-process: handler modules loaded in their deployed environment, invoked with a context one
-at a time per function, and Lambda's asynchronous invocation (queued, retried twice with the same request id)."""
+"""Lambda's runtime, in-process: each function a pool of warm instances (handler modules loaded in their deployed
+environment, each running one invocation at a time, up to a concurrency limit), and Lambda's asynchronous invocation
+(queued, retried twice with the same request id).
+
+Instances run in this process, not in worker processes: a second instance of a module costs 20 to 90 ms of its
+import-time work (clients, settings), a worker process seconds of interpreter start and imports, and the e2e suite
+starts many stacks. What a container would have to itself and this process shares is handled in two places:
+- the environment: os.environ and boto3's default session are swapped only while a module loads
+  (`deployed_environment`, one load at a time). Each instance builds its clients, credentials and settings then,
+  and nothing reads them from the environment again: of what the handlers, Powertools and botocore read from
+  os.environ per invocation (`_X_AMZN_TRACE_ID`, `AWS_LAMBDA_INITIALIZATION_TYPE`, `AWS_LAMBDA_FUNCTION_NAME` with
+  `_X_AMZN_TRACE_ID` for the recursion-detection header, `AWS_EXECUTION_ENV`, `POWERTOOLS_METRICS_DISABLED` and
+  `POWERTOOLS_DEV`), no deployed environment sets any but `AWS_LAMBDA_FUNCTION_NAME`, and that one only counts
+  together with the trace id, which none sets: an invocation that overlaps another instance's load sees nothing of
+  that environment that changes what it does;
+- Powertools' per-process state (`_private_powertools_state`)."""
 
 from __future__ import annotations
 
@@ -23,6 +37,7 @@ log = logging.getLogger("devstack")
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 MEMORY_MB = 256
+DEFAULT_CONCURRENCY = 4  # warm instances a function may run at once, as a reserved concurrency of 4 would allow
 _ENV_LOCK = threading.Lock()
 _ISOLATED_PREFIXES = ("AWS_", "POWERTOOLS_", "_X_AMZN_")
 
@@ -62,17 +77,86 @@ def deployed_environment(
             boto3.DEFAULT_SESSION = saved_session
 
 
+# The class attributes in which every Metrics object of a process keeps one shared metric set (Powertools shares
+# them on purpose, so that Metrics() anywhere in a function's code adds to one EMF blob).
+_METRICS_SHARED_SETS = ("_metrics", "_dimensions", "_metadata", "_default_dimensions")
+
+
+@contextlib.contextmanager
+def _private_powertools_state(module: ModuleType) -> Iterator[None]:
+    """While `module` loads, Powertools' per-process state made fresh, and after, its resolvers' request kept on
+    them, so that the instance's Logger, Metrics and event handler share nothing with those of other instances (of
+    its own function or another) that run at the same time, as in a container of its own.
+
+    - Metrics: a Metrics object adds to the sets it finds in the class attributes when built; each load builds
+      its objects on fresh sets, and the class gets its own back after (objects built outside a load share them).
+    - Logger: the first Logger of a service configures the stdlib logger of that name (a handler whose formatter
+      holds the appended keys: request id, correlation id); every later Logger of the service reuses that handler.
+      The loggers Powertools configured are hidden from `logging`'s registry during the load, so the instance's
+      Logger configures a logger (handler, formatter, keys) of its own; hidden ones it did not replace come back.
+    - Event handler: `resolve()` stores the request's event and context on the `BaseRouter` class, where every
+      resolver reads them (`app.current_event`: the caller's JWT claims); each resolver of the module also keeps
+      them on itself, where its reads find them first.
+    Process-wide still: Powertools' cold-start flags (only the process's first invocation logs `cold_start: true`).
+    Call with `_ENV_LOCK` held: it swaps process-wide attributes.
+    """
+    # Here, not at the top: what imports devstack.runtime for its constants (devstack.s3events, the benches that
+    # time cold starts) must not pay for Powertools; the module about to load imports it anyway.
+    from aws_lambda_powertools.event_handler.api_gateway import BaseRouter  # noqa: PLC0415
+    from aws_lambda_powertools.logging.constants import LOGGER_ATTRIBUTE_POWERTOOLS_HANDLER  # noqa: PLC0415
+    from aws_lambda_powertools.metrics import Metrics  # noqa: PLC0415
+
+    saved_sets = {name: getattr(Metrics, name) for name in _METRICS_SHARED_SETS}
+    registry = logging.Logger.manager.loggerDict
+    hidden = {
+        name: logger
+        for name, logger in list(registry.items())
+        if getattr(logger, LOGGER_ATTRIBUTE_POWERTOOLS_HANDLER, None) is not None
+    }
+    try:
+        for name in saved_sets:
+            setattr(Metrics, name, {})
+        for name in hidden:
+            registry.pop(name, None)
+        yield
+    finally:
+        for name, value in saved_sets.items():
+            setattr(Metrics, name, value)
+        for name, logger in hidden.items():
+            registry.setdefault(name, logger)
+    for resolver in {id(v): v for v in vars(module).values() if isinstance(v, BaseRouter)}.values():
+        _keep_request_on(resolver)
+
+
+def _keep_request_on(resolver: Any) -> None:
+    """The resolver's reads of `current_event` and `lambda_context` find its own request's: resolve() still sets
+    the class's, and the instance's attributes, set here, come first."""
+    to_proxy_event, resolve = resolver._to_proxy_event, resolver.resolve
+
+    def own_proxy_event(event: dict) -> Any:
+        resolver.current_event = to_proxy_event(event)
+        return resolver.current_event
+
+    def own_resolve(event: Any, context: Any) -> Any:
+        resolver.lambda_context = context
+        return resolve(event, context)
+
+    resolver._to_proxy_event = own_proxy_event
+    resolver.resolve = own_resolve
+
+
 def load_handler_module(
     module_name: str, env: Mapping[str, str], on_session: Callable[[botocore.session.Session], None] | None = None
 ) -> ModuleType:
     """A private instance of a handler module, executed in its environment: it builds its clients and settings at
-    import, as in a container, and never touches the `sys.modules` copy that tests reload under moto's mock.
+    import, as in a container, and never touches the `sys.modules` copy that tests reload under moto's mock. Each
+    call is a new container: its own environment, clients, credentials, Logger, Metrics and resolver state.
     `on_session` sees the botocore session its clients are made from (devstack/iam.py records their calls)."""
     spec = importlib.util.find_spec(module_name)
     if spec is None or spec.loader is None:
         raise ImportError(f"no handler module {module_name}")
     module = importlib.util.module_from_spec(spec)
-    with deployed_environment(env, on_session):
+    with deployed_environment(env, on_session), _private_powertools_state(module):
         spec.loader.exec_module(module)
     return module
 
@@ -103,31 +187,75 @@ class InjectedFault(RuntimeError):
     """A failure the stack's fault hooks asked for."""
 
 
+Handler = Callable[[Any, Any], Any]
+
+
 class Function:
-    """One deployed function: its handler, run one invocation at a time, like a single warm container (handler
-    modules keep per-invocation state in module globals, e.g. Powertools' logger keys and metrics)."""
+    """One deployed function: a pool of warm instances, each a handler that `load` returns (a new container: see
+    `load_handler_module`) and that runs one invocation at a time, as a container does (handler modules keep
+    per-invocation state in module globals, e.g. Powertools' logger keys and metrics).
+
+    An invocation takes an idle instance (the one released last: the warmest), or starts a new one while fewer than
+    `concurrency` exist (a cold start, outside the invocation's time), or waits for one to be released. Lambda
+    throttles past its reserved concurrency rather than waiting; here the caller waits, as a retried async event
+    would. The first instance is loaded here, so a module that cannot load fails the stack's start."""
 
     def __init__(
         self,
         name: str,
-        handler: Callable[[Any, Any], Any],
+        load: Callable[[], Handler],
         region: str,
         timeout_seconds: float,
         fault: Callable[[], bool] = lambda: False,
+        concurrency: int = DEFAULT_CONCURRENCY,
     ):
+        if concurrency < 1:
+            raise ValueError(f"{name}: concurrency must be at least 1, not {concurrency}")
         self.name = name
         self.arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"
-        self._handler = handler
+        self.concurrency = concurrency
+        self._load = load
         self._timeout = timeout_seconds
         self._fault = fault
-        self._lock = threading.Lock()
+        self._pool = threading.Condition()
+        self._idle: list[Handler] = [load()]
+        self._instances = 1
+
+    @property
+    def instances(self) -> int:
+        """How many instances exist (busy or idle, or being loaded)."""
+        with self._pool:
+            return self._instances
 
     def invoke(self, event: Any, request_id: str | None = None) -> Any:
-        context = LambdaContext(self.name, self.arn, request_id or str(uuid.uuid4()), self._timeout)
-        with self._lock:
+        handler = self._acquire()
+        try:
+            context = LambdaContext(self.name, self.arn, request_id or str(uuid.uuid4()), self._timeout)
             if self._fault():
                 raise InjectedFault(f"{self.name}: failure injected by devstack faults")
-            return self._handler(event, context)
+            return handler(event, context)
+        finally:
+            with self._pool:
+                self._idle.append(handler)
+                self._pool.notify()
+
+    def _acquire(self) -> Handler:
+        with self._pool:
+            while not self._idle and self._instances >= self.concurrency:
+                self._pool.wait()
+            if self._idle:
+                return self._idle.pop()
+            self._instances += 1
+        try:
+            # Outside the pool's lock: a cold start holds up no other invocation's release.
+            handler = self._load()
+        except BaseException:
+            with self._pool:
+                self._instances -= 1
+                self._pool.notify()
+            raise
+        log.info("%s: instance %d started", self.name, self.instances)
+        return handler
 
 
 class Activity:

@@ -30,7 +30,7 @@ from devstack.front import HttpApiFront
 from devstack.gate import PresignGate
 from devstack.lambda_api import LambdaInvokeApi
 from devstack.relay import EventRelay, failure_record
-from devstack.runtime import Activity, AsyncInvoker, Function, load_handler_module
+from devstack.runtime import DEFAULT_CONCURRENCY, Activity, AsyncInvoker, Function, load_handler_module
 from devstack.schedule import scheduled_event
 from devstack.servers import MotoServer, WsgiServer
 from devstack.tokens import DEFAULT_STATE_DIR, DEV_USER, ENDPOINTS_FILE, DevKey
@@ -76,7 +76,7 @@ class LocalStack:
     async attempts, `claim_lease_seconds` (INGEST_CLAIM_LEASE_SECONDS, also the processing trigger's lease),
     `completion_timeout_seconds` (COMPLETION_TIMEOUT_SECONDS, the sweeper's), `url_expires_seconds`, `state_dir`;
     `event_transport` (the program's eventTransport: notification or eventbridge); `program_edit` (devstack.deploy's
-    Edit: a resource's inputs changed before it is created);
+    Edit: a resource's inputs changed before it is created); `function_concurrency` (warm instances per function);
     `cors_allowed_origins` (the stack config's corsAllowedOrigins: the bucket's CORS rules and the API's CORS
     settings), `static_dir` (served at `page_url`, whose origin is allowed too), `control` (serve `control_url`,
     devstack/control.py)."""
@@ -97,6 +97,7 @@ class LocalStack:
         control: bool = False,
         event_transport: str = "notification",
         program_edit: Edit | None = None,
+        function_concurrency: int = DEFAULT_CONCURRENCY,
     ):
         self.retry_delays = tuple(retry_delays)
         # Each function's environment as deployed (the stack's endpoints and credentials aside), by handler module.
@@ -113,6 +114,9 @@ class LocalStack:
         self.control = control
         self.event_transport = event_transport
         self._program_edit = program_edit
+        # Lambda's reserved concurrency of every function: how many warm instances (each a private load of the
+        # handler module in the function's environment) run invocations at once.
+        self.function_concurrency = function_concurrency
         self.page_url: str | None = None
         self.control_url: str | None = None
         self.faults = Faults()
@@ -472,10 +476,18 @@ class LocalStack:
         }
 
     def _function(self, spec: FunctionSpec, fault: str | None) -> Function:
+        """The function's instances (up to `function_concurrency`), each a private load of its handler module in its
+        environment, every one's calls recorded for devstack/iam.py."""
         recorder = self.calls[spec.name] = iam.CallRecorder(self.region)
-        handler = load_handler_module(spec.module, self._environment(spec), recorder.attach).lambda_handler
-        return Function(spec.name, handler, self.region, spec.timeout_seconds,
-                        fault=(lambda: self.faults.take(fault)) if fault else (lambda: False))
+        environment = self._environment(spec)
+        return Function(
+            spec.name,
+            lambda: load_handler_module(spec.module, environment, recorder.attach).lambda_handler,
+            self.region,
+            spec.timeout_seconds,
+            fault=(lambda: self.faults.take(fault)) if fault else (lambda: False),
+            concurrency=self.function_concurrency,
+        )
 
     def _async(self, function: Function) -> AsyncInvoker:
         """Lambda's async invocation of `function`, with the program's retries (Lambda's default: 2) and on-failure

@@ -1,0 +1,264 @@
+"""The local stack runs functions as Lambda does: several warm instances per function, each with the environment,
+clients, credentials, logger keys and metrics of its own container, up to the function's concurrency limit; and
+exactly-once ingest still holds when duplicate events race on instances of their own."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from devstack import s3events, samples
+from devstack.apigw import http_api_event
+from devstack.runtime import Function, load_handler_module
+from tests.e2e.conftest import put
+
+REGION = "eu-west-1"
+PROBE = "tests.e2e.probe_handler"
+WAIT = 10.0  # seconds to wait for what, when the runtime works, happens at once
+
+
+def _invoke_together(calls: list[tuple[Function, dict, str]]) -> list[Any]:
+    """Every call from a thread of its own, all started at once; their results in order."""
+    with ThreadPoolExecutor(len(calls)) as pool:
+        futures = [pool.submit(function.invoke, event, request_id) for function, event, request_id in calls]
+        return [future.result(timeout=3 * WAIT) for future in futures]
+
+
+def _wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.01)
+
+
+# -- the pool, with plain handlers ---------------------------------------------------------------------------------
+
+
+def test_invocations_of_one_function_run_at_once_each_on_an_instance_of_its_own():
+    both_in = threading.Barrier(2, timeout=WAIT)  # broken, and the test failed, unless both invocations run at once
+    instances: list[Callable] = []
+
+    def load() -> Callable:
+        def handler(event: dict, context: Any) -> int:
+            both_in.wait()
+            return instances.index(handler)
+
+        instances.append(handler)
+        return handler
+
+    function = Function("overlap", load, REGION, timeout_seconds=WAIT, concurrency=2)
+    served_by = _invoke_together([(function, {}, "first"), (function, {}, "second")])
+
+    assert sorted(served_by) == [0, 1]
+    assert function.instances == 2
+
+
+def test_an_idle_instance_serves_the_next_invocation_and_no_other_is_started():
+    loads = []
+
+    def load() -> Callable:
+        loads.append(1)
+        return lambda event, context: context.aws_request_id
+
+    function = Function("warm", load, REGION, timeout_seconds=WAIT)
+
+    assert [function.invoke({}, f"request-{n}") for n in range(3)] == ["request-0", "request-1", "request-2"]
+    assert len(loads) == 1 and function.instances == 1
+
+
+def test_no_more_instances_than_the_concurrency_limit_run_and_the_other_invocations_wait_for_one():
+    release = threading.Event()
+    lock = threading.Lock()
+    running, most_running, loads = [0], [0], []
+
+    def handler(event: dict, context: Any) -> str:
+        with lock:
+            running[0] += 1
+            most_running[0] = max(most_running[0], running[0])
+        try:
+            assert release.wait(WAIT)
+            return context.aws_request_id
+        finally:
+            with lock:
+                running[0] -= 1
+
+    def load() -> Callable:
+        loads.append(1)
+        return handler
+
+    function = Function("limited", load, REGION, timeout_seconds=WAIT, concurrency=2)
+    with ThreadPoolExecutor(5) as pool:
+        futures = [pool.submit(function.invoke, {}, f"request-{n}") for n in range(5)]
+        _wait_until(lambda: running[0] == 2, "two invocations running")
+        time.sleep(0.3)  # room for a third to start, were the limit not kept
+        assert (running[0], len(loads), function.instances) == (2, 2, 2)
+        release.set()
+        results = sorted(future.result(timeout=WAIT) for future in futures)
+
+    assert results == [f"request-{n}" for n in range(5)]
+    assert (most_running[0], len(loads), function.instances) == (2, 2, 2)
+
+
+def test_an_instance_that_fails_to_start_fails_its_invocation_and_frees_its_place():
+    started, release = threading.Event(), threading.Event()
+    loads = itertools.count()
+
+    def handler(event: dict, context: Any) -> bool:
+        started.set()
+        return release.wait(WAIT)
+
+    def load() -> Callable:
+        if next(loads) == 1:
+            raise ImportError("the second instance's module does not load")
+        return handler
+
+    function = Function("broken", load, REGION, timeout_seconds=WAIT, concurrency=2)
+    with ThreadPoolExecutor(2) as pool:
+        busy = pool.submit(function.invoke, {})
+        assert started.wait(WAIT)  # the first instance is busy
+        with pytest.raises(ImportError):
+            function.invoke({})
+        assert function.instances == 1
+        # Its place is free: the next invocation that finds every instance busy starts one (the third load).
+        second = pool.submit(function.invoke, {})
+        _wait_until(lambda: function.instances == 2, "a second instance started")
+        release.set()
+        assert (busy.result(timeout=WAIT), second.result(timeout=WAIT)) == (True, True)
+
+
+# -- real handler modules: environment, credentials, logger keys and metrics ------------------------------------
+
+
+@pytest.fixture
+def probe(tmp_path) -> Callable[[str], Function]:
+    """A function of the probe handler whose every instance is loaded with an environment of its own: the
+    function's name as its service, `<name>-<n>` as its setting and in its endpoint, and credentials `AKID<name><n>`."""
+
+    def make(name: str) -> Function:
+        instances = itertools.count(1)
+
+        def load() -> Callable:
+            n = next(instances)
+            environment = {
+                "AWS_REGION": REGION,
+                "AWS_DEFAULT_REGION": REGION,
+                "AWS_ACCESS_KEY_ID": f"AKID{name}{n}",
+                "AWS_SECRET_ACCESS_KEY": f"secret-{name}-{n}",
+                "AWS_ENDPOINT_URL": f"http://{name}-{n}.invalid",
+                "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+                "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+                "POWERTOOLS_SERVICE_NAME": name,
+                "POWERTOOLS_TRACE_DISABLED": "true",
+                "PROBE_SETTING": f"{name}-{n}",
+            }
+            return load_handler_module(PROBE, environment).lambda_handler
+
+        return Function(name, load, REGION, timeout_seconds=WAIT, concurrency=2)
+
+    return make
+
+
+def _three_at_once(probe: Callable[[str], Function]) -> list[dict]:
+    """Two invocations of one function and one of another, all inside their handlers at once."""
+    one, two = probe("probe-one"), probe("probe-two")
+    barrier = threading.Barrier(3, timeout=WAIT)
+    return _invoke_together([
+        (one, {"name": "A", "barrier": barrier}, "request-A"),
+        (one, {"name": "B", "barrier": barrier}, "request-B"),
+        (two, {"name": "C", "barrier": barrier}, "request-C"),
+    ])
+
+
+def test_each_instance_keeps_the_environment_clients_and_credentials_it_was_loaded_with(probe):
+    results = _three_at_once(probe)
+
+    # Each instance's setting, client endpoint and client credentials are those of its own load, never another's.
+    assert sorted((r["setting"], r["endpoint"], r["accessKey"]) for r in results) == [
+        ("probe-one-1", "http://probe-one-1.invalid", "AKIDprobe-one1"),
+        ("probe-one-2", "http://probe-one-2.invalid", "AKIDprobe-one2"),
+        ("probe-two-1", "http://probe-two-1.invalid", "AKIDprobe-two1"),
+    ]
+    # And once loaded, no function's environment is left in the process's for an invocation to see.
+    assert [r["settingInProcessEnvironment"] for r in results] == [None, None, None]
+
+
+def _json_documents(text: str) -> list[dict]:
+    """Every JSON object printed, whatever the lines: concurrent prints may share one."""
+    decoder, documents, at = json.JSONDecoder(), [], 0
+    while (at := text.find("{", at)) != -1:
+        document, at = decoder.raw_decode(text, at)
+        documents.append(document)
+    return documents
+
+
+def test_logger_keys_and_metrics_of_concurrent_invocations_stay_with_their_own_invocation(probe, capsys):
+    capsys.readouterr()
+    _three_at_once(probe)
+    printed = _json_documents(capsys.readouterr().out)
+
+    # Every key was appended before any invocation logged: a shared formatter would give all three lines one probe.
+    logs = [d for d in printed if d.get("message") == "probed"]
+    assert sorted((d["service"], d["probe"], d["function_request_id"]) for d in logs) == [
+        ("probe-one", "A", "request-A"),
+        ("probe-one", "B", "request-B"),
+        ("probe-two", "C", "request-C"),
+    ]
+    # One EMF blob per invocation, with its own metric and dimensions: a shared metric set would put all three
+    # metrics in the first blob flushed (and no metrics in the others).
+    blobs = [d for d in printed if "_aws" in d]
+    assert sorted(
+        (d["service"], d["probe"], [m["Name"] for m in d["_aws"]["CloudWatchMetrics"][0]["Metrics"]]) for d in blobs
+    ) == [
+        ("probe-one", "A", ["ProbeA"]),
+        ("probe-one", "B", ["ProbeB"]),
+        ("probe-two", "C", ["ProbeC"]),
+    ]
+
+
+def test_concurrent_requests_to_an_http_api_resolver_each_see_their_own_event_and_context(probe):
+    # Powertools' resolvers keep the request being resolved in class attributes, one per process.
+    api = probe("probe-api")
+    barrier = threading.Barrier(2, timeout=WAIT)
+    requests = [dict(http_api_event("GET", "/caller", claims={"sub": user}), barrier=barrier) for user in ("ann", "bob")]
+
+    responses = _invoke_together([(api, requests[0], "request-ann"), (api, requests[1], "request-bob")])
+
+    assert [json.loads(r["body"]) for r in responses] == [
+        {"sub": "ann", "requestId": "request-ann"},
+        {"sub": "bob", "requestId": "request-bob"},
+    ]
+
+
+# -- the stack: exactly once, with the completion function's instances racing --------------------------------------
+
+DUPLICATES = 8
+
+
+def test_duplicate_events_racing_on_instances_of_their_own_still_ingest_the_window_once(stack, api):
+    body = samples.wav_bytes()
+    session_id = api.create_session()
+    grant = api.grant(session_id, 0, body)
+    put(grant, body)
+    # The relay delivers the event S3 sent; these duplicates arrive together, each an async invocation of its own.
+    event = json.dumps(s3events.notification(s3events.notification_record(stack.names.bucket, grant["s3Key"],
+                                                                          size=len(body))))
+    lambda_ = stack.client("lambda")
+    with ThreadPoolExecutor(DUPLICATES) as pool:
+        answers = list(pool.map(
+            lambda _: lambda_.invoke(FunctionName=stack.names.completion_function, InvocationType="Event",
+                                     Payload=event)["StatusCode"],
+            range(DUPLICATES),
+        ))
+    assert answers == [202] * DUPLICATES
+    stack.wait_idle()
+
+    status = api.status(session_id)
+    assert (status["recordedWindows"], status["ingestedWindows"]) == ([[0, 0]], [[0, 0]])
+    assert stack.ingest_counts(session_id) == {0: 1}

@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import threading
 import uuid
+import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+
+from client import Backoff, UploadClient
 
 TOKEN = "good-token"
 EXPIRED = (
@@ -46,12 +50,28 @@ PRECONDITION_FAILED = (
 HALVES = {"audio_only": ("audio",), "audio_video": ("audio", "frames")}
 
 
+def b64sha(data: bytes) -> str:
+    """The base64 SHA-256 of `data`, as S3 checks it in x-amz-checksum-sha256."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def frames_bundle(entries: int, directories: int = 0) -> bytes:
+    """A frames bundle: a ZIP of `entries` small JPEG-like frames (and `directories` directory entries)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for n in range(directories):
+            archive.writestr(f"dir{n}/", b"")
+        for n in range(entries):
+            archive.writestr(f"frame_{n:04d}.jpg", b"\xff\xd8" + bytes([n % 256]) * 50 + b"\xff\xd9")
+    return out.getvalue()
+
+
 def half_record(body: bytes, checksum: bool = True) -> dict:
     """A half as the windows route reports it: what S3 said of the object one PUT stored."""
     return {
         "sizeBytes": len(body),
         "etag": hashlib.md5(body).hexdigest(),
-        "checksumSha256": base64.b64encode(hashlib.sha256(body).digest()).decode() if checksum else None,
+        "checksumSha256": b64sha(body) if checksum else None,
         "recordedAt": "2025-01-01T00:00:00.000Z",
     }
 
@@ -244,7 +264,7 @@ def _handler(service: FakeService):
 
         def _put(self, parts: list[str], body: bytes) -> None:
             checksum = self.headers.get("x-amz-checksum-sha256")
-            if checksum and checksum != base64.b64encode(hashlib.sha256(body).digest()).decode():
+            if checksum and checksum != b64sha(body):
                 return self._reply(400, "<Error><Code>BadDigest</Code><Message>checksum mismatch</Message></Error>")
             session_id, window, half = parts[1], int(parts[2]), parts[3] if len(parts) > 3 else "audio"
             if self.headers.get("If-None-Match") == "*" and half in service.halves[session_id].get(window, {}):
@@ -279,3 +299,17 @@ def _server():
 def fake(_server) -> FakeService:
     _server.reset()
     return _server
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    """The delays the client slept, in order: `client` records them instead of sleeping."""
+    return []
+
+
+@pytest.fixture
+def client(fake, sleeps):
+    """A client of the fake with 3 retries; rand() == 1.0 makes every jittered delay its ceiling, so the schedule is
+    exact."""
+    with UploadClient(fake.base_url, TOKEN, retries=3, backoff=Backoff(rand=lambda: 1.0), sleep=sleeps.append) as c:
+        yield c

@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 
 import pytest
 
 from client import ApiError, Backoff, UploadClient, UploadError, window_filename
 from client.retry import is_transient
-from tests.client.conftest import BAD_SIGNATURE, EXPIRED, TOKEN
+from tests.client.conftest import BAD_SIGNATURE, EXPIRED, TOKEN, b64sha
 
 AUDIO = b"RIFF" + bytes(range(256)) * 40
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def client(fake, sleeps):
-    # rand() == 1.0 makes every jittered delay its ceiling, so the schedule is exact.
-    with UploadClient(fake.base_url, TOKEN, retries=3, backoff=Backoff(rand=lambda: 1.0), sleep=sleeps.append) as c:
-        yield c
-
-
-def b64sha(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
 def test_put_carries_exactly_the_granted_headers_and_never_the_token(fake, client):

@@ -3,43 +3,15 @@ window_NNN.wav with window_NNN.zip and resuming each half on its own."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
 import json
-import zipfile
 
 import pytest
 
-from client import Backoff, UploadClient, UploadError, UsageError, frame_count, uploader, window_filename
-from tests.client.conftest import TOKEN
+from client import UploadError, UsageError, frame_count, uploader, window_filename
+from tests.client.conftest import b64sha
+from tests.client.conftest import frames_bundle as bundle
 
 AUDIO = b"RIFF" + bytes(range(256)) * 10
-
-
-def bundle(entries: int, directories: int = 0) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        for n in range(directories):
-            archive.writestr(f"dir{n}/", b"")
-        for n in range(entries):
-            archive.writestr(f"frame_{n:04d}.jpg", b"\xff\xd8" + bytes([n % 256]) * 50 + b"\xff\xd9")
-    return out.getvalue()
-
-
-def b64sha(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def client(fake, sleeps):
-    with UploadClient(fake.base_url, TOKEN, retries=3, backoff=Backoff(rand=lambda: 1.0), sleep=sleeps.append) as c:
-        yield c
 
 
 def write_dir(directory, audio=(), frames=(), entries=3):

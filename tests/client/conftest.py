@@ -20,6 +20,8 @@ import pytest
 from client import Backoff, UploadClient
 
 TOKEN = "good-token"
+# upload_dir with each grant asked for just before its PUT, and with its default prefetch of grants.
+with_and_without_prefetch = pytest.mark.parametrize("prefetch", [0, None], ids=["no-prefetch", "prefetch"])
 EXPIRED = (
     403,
     "<?xml version='1.0' encoding='UTF-8'?>\n<Error><Code>AccessDenied</Code>"
@@ -79,22 +81,28 @@ def half_record(body: bytes, checksum: bool = True) -> dict:
 @dataclass
 class FakeService:
     """`script(route, ...)` queues the next answers of a route ("create", "status", "grant", "complete", "put",
-    "windows"): a (status, body) pair, "drop" to cut the connection without an answer, or for "put" ("stored", step):
-    store the body, then answer with `step` (an answer lost after S3 stored the object)."""
+    "windows"): a (status, body) pair, "drop" to cut the connection without an answer, ("hold", wait): call `wait()`,
+    then answer as unscripted (a request in flight until the test lets it go), or for "put" ("stored", step): store
+    the body, then answer with `step` (an answer lost after S3 stored the object). Grants say their URLs live
+    `expires_in` seconds."""
 
     base_url: str = ""
+    expires_in: int = 300
     sessions: dict[str, set[int]] = field(default_factory=dict)  # the recorded windows
     modes: dict[str, str] = field(default_factory=dict)
     halves: dict[str, dict[int, dict[str, dict]]] = field(default_factory=dict)  # session -> window -> half -> record
     scripts: dict[str, list] = field(default_factory=dict)
+    issued: list[tuple[int, str, str]] = field(default_factory=list)  # (window, half, URL signature) of each grant
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
+        self.expires_in = 300
         self.sessions.clear()
         self.modes.clear()
         self.halves.clear()
         self.scripts.clear()
+        self.issued.clear()
         self.requests.clear()
 
     def script(self, route: str, *steps) -> None:
@@ -201,6 +209,9 @@ def _handler(service: FakeService):
         def _scripted(self, route: str, parts: list[str], body: bytes) -> bool:
             """Answer as scripted for this route, if anything is queued; True when answered."""
             step = service.next_step(route)
+            if isinstance(step, tuple) and step[0] == "hold":
+                step[1]()
+                return False
             if isinstance(step, tuple) and step[0] == "stored":
                 self._store(parts, body)
                 step = step[1]
@@ -249,7 +260,9 @@ def _handler(service: FakeService):
                 headers["x-amz-meta-frame-count"] = str(request["frameCount"])
             if "sha256" in request:
                 headers["x-amz-checksum-sha256"] = request["sha256"]
-            signature = f"grant-{len(service.grants) + len(service.frames_grants)}"
+            with service.lock:
+                signature = f"grant-{len(service.issued) + 1}"
+                service.issued.append((window, half, signature))
             url = f"{service.base_url}/s3/{session_id}/{window}/{half}?X-Amz-Signature={signature}"
             return self._reply(
                 200,
@@ -257,7 +270,7 @@ def _handler(service: FakeService):
                     "url": url,
                     "s3Key": f"sessions/{session_id}/{window}",
                     "windowIndex": window,
-                    "expiresIn": 300,
+                    "expiresIn": service.expires_in,
                     "headers": headers,
                 },
             )

@@ -40,8 +40,9 @@ BENCHES = (
                "on the session item returning ALL_NEW, a conditional ADD claim, the invoke) on the same moto in the "
                "same run, early and late in a session. Ours and the baseline alternate call by call."),
     Bench("Client throughput against the local limit", ("bench.upload",),
-          note="The client's `upload_dir` against bare `requests.put` of the same bytes to presigned URLs through "
-               "the local stack's presign gate: the local limit."),
+          note="The client's `upload_dir`, without (prefetch=0) and with its grant prefetch, against bare "
+               "`requests.put` of the same bytes to presigned URLs through the local stack's presign gate: the local "
+               "limit; and how fast the local API grants while those bare PUTs run."),
     Bench("Load: 1,000 windows with duplicate and dropped events and failing ingest invokes (`make soak`)",
           ("bench.load", *SOAK),
           note="20 sessions of 50 windows, 2 sessions at a time with 4 uploads each in flight, through the local "

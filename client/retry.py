@@ -14,6 +14,11 @@ def is_transient(status: int, code: str | None = None, message: str = "") -> boo
     """5xx, 429, a retryable S3 code, and an expired presigned URL (the next attempt asks for a fresh grant)."""
     if status >= 500 or status == 429 or code in _TRANSIENT_S3_CODES:
         return True
+    return is_expired(status, code, message)
+
+
+def is_expired(status: int | None, code: str | None = None, message: str = "") -> bool:
+    """S3's refusal of a presigned URL past its expiry: 403 AccessDenied "Request has expired"."""
     return status == 403 and code == "AccessDenied" and "expired" in message.lower()
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import threading
@@ -17,7 +18,7 @@ from requests.adapters import HTTPAdapter
 
 from client.errors import ApiError, ClientError, UploadError, UsageError
 from client.responses import error_detail
-from client.retry import Backoff, is_transient
+from client.retry import Backoff, is_expired, is_transient
 from client.windows import (
     AUDIO,
     FRAMES,
@@ -67,11 +68,46 @@ class DirUploadResult:
 
 
 class _Attempt(Exception):
-    """One attempt failed; `transient` says whether a fresh attempt may succeed."""
+    """One attempt failed; `transient` says whether a fresh attempt may succeed, `expired` that S3 refused the URL as
+    expired."""
 
-    def __init__(self, message: str, status: int | None, transient: bool) -> None:
+    def __init__(self, message: str, status: int | None, transient: bool, *, expired: bool = False) -> None:
         super().__init__(message)
-        self.message, self.status, self.transient = message, status, transient
+        self.message, self.status, self.transient, self.expired = message, status, transient, expired
+
+
+@dataclass(frozen=True)
+class _Half:
+    """One half of a window to upload: its bytes, and the body of the grant request that asks for its URL (size, frame
+    count, SHA-256)."""
+
+    session_id: str
+    index: int
+    half: str
+    body: WindowBody
+    request: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class _Grant:
+    """The API's grant, when it was asked for (the client's clock) and how many seconds its URL lives (`expiresIn`;
+    infinite when the API did not say)."""
+
+    answer: dict[str, Any]
+    asked_at: float
+    lifetime: float
+
+    def usable(self, now: float, margin: float) -> bool:
+        """Whether the URL still has more than `margin` seconds to live (at most half its lifetime, so that a
+        short-lived grant is not stale as it arrives). Counted from the request: S3 counts from the signing, a little
+        later, so the URL lives at least this long."""
+        return now + min(margin, self.lifetime / 2) < self.asked_at + self.lifetime
+
+
+def _lifetime(answer: dict[str, Any]) -> float:
+    expires_in = answer.get("expiresIn")
+    valid = isinstance(expires_in, (int, float)) and not isinstance(expires_in, bool) and expires_in > 0
+    return float(expires_in) if valid else math.inf
 
 
 def _no_auth(request: requests.PreparedRequest) -> requests.PreparedRequest:
@@ -98,16 +134,24 @@ class UploadClient:
         retries: int = 5,
         backoff: Backoff | None = None,
         send_sha256: bool = True,
+        grant_margin: float = 30.0,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`grant_margin`: a grant asked for ahead of its PUT (`upload_dir`'s prefetch) whose URL has fewer seconds
+        than this to live when its PUT is due is asked for again. `clock` and `sleep` are the client's time."""
         if retries < 0:
             raise ValueError("retries must be 0 or more")
+        if grant_margin < 0:
+            raise ValueError("grant_margin must be 0 or more")
         self.api_url = api_url.rstrip("/")
         self._token = token
         self.timeout, self.api_timeout, self.retries = timeout, api_timeout, retries
         self.backoff = backoff or Backoff()
         self.send_sha256 = send_sha256
+        self.grant_margin = grant_margin
         self._sleep = sleep
+        self._clock = clock
         self._local = threading.local()
         self._sessions: list[tuple[threading.Thread, requests.Session]] = []
         self._lock = threading.Lock()
@@ -273,7 +317,7 @@ class UploadClient:
         progress: Progress | None = None,
     ) -> UploadResult:
         """Upload one window's audio; every attempt asks for a fresh grant, so an expired URL is cured by the retry."""
-        return self._upload_half(session_id, index, AUDIO, WindowBody(source), {}, progress)
+        return self._upload_half(self._half(session_id, index, AUDIO, source), progress)
 
     def upload_frames(
         self,
@@ -286,51 +330,80 @@ class UploadClient:
         """Upload one window's frames bundle: a ZIP of its frames, one entry per frame (audio_video sessions only).
         The grant binds `frame_count` to the object (counted from the archive when None); the backend checks it
         against the archive's entries."""
-        if frame_count is None:
-            frame_count = count_frames(source)
-        if isinstance(frame_count, bool) or not isinstance(frame_count, int) or not (
-            1 <= frame_count <= MAX_FRAMES_PER_WINDOW
-        ):
-            raise UsageError(f"window {index}: frame_count must be an integer from 1 to {MAX_FRAMES_PER_WINDOW}")
-        return self._upload_half(session_id, index, FRAMES, WindowBody(source), {"frameCount": frame_count}, progress)
+        return self._upload_half(self._half(session_id, index, FRAMES, source, frame_count), progress)
+
+    def _half(
+        self, session_id: str, index: int, half: str, source: str | os.PathLike | bytes, frame_count: int | None = None
+    ) -> _Half:
+        """A half ready to be granted: its size, frame count and SHA-256 read. UsageError for bad input, before
+        anything is sent."""
+        fields: dict[str, Any] = {}
+        if half == FRAMES:
+            if frame_count is None:
+                frame_count = count_frames(source)
+            if isinstance(frame_count, bool) or not isinstance(frame_count, int) or not (
+                1 <= frame_count <= MAX_FRAMES_PER_WINDOW
+            ):
+                raise UsageError(f"window {index}: frame_count must be an integer from 1 to {MAX_FRAMES_PER_WINDOW}")
+            fields["frameCount"] = frame_count
+        body = WindowBody(source)
+        request: dict[str, Any] = {"sizeBytes": body.size, **fields}
+        if self.send_sha256:
+            request["sha256"] = body.sha256()
+        return _Half(session_id, index, half, body, request)
+
+    def _grant(self, half: _Half) -> _Grant:
+        """One grant request (POST /sessions/{id}/audio or /frames); raises _Attempt."""
+        asked_at = self._clock()
+        answer = self._api(
+            "POST", f"/sessions/{half.session_id}/{half.half}", half.request, query={"windowIndex": half.index}
+        )
+        return _Grant(answer, asked_at, _lifetime(answer))
 
     def _upload_half(
-        self,
-        session_id: str,
-        index: int,
-        half: str,
-        body: WindowBody,
-        fields: dict[str, Any],
-        progress: Progress | None,
+        self, half: _Half, progress: Progress | None, prefetched: _Grant | _Attempt | None = None
     ) -> UploadResult:
-        grant_request: dict[str, Any] = {"sizeBytes": body.size, **fields}
-        if self.send_sha256:
-            grant_request["sha256"] = body.sha256()
+        """Grant and PUT one half, with retries. `prefetched`: the outcome of the first attempt's grant request, asked
+        for ahead of time (by upload_dir's prefetch): used when its URL still has `grant_margin` to live, else asked
+        for again; a URL that expires all the same is asked for again once, at once, without spending a retry."""
+        index = half.index
         unanswered_put = False  # an earlier attempt's PUT may have stored the object, its answer lost
-        for attempt in range(self.retries + 1):
-            putting, s3_key = False, ""
+        retry = attempts = 0
+        while True:
+            attempts += 1
+            putting, s3_key, ahead = False, "", False
             try:
                 try:
-                    grant = self._api("POST", f"/sessions/{session_id}/{half}", grant_request, query={"windowIndex": index})
+                    grant = None
+                    if prefetched is not None:
+                        taken, prefetched = prefetched, None
+                        if isinstance(taken, _Attempt):
+                            raise taken  # the first attempt's grant request failed ahead of time
+                        if taken.usable(self._clock(), self.grant_margin):
+                            grant, ahead = taken, True
+                    if grant is None:
+                        grant = self._grant(half)
                 except _Attempt as refused:
                     if refused.status != 409:
                         raise
                     stored = refused  # the session no longer records, or (write-once) this half is already recorded
                 else:
-                    s3_key, putting = str(grant.get("s3Key", "")), True
-                    stored = self._put(grant, body, progress)
+                    s3_key, putting = str(grant.answer.get("s3Key", "")), True
+                    stored = self._put(grant.answer, half.body, progress)
                 if stored is None:
-                    return UploadResult(index, s3_key, body.size, attempt + 1, half)
-                self._resolve_stored(session_id, index, half, body, stored, may_be_ours=unanswered_put)
-                return UploadResult(index, s3_key, body.size, attempt + 1, half, already_stored=True)
+                    return UploadResult(index, s3_key, half.body.size, attempts, half.half)
+                self._resolve_stored(half, stored, may_be_ours=unanswered_put)
+                return UploadResult(index, s3_key, half.body.size, attempts, half.half, already_stored=True)
             except _Attempt as failure:
                 unanswered_put |= putting and (failure.status is None or failure.status >= 500)
-                if not failure.transient or attempt == self.retries:
+                if ahead and failure.expired:
+                    continue  # it expired while waiting its turn (or the clocks disagree): not a failure of the upload
+                if not failure.transient or retry == self.retries:
                     raise UploadError(
-                        index, failure.message, status=failure.status, attempts=attempt + 1, half=half
+                        index, failure.message, status=failure.status, attempts=attempts, half=half.half
                     ) from None
-                self._sleep(self.backoff.delay(attempt))
-        raise AssertionError("unreachable")
+                self._sleep(self.backoff.delay(retry))
+                retry += 1
 
     def _put(self, grant: dict[str, Any], body: WindowBody, progress: Progress | None) -> _Attempt | None:
         """PUT the bytes as granted: None once stored, the refusal when the key already holds an object (S3's 412 to
@@ -351,15 +424,15 @@ class UploadClient:
         code, message = error_detail(response)
         if response.status_code == 412 and code == "PreconditionFailed":
             return _Attempt(message, 412, False)
-        raise _Attempt(message, response.status_code, is_transient(response.status_code, code, message))
+        status = response.status_code
+        raise _Attempt(message, status, is_transient(status, code, message), expired=is_expired(status, code, message))
 
-    def _resolve_stored(
-        self, session_id: str, index: int, half: str, body: WindowBody, refusal: _Attempt, *, may_be_ours: bool
-    ) -> None:
+    def _resolve_stored(self, upload: _Half, refusal: _Attempt, *, may_be_ours: bool) -> None:
         """The key already holds an object (a 412 from S3), or the grant was refused with a 409: return when the half
         the backend recorded is these very bytes, raise _Attempt otherwise. Asked of the windows route, which says
         what S3 reported of the stored object (size, checksum, ETag)."""
-        recorded = self._recorded_half(session_id, index, half)
+        half = upload.half
+        recorded = self._recorded_half(upload.session_id, upload.index, half)
         if recorded is None:
             if refusal.status == 409:
                 raise refusal  # not write-once: the session's state refuses the grant
@@ -370,7 +443,7 @@ class UploadClient:
             # Not ours, as far as we know: ask again once its event is handled (or, if it fails validation, once it
             # is moved out of the way, freeing the key).
             raise _Attempt(f"the window's {_NAMES[half]} is stored but not recorded yet", 412, True)
-        same = _same_bytes(recorded, body)
+        same = _same_bytes(recorded, upload.body)
         # Without a checksum or ETag to compare, an earlier attempt of ours whose PUT went unanswered most likely
         # stored it: that attempt cannot be told apart from another writer, and the write-once key keeps either.
         if same or (same is None and may_be_ours):
@@ -395,6 +468,7 @@ class UploadClient:
         directory: str | os.PathLike,
         *,
         concurrency: int = 4,
+        prefetch: int | None = None,
         progress: Progress | None = None,
         halves: HalfProgress | None = None,
         resume: bool = True,
@@ -403,9 +477,16 @@ class UploadClient:
         the archive) in `directory`, `concurrency` windows at a time, a window's audio before its frames. With
         `resume`, halves the backend already holds are skipped, each half on its own (the windows route says which).
 
+        The grants are asked for ahead of the PUTs, in upload order, while earlier PUTs are in flight: at most
+        `prefetch` of them (default: `concurrency`) being asked for or granted and not yet taken by a PUT, so no more
+        than that many files are read (hashed) ahead. 0 asks for each grant just before its PUT.
+
         `progress` gets the bytes of the whole directory, `halves` each kind of half as it completes. One window
         failing does not stop the others: its error is in the result's `failed`.
         """
+        prefetch = max(1, concurrency) if prefetch is None else prefetch
+        if prefetch < 0:
+            raise ValueError("prefetch must be 0 or more")
         files = find_window_files(directory)
         result = DirUploadResult()
         stored: dict[int, set[str]] = {}
@@ -428,30 +509,178 @@ class UploadClient:
             {half: sum(h == half for sending in todo.values() for h, _ in sending) for half in HALVES},
             halves,
         )
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            futures = {w: pool.submit(self._upload_files, session_id, w, sending, tally) for w, sending in todo.items()}
-            for window, future in futures.items():
-                try:
-                    future.result()
-                    result.uploaded.append(window)
-                except UploadError as exc:
-                    result.failed[window] = exc
+        grants = None
+        if prefetch and todo:
+            # Grants in flight to keep up with the PUTs: their rate times a grant's round trip, which is mostly well
+            # under a PUT's (against the local stack, a third of it at concurrency 8; one at a time fell behind).
+            threads = min(prefetch, (max(1, concurrency) + 1) // 2)
+            grants = _GrantPrefetch(
+                lambda w, half, path: self._half(session_id, w, half, path), self._grant, list(todo.items()), prefetch,
+                threads,
+            )
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+                futures = {
+                    w: pool.submit(self._upload_files, session_id, w, sending, tally, grants)
+                    for w, sending in todo.items()
+                }
+                for window, future in futures.items():
+                    try:
+                        future.result()
+                        result.uploaded.append(window)
+                    except UploadError as exc:
+                        result.failed[window] = exc
+        finally:
+            if grants is not None:
+                grants.stop()
         result.halves_uploaded = tally.done
         self._close_sessions(all_threads=False)  # the pool's threads have ended: their connections are idle for good
         return result
 
-    def _upload_files(self, session_id: str, index: int, sending: list[tuple[str, Path]], tally: _Tally) -> None:
-        for half, path in sending:
-            try:
-                if half == AUDIO:
-                    uploaded = self.upload_window(session_id, index, path, tally.progress(index, half))
-                else:
-                    uploaded = self.upload_frames(session_id, index, path, None, tally.progress(index, half))
-            except UploadError:
-                raise
-            except ClientError as exc:  # a file that vanished after it was listed, a bundle that is no ZIP
-                raise UploadError(index, str(exc), half=half) from None
-            tally.completed(index, half, uploaded.size_bytes)
+    def _upload_files(
+        self,
+        session_id: str,
+        index: int,
+        sending: list[tuple[str, Path]],
+        tally: _Tally,
+        grants: _GrantPrefetch | None = None,
+    ) -> None:
+        try:
+            for half, path in sending:
+                try:
+                    if grants is None:
+                        uploaded = self._upload_half(self._half(session_id, index, half, path), tally.progress(index, half))
+                    else:
+                        upload, prefetched = grants.take(index, half)
+                        uploaded = self._upload_half(upload, tally.progress(index, half), prefetched)
+                except UploadError:
+                    raise
+                except ClientError as exc:  # a file that vanished after it was listed, a bundle that is no ZIP
+                    raise UploadError(index, str(exc), half=half) from None
+                tally.completed(index, half, uploaded.size_bytes)
+        finally:
+            if grants is not None:
+                grants.drop(index)  # a window that failed sends no more halves: their grants are not waited for
+
+
+class _GrantPrefetch:
+    """Asks for the grants of upload_dir's halves ahead of its PUT workers, on `threads` threads of its own: a grant's
+    round trip then overlaps the PUTs in flight instead of delaying the PUT after it. The threads take the windows in
+    upload order, each window's halves one after the other (its audio's grant before its frames'). At most `ahead`
+    halves are being granted or granted and not yet taken by a worker, so the reading (hashing) ahead is bounded.
+
+    Each half's outcome is its prepared `_Half` with its grant, or the grant request's failure (`_Attempt`: the
+    worker treats it as its first attempt's), or the ClientError of preparing it (a file that vanished).
+
+    Why it never stalls, with fewer threads than workers (or one of each): a half is asked for only after its window's
+    earlier half, so its worker takes it as soon as it wants it. Were every worker waiting, the `ahead` halves held
+    would all be of windows that no worker has yet, later than every worker's window; so each worker's window would
+    be one that a thread has taken and waits to ask for its next half of: as many threads as workers."""
+
+    def __init__(
+        self,
+        prepare: Callable[[int, str, Path], _Half],
+        grant: Callable[[_Half], _Grant],
+        order: list[tuple[int, list[tuple[str, Path]]]],
+        ahead: int,
+        threads: int = 1,
+    ) -> None:
+        self._prepare, self._grant, self._order, self._ahead = prepare, grant, order, ahead
+        self._next = 0  # the position in `order` of the next window to take
+        self._outcomes: dict[tuple[int, str], tuple[_Half, _Grant | _Attempt] | ClientError] = {}
+        self._dropped: set[int] = set()  # windows whose halves no worker will take
+        self._held = 0  # halves being granted, or granted and not yet taken
+        self._stopping = False
+        self._running = threads
+        self._error: BaseException | None = None  # what ended a thread, if not the end of `order`
+        self._changed = threading.Condition()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"grant-prefetch-{n}", daemon=True) for n in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
+
+    def take(self, index: int, half: str) -> tuple[_Half, _Grant | _Attempt]:
+        """This half, its grant asked for (waits until it is); raises the ClientError of preparing it."""
+        key = (index, half)
+        with self._changed:
+            self._changed.wait_for(lambda: key in self._outcomes or not self._running)
+            if key not in self._outcomes:
+                raise RuntimeError("the grant prefetch has stopped") from self._error
+            outcome = self._outcomes.pop(key)
+            self._held -= 1
+            self._changed.notify_all()
+        if isinstance(outcome, ClientError):
+            raise outcome
+        return outcome
+
+    def drop(self, index: int) -> None:
+        """No worker will take this window's halves any more: forget their outcomes and ask for no more of them."""
+        with self._changed:
+            self._dropped.add(index)
+            for half in HALVES:
+                if self._outcomes.pop((index, half), None) is not None:
+                    self._held -= 1
+            self._changed.notify_all()
+
+    def stop(self) -> None:
+        """Ask for no more grants; returns once the threads have ended (their current requests answered)."""
+        with self._changed:
+            self._stopping = True
+            self._changed.notify_all()
+        for thread in self._threads:
+            thread.join()
+
+    def _run(self) -> None:
+        try:
+            while (window := self._next_window()) is not None:
+                index, sending = window
+                for half, path in sending:
+                    if not self._reserve(index):
+                        break
+                    outcome = self._ask(index, half, path)
+                    with self._changed:
+                        if index in self._dropped:
+                            self._held -= 1
+                        else:
+                            self._outcomes[(index, half)] = outcome
+                        self._changed.notify_all()
+        except BaseException as exc:
+            self._error = exc
+            raise
+        finally:
+            # Once every thread has ended, what a worker still waits for will never come (every other half is ready,
+            # or its window dropped).
+            with self._changed:
+                self._running -= 1
+                self._changed.notify_all()
+
+    def _next_window(self) -> tuple[int, list[tuple[str, Path]]] | None:
+        with self._changed:
+            if self._stopping or self._next == len(self._order):
+                return None
+            self._next += 1
+            return self._order[self._next - 1]
+
+    def _reserve(self, index: int) -> bool:
+        """Wait until fewer than `ahead` halves are held, and count one more; False when stopping or the window was
+        dropped."""
+        with self._changed:
+            self._changed.wait_for(lambda: self._held < self._ahead or self._stopping or index in self._dropped)
+            if self._stopping or index in self._dropped:
+                return False
+            self._held += 1
+            return True
+
+    def _ask(self, index: int, half: str, path: Path) -> tuple[_Half, _Grant | _Attempt] | ClientError:
+        try:
+            upload = self._prepare(index, half, path)
+        except ClientError as exc:
+            return exc
+        try:
+            return upload, self._grant(upload)
+        except _Attempt as failure:
+            return upload, failure
 
 
 def _same_bytes(recorded: dict[str, Any], body: WindowBody) -> bool | None:

@@ -6,6 +6,7 @@ import contextlib
 import importlib
 import os
 import sys
+from collections.abc import Callable
 
 import boto3
 import pytest
@@ -79,6 +80,18 @@ def aws_module():
     """The same, shared by a module's tests: each test works on its own sessions."""
     with mocked_stack() as patch:
         yield patch
+
+
+def run_cli(main: Callable[[list[str]], int], capsys: pytest.CaptureFixture, *argv: str) -> tuple[int, str, str]:
+    """A command-line tool's `main(argv)` in-process: (exit code, stdout, stderr). argparse's usage errors end in
+    SystemExit; no error may reach the user as a traceback."""
+    try:
+        code = main(list(argv))
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
 
 
 def load_handler(module: str):

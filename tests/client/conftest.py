@@ -6,16 +6,22 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import io
 import json
 import threading
 import uuid
+import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from client import Backoff, UploadClient
+
 TOKEN = "good-token"
+# upload_dir with each grant asked for just before its PUT, and with its default prefetch of grants.
+with_and_without_prefetch = pytest.mark.parametrize("prefetch", [0, None], ids=["no-prefetch", "prefetch"])
 EXPIRED = (
     403,
     "<?xml version='1.0' encoding='UTF-8'?>\n<Error><Code>AccessDenied</Code>"
@@ -46,12 +52,28 @@ PRECONDITION_FAILED = (
 HALVES = {"audio_only": ("audio",), "audio_video": ("audio", "frames")}
 
 
+def b64sha(data: bytes) -> str:
+    """The base64 SHA-256 of `data`, as S3 checks it in x-amz-checksum-sha256."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def frames_bundle(entries: int, directories: int = 0) -> bytes:
+    """A frames bundle: a ZIP of `entries` small JPEG-like frames (and `directories` directory entries)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as archive:
+        for n in range(directories):
+            archive.writestr(f"dir{n}/", b"")
+        for n in range(entries):
+            archive.writestr(f"frame_{n:04d}.jpg", b"\xff\xd8" + bytes([n % 256]) * 50 + b"\xff\xd9")
+    return out.getvalue()
+
+
 def half_record(body: bytes, checksum: bool = True) -> dict:
     """A half as the windows route reports it: what S3 said of the object one PUT stored."""
     return {
         "sizeBytes": len(body),
         "etag": hashlib.md5(body).hexdigest(),
-        "checksumSha256": base64.b64encode(hashlib.sha256(body).digest()).decode() if checksum else None,
+        "checksumSha256": b64sha(body) if checksum else None,
         "recordedAt": "2025-01-01T00:00:00.000Z",
     }
 
@@ -59,22 +81,28 @@ def half_record(body: bytes, checksum: bool = True) -> dict:
 @dataclass
 class FakeService:
     """`script(route, ...)` queues the next answers of a route ("create", "status", "grant", "complete", "put",
-    "windows"): a (status, body) pair, "drop" to cut the connection without an answer, or for "put" ("stored", step):
-    store the body, then answer with `step` (an answer lost after S3 stored the object)."""
+    "windows"): a (status, body) pair, "drop" to cut the connection without an answer, ("hold", wait): call `wait()`,
+    then answer as unscripted (a request in flight until the test lets it go), or for "put" ("stored", step): store
+    the body, then answer with `step` (an answer lost after S3 stored the object). Grants say their URLs live
+    `expires_in` seconds."""
 
     base_url: str = ""
+    expires_in: int = 300
     sessions: dict[str, set[int]] = field(default_factory=dict)  # the recorded windows
     modes: dict[str, str] = field(default_factory=dict)
     halves: dict[str, dict[int, dict[str, dict]]] = field(default_factory=dict)  # session -> window -> half -> record
     scripts: dict[str, list] = field(default_factory=dict)
+    issued: list[tuple[int, str, str]] = field(default_factory=list)  # (window, half, URL signature) of each grant
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def reset(self) -> None:
+        self.expires_in = 300
         self.sessions.clear()
         self.modes.clear()
         self.halves.clear()
         self.scripts.clear()
+        self.issued.clear()
         self.requests.clear()
 
     def script(self, route: str, *steps) -> None:
@@ -181,6 +209,9 @@ def _handler(service: FakeService):
         def _scripted(self, route: str, parts: list[str], body: bytes) -> bool:
             """Answer as scripted for this route, if anything is queued; True when answered."""
             step = service.next_step(route)
+            if isinstance(step, tuple) and step[0] == "hold":
+                step[1]()
+                return False
             if isinstance(step, tuple) and step[0] == "stored":
                 self._store(parts, body)
                 step = step[1]
@@ -229,7 +260,9 @@ def _handler(service: FakeService):
                 headers["x-amz-meta-frame-count"] = str(request["frameCount"])
             if "sha256" in request:
                 headers["x-amz-checksum-sha256"] = request["sha256"]
-            signature = f"grant-{len(service.grants) + len(service.frames_grants)}"
+            with service.lock:
+                signature = f"grant-{len(service.issued) + 1}"
+                service.issued.append((window, half, signature))
             url = f"{service.base_url}/s3/{session_id}/{window}/{half}?X-Amz-Signature={signature}"
             return self._reply(
                 200,
@@ -237,14 +270,14 @@ def _handler(service: FakeService):
                     "url": url,
                     "s3Key": f"sessions/{session_id}/{window}",
                     "windowIndex": window,
-                    "expiresIn": 300,
+                    "expiresIn": service.expires_in,
                     "headers": headers,
                 },
             )
 
         def _put(self, parts: list[str], body: bytes) -> None:
             checksum = self.headers.get("x-amz-checksum-sha256")
-            if checksum and checksum != base64.b64encode(hashlib.sha256(body).digest()).decode():
+            if checksum and checksum != b64sha(body):
                 return self._reply(400, "<Error><Code>BadDigest</Code><Message>checksum mismatch</Message></Error>")
             session_id, window, half = parts[1], int(parts[2]), parts[3] if len(parts) > 3 else "audio"
             if self.headers.get("If-None-Match") == "*" and half in service.halves[session_id].get(window, {}):
@@ -279,3 +312,17 @@ def _server():
 def fake(_server) -> FakeService:
     _server.reset()
     return _server
+
+
+@pytest.fixture
+def sleeps() -> list[float]:
+    """The delays the client slept, in order: `client` records them instead of sleeping."""
+    return []
+
+
+@pytest.fixture
+def client(fake, sleeps):
+    """A client of the fake with 3 retries; rand() == 1.0 makes every jittered delay its ceiling, so the schedule is
+    exact."""
+    with UploadClient(fake.base_url, TOKEN, retries=3, backoff=Backoff(rand=lambda: 1.0), sleep=sleeps.append) as c:
+        yield c

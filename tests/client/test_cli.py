@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import io
+import functools
 import json
-import zipfile
 
 import pytest
 
@@ -13,6 +12,8 @@ from client.cli import main
 from client.config import ENV_API_URL, ENV_TOKEN, resolve
 from client.errors import UsageError
 from tests.client.conftest import TOKEN
+from tests.client.conftest import frames_bundle as frames_zip
+from tests.conftest import run_cli
 
 AUDIO = b"RIFF" + bytes(1000)
 SESSION = "2b0c3a4e-0000-4000-8000-000000000000"  # well-formed: these errors are about something else
@@ -27,14 +28,7 @@ def env(fake, monkeypatch, tmp_path):
     return tmp_path
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:  # argparse's usage errors
-        code = exit_.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
+run = functools.partial(run_cli, main)
 
 
 def test_create_upload_status_and_complete(fake, env, capsys):
@@ -62,14 +56,6 @@ def test_upload_dir_resumes_and_exits_0(fake, env, capsys):
     assert out.strip() == "uploaded 3, skipped 1 (already recorded), failed 0"
     assert "100%" in err  # the progress bar's final state, on stderr
     assert fake.sessions[session] == {0, 1, 2, 3}
-
-
-def frames_zip(entries: int) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        for n in range(entries):
-            archive.writestr(f"{n}.jpg", b"jpeg")
-    return out.getvalue()
 
 
 def test_upload_dir_sends_both_halves_shows_each_ones_progress_and_names_a_window_it_cannot_record(fake, env, capsys):

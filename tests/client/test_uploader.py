@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 
 import pytest
 
 from client import ApiError, Backoff, UploadClient, UploadError, window_filename
 from client.retry import is_transient
-from tests.client.conftest import BAD_SIGNATURE, EXPIRED, TOKEN
+from tests.client.conftest import BAD_SIGNATURE, EXPIRED, TOKEN, b64sha, with_and_without_prefetch
 
 AUDIO = b"RIFF" + bytes(range(256)) * 40
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def client(fake, sleeps):
-    # rand() == 1.0 makes every jittered delay its ceiling, so the schedule is exact.
-    with UploadClient(fake.base_url, TOKEN, retries=3, backoff=Backoff(rand=lambda: 1.0), sleep=sleeps.append) as c:
-        yield c
-
-
-def b64sha(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
 
 
 def test_put_carries_exactly_the_granted_headers_and_never_the_token(fake, client):
@@ -160,13 +142,14 @@ def test_which_failures_are_transient(status, code, message, transient):
     assert is_transient(status, code, message) is transient
 
 
-def test_upload_dir_skips_recorded_windows_and_ignores_other_files(fake, client, tmp_path):
+@with_and_without_prefetch
+def test_upload_dir_skips_recorded_windows_and_ignores_other_files(fake, client, tmp_path, prefetch):
     for window in range(6):
         (tmp_path / window_filename(window)).write_bytes(AUDIO + bytes([window]))
     (tmp_path / "notes.txt").write_text("not audio")
     (tmp_path / "window_0007.wav").write_bytes(AUDIO)  # a non-canonical alias of window 7
     session = fake.new_session(recorded={1, 3})
-    result = client.upload_dir(session, tmp_path, concurrency=3)
+    result = client.upload_dir(session, tmp_path, concurrency=3, prefetch=prefetch)
 
     assert (result.uploaded, result.skipped, result.failed) == ([0, 2, 4, 5], [1, 3], {})
     assert sorted(int(g.query["windowIndex"]) for g in fake.grants) == [0, 2, 4, 5]
@@ -174,12 +157,13 @@ def test_upload_dir_skips_recorded_windows_and_ignores_other_files(fake, client,
     assert client.upload_dir(session, tmp_path).uploaded == []  # a second run has nothing left to do
 
 
-def test_upload_dir_reports_each_failed_window_and_uploads_the_rest(fake, client, tmp_path):
+@with_and_without_prefetch
+def test_upload_dir_reports_each_failed_window_and_uploads_the_rest(fake, client, tmp_path, prefetch):
     for window in range(3):
         (tmp_path / window_filename(window)).write_bytes(AUDIO)
     session = fake.new_session()
     fake.script("grant", (400, {"error": "sizeBytes: too big"}))
-    result = client.upload_dir(session, tmp_path, concurrency=1)
+    result = client.upload_dir(session, tmp_path, concurrency=1, prefetch=prefetch)
 
     assert not result.ok
     ((window, error),) = result.failed.items()
@@ -187,13 +171,14 @@ def test_upload_dir_reports_each_failed_window_and_uploads_the_rest(fake, client
     assert sorted(result.uploaded + [window]) == [0, 1, 2]
 
 
-def test_upload_dir_progress_counts_every_byte_once_despite_retries(fake, client, tmp_path):
+@with_and_without_prefetch
+def test_upload_dir_progress_counts_every_byte_once_despite_retries(fake, client, tmp_path, prefetch):
     for window in range(4):
         (tmp_path / window_filename(window)).write_bytes(AUDIO * 20)
     session = fake.new_session()
     fake.script("put", "drop")  # one attempt's bytes are sent twice
     calls: list[tuple[int, int]] = []
-    client.upload_dir(session, tmp_path, concurrency=2, progress=lambda sent, total: calls.append((sent, total)))
+    client.upload_dir(session, tmp_path, concurrency=2, prefetch=prefetch, progress=lambda sent, total: calls.append((sent, total)))
 
     total = 4 * len(AUDIO) * 20
     assert calls[0] == (0, total) and calls[-1] == (total, total)

@@ -3,43 +3,15 @@ window_NNN.wav with window_NNN.zip and resuming each half on its own."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import io
 import json
-import zipfile
 
 import pytest
 
-from client import Backoff, UploadClient, UploadError, UsageError, frame_count, uploader, window_filename
-from tests.client.conftest import TOKEN
+from client import UploadError, UsageError, frame_count, uploader, window_filename
+from tests.client.conftest import b64sha, with_and_without_prefetch
+from tests.client.conftest import frames_bundle as bundle
 
 AUDIO = b"RIFF" + bytes(range(256)) * 10
-
-
-def bundle(entries: int, directories: int = 0) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as archive:
-        for n in range(directories):
-            archive.writestr(f"dir{n}/", b"")
-        for n in range(entries):
-            archive.writestr(f"frame_{n:04d}.jpg", b"\xff\xd8" + bytes([n % 256]) * 50 + b"\xff\xd9")
-    return out.getvalue()
-
-
-def b64sha(data: bytes) -> str:
-    return base64.b64encode(hashlib.sha256(data).digest()).decode()
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def client(fake, sleeps):
-    with UploadClient(fake.base_url, TOKEN, retries=3, backoff=Backoff(rand=lambda: 1.0), sleep=sleeps.append) as c:
-        yield c
 
 
 def write_dir(directory, audio=(), frames=(), entries=3):
@@ -122,12 +94,13 @@ def test_transient_failures_of_the_frames_put_are_retried_with_a_fresh_grant(fak
 # --- upload_dir -----------------------------------------------------------------------------------------------------
 
 
-def test_upload_dir_uploads_each_windows_audio_and_frames_with_their_frame_counts(fake, client, tmp_path):
+@with_and_without_prefetch
+def test_upload_dir_uploads_each_windows_audio_and_frames_with_their_frame_counts(fake, client, tmp_path, prefetch):
     write_dir(tmp_path, audio=range(4), frames=range(4))
     (tmp_path / "window_0004.zip").write_bytes(bundle(1))  # a non-canonical alias: ignored
     session = fake.new_session(mode="audio_video")
 
-    result = client.upload_dir(session, tmp_path, concurrency=3)
+    result = client.upload_dir(session, tmp_path, concurrency=3, prefetch=prefetch)
 
     assert (result.uploaded, result.skipped, result.failed, result.incomplete) == ([0, 1, 2, 3], [], {}, {})
     assert result.halves_uploaded == {"audio": 4, "frames": 4}
@@ -140,12 +113,13 @@ def test_upload_dir_uploads_each_windows_audio_and_frames_with_their_frame_count
         assert order == ["audio", "frames"]
 
 
-def test_upload_dir_resumes_each_half_on_its_own(fake, client, tmp_path):
+@with_and_without_prefetch
+def test_upload_dir_resumes_each_half_on_its_own(fake, client, tmp_path, prefetch):
     write_dir(tmp_path, audio=range(4), frames=range(4))
     stored = {0: {"audio": b"a", "frames": b"f"}, 1: {"audio": b"a"}, 2: {"frames": b"f"}}
     session = fake.new_session(mode="audio_video", stored=stored)
 
-    result = client.upload_dir(session, tmp_path, concurrency=2)
+    result = client.upload_dir(session, tmp_path, concurrency=2, prefetch=prefetch)
 
     assert (result.uploaded, result.skipped, result.failed) == ([1, 2, 3], [0], {})
     assert sorted(int(g.query["windowIndex"]) for g in fake.grants) == [2, 3]
@@ -181,12 +155,13 @@ def test_upload_dir_reports_the_windows_that_lack_a_half_the_session_needs(fake,
     assert client.upload_dir(audio_only, tmp_path).incomplete == {}
 
 
-def test_a_bad_bundle_fails_its_window_only(fake, client, tmp_path):
+@with_and_without_prefetch
+def test_a_bad_bundle_fails_its_window_only(fake, client, tmp_path, prefetch):
     write_dir(tmp_path, audio=range(3), frames=range(3))
     (tmp_path / window_filename(1, "frames")).write_bytes(b"not a zip")
     session = fake.new_session(mode="audio_video")
 
-    result = client.upload_dir(session, tmp_path, concurrency=1)
+    result = client.upload_dir(session, tmp_path, concurrency=1, prefetch=prefetch)
 
     assert result.uploaded == [0, 2] and list(result.failed) == [1]
     error = result.failed[1]
@@ -211,14 +186,15 @@ def test_upload_dir_reports_bytes_of_both_halves_and_each_kind_of_half_completed
                                              ("frames", 2, 2)]
 
 
-def test_a_half_found_already_stored_counts_as_sent(fake, client, tmp_path):
+@with_and_without_prefetch
+def test_a_half_found_already_stored_counts_as_sent(fake, client, tmp_path, prefetch):
     write_dir(tmp_path, audio=[0], frames=[0])
     audio = (tmp_path / window_filename(0)).read_bytes()
     session = fake.new_session(mode="audio_video", stored={0: {"audio": audio}})
     fake.script("grant", (409, {"error": "window 0's audio is already recorded"}))  # a grant that checks write-once
     sent: list[tuple[int, int]] = []
 
-    result = client.upload_dir(session, tmp_path, resume=False, progress=lambda s, t: sent.append((s, t)))
+    result = client.upload_dir(session, tmp_path, resume=False, prefetch=prefetch, progress=lambda s, t: sent.append((s, t)))
 
     total = sum(p.stat().st_size for p in tmp_path.iterdir())
     assert result.ok and sent[-1] == (total, total) and len(fake.puts) == 1  # the frames only

@@ -3,37 +3,16 @@
 
 from __future__ import annotations
 
-import io
-import zipfile
-
 import pytest
 
-from client import Backoff, UploadClient, UploadError
+from client import UploadClient, UploadError
 from tests.client.conftest import EXPIRED, TOKEN, half_record
+from tests.client.conftest import frames_bundle as zip_of
 
 AUDIO = b"RIFF" + bytes(range(256)) * 40
 OTHER = b"RIFF" + bytes(reversed(range(256))) * 40  # the same size, other bytes
 INTERNAL_ERROR = (500, "<Error><Code>InternalError</Code><Message>oops</Message></Error>")
 NOT_YET = (200, {"windows": [], "next": None})  # the windows route before the completion path recorded the half
-
-
-def zip_of(entries: int) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as bundle:
-        for n in range(entries):
-            bundle.writestr(f"{n}.jpg", b"jpeg")
-    return out.getvalue()
-
-
-@pytest.fixture
-def sleeps() -> list[float]:
-    return []
-
-
-@pytest.fixture
-def client(fake, sleeps):
-    with UploadClient(fake.base_url, TOKEN, retries=3, backoff=Backoff(rand=lambda: 1.0), sleep=sleeps.append) as c:
-        yield c
 
 
 def test_the_put_carries_the_granted_if_none_match(fake, client):

@@ -4,8 +4,11 @@ to drive it over HTTP."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -17,15 +20,23 @@ CLAIM_LEASE_SECONDS = 2
 COMPLETION_TIMEOUT_SECONDS = 2  # a sweep right after complete leaves the session alone; one after this marks it
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    """Module scope: moto's backends are process-global, and other layers' mock_aws resets them."""
+@contextlib.contextmanager
+def running_stack(tmp_path_factory: pytest.TempPathFactory, **options: Any) -> Iterator[LocalStack]:
+    """A local stack with these short retry delays, claim lease and completion timeout, and LocalStack's `options`."""
     with LocalStack(
         retry_delays=RETRY_DELAYS,
         claim_lease_seconds=CLAIM_LEASE_SECONDS,
         completion_timeout_seconds=COMPLETION_TIMEOUT_SECONDS,
         state_dir=tmp_path_factory.mktemp("devstack"),
+        **options,
     ) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """Module scope: moto's backends are process-global, and other layers' mock_aws resets them."""
+    with running_stack(tmp_path_factory) as running:
         yield running
 
 

@@ -92,3 +92,15 @@ def test_a_retry_after_a_lost_answer_never_fails_nor_overwrites_the_stored_windo
     [window] = client._call("windows", "GET", f"/sessions/{session}/windows")["windows"]
     assert window["audio"]["sizeBytes"] == path.stat().st_size and window["ingested"]
     assert stack.ingest_counts(session) == {0: 1}
+
+
+def test_a_url_the_gate_finds_expired_is_granted_again_at_once_without_spending_a_retry(stack, few_windows, faults):
+    """A prefetched grant can expire before its PUT is sent: the first refusal as expired costs no retry."""
+    with UploadClient(stack.api_url, stack.token(user="alice"), retries=0) as client:
+        session = client.create_session("audio_only")["sessionId"]
+        faults.expire_s3_urls(1)
+        result = client.upload_dir(session, few_windows, concurrency=4)
+
+        assert faults.injected("s3_url_expired") == 1
+        assert result.ok and result.uploaded == list(range(FEW)), result.failed
+        assert_ingested_exactly_once(stack, client, session, FEW)

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 
 import pytest
 
 from ops.cli import main
+from tests.conftest import run_cli
 
 SESSION = "2b0c3a4e-0000-4000-8000-000000000000"  # well-formed, in no table
 
 
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:  # argparse's usage errors
-        code = exit_.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
+run = functools.partial(run_cli, main)
 
 
 def one_line(err: str) -> str:

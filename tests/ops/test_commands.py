@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 
@@ -21,18 +22,10 @@ from ops.cli import main
 from ops.iam import operator_policy
 from ops.target import from_outputs
 from policies import iam as iam_policies
-from tests.conftest import BUCKET, REGION, TABLE
+from tests.conftest import BUCKET, REGION, TABLE, run_cli
 from tests.unit.test_completion import RecordingIngest
 
-
-def run(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    assert "Traceback" not in err
-    return code, out, err
+run = functools.partial(run_cli, main)
 
 
 class World:

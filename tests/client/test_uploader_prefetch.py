@@ -1,0 +1,184 @@
+"""upload_dir's grant prefetch against the fake API and S3: grants asked for while earlier PUTs are in flight, no
+further ahead than `prefetch`, asked for again when their URL is about to expire, and once more, at once, when S3 finds
+it expired."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+from client import UploadClient, uploader, window_filename
+from client.windows import WindowBody
+from tests.client.conftest import EXPIRED, TOKEN, frames_bundle, with_and_without_prefetch
+
+AUDIO = b"RIFF" + bytes(range(256)) * 8
+
+
+def write_windows(directory, count: int) -> None:
+    for window in range(count):
+        (directory / window_filename(window)).write_bytes(AUDIO + bytes([window]))
+
+
+def granted(fake) -> list[int]:
+    """The windows of the audio grants issued so far, in order."""
+    with fake.lock:
+        return [window for window, half, _ in fake.issued if half == "audio"]
+
+
+def wait_until(condition, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
+def put_with_last_grant(fake) -> bool:
+    """Whether each window's PUT went to the URL of the last grant issued for it."""
+    last = {window: signature for window, _, signature in fake.issued}
+    return {int(put.path.split("/")[3]): put.query["X-Amz-Signature"] for put in fake.puts} == last
+
+
+def test_grants_are_asked_for_while_a_put_is_in_flight_and_no_further_ahead_than_prefetch(
+    fake, client, tmp_path, monkeypatch
+):
+    write_windows(tmp_path, 6)
+    opened: list[str] = []
+
+    class RecordingBody(WindowBody):
+        def __init__(self, source) -> None:
+            super().__init__(source)
+            self.name = str(source).rsplit("/", 1)[-1]
+
+        def _open(self):
+            opened.append(self.name)
+            return super()._open()
+
+    monkeypatch.setattr(uploader, "WindowBody", RecordingBody)
+    seen: dict[str, list] = {}
+
+    def hold() -> None:  # window 0's PUT, in flight until the grants ahead of it are in
+        wait_until(lambda: len(granted(fake)) >= 3)
+        time.sleep(0.3)  # room for the prefetch to overstep its bound, were it to
+        seen["grants"], seen["opened"] = granted(fake), sorted(set(opened))
+
+    fake.script("put", ("hold", hold))
+    session = fake.new_session()
+    result = client.upload_dir(session, tmp_path, concurrency=1, prefetch=2)
+
+    assert seen["grants"] == [0, 1, 2]
+    assert seen["opened"] == [window_filename(w) for w in (0, 1, 2)]  # no file read further ahead
+    assert result.ok and result.uploaded == list(range(6))
+    assert fake.sessions[session] == set(range(6)) and put_with_last_grant(fake)
+
+
+@pytest.mark.parametrize(
+    ("later", "asked_again"),
+    [(269, set()), (271, {1, 2}), (400, {1, 2})],
+    ids=["fresh", "within-the-margin", "expired"],
+)
+def test_a_prefetched_grant_whose_url_is_about_to_expire_is_asked_for_again(fake, tmp_path, later, asked_again):
+    """Grants live 300 s and the margin is 30 s: those of windows 1 and 2, asked for while window 0's PUT was in
+    flight, are stale when the clock has moved on 270 s or more by the time their PUT is due."""
+    write_windows(tmp_path, 4)
+    now = [1000.0]
+
+    def hold() -> None:
+        wait_until(lambda: len(granted(fake)) >= 3)
+        now[0] += later
+
+    fake.script("put", ("hold", hold))
+    session = fake.new_session()
+    with UploadClient(fake.base_url, TOKEN, grant_margin=30, clock=lambda: now[0]) as client:
+        result = client.upload_dir(session, tmp_path, concurrency=1, prefetch=2)
+
+    assert result.ok and fake.sessions[session] == {0, 1, 2, 3}
+    assert Counter(granted(fake)) == {w: 2 if w in asked_again else 1 for w in range(4)}
+    assert put_with_last_grant(fake)
+
+
+def test_a_grant_whose_url_lives_less_than_twice_the_margin_is_not_stale_as_it_arrives(fake, client, tmp_path):
+    write_windows(tmp_path, 4)
+    fake.expires_in = 20  # under the 30 s margin: the margin is then half its life
+    session = fake.new_session()
+
+    assert client.upload_dir(session, tmp_path, concurrency=1, prefetch=2).ok
+    assert sorted(granted(fake)) == [0, 1, 2, 3]
+
+
+@pytest.mark.parametrize("expired_puts", [1, 2])
+def test_a_put_refused_as_expired_asks_for_a_fresh_grant_once_at_once_without_spending_a_retry(
+    fake, sleeps, tmp_path, expired_puts
+):
+    write_windows(tmp_path, 1)
+    session = fake.new_session()
+    fake.script("put", *[EXPIRED] * expired_puts)
+    with UploadClient(fake.base_url, TOKEN, retries=0, sleep=sleeps.append) as client:
+        result = client.upload_dir(session, tmp_path)
+
+    assert granted(fake) == [0, 0] and sleeps == []
+    if expired_puts == 1:
+        assert result.ok and fake.sessions[session] == {0}
+        assert put_with_last_grant(fake)
+    else:  # the fresh grant's URL expired too: that is a failure like any other (and no retries are left)
+        error = result.failed[0]
+        assert (error.status, error.attempts) == (403, 2)
+        assert str(error) == "window 0: HTTP 403: AccessDenied: Request has expired after 2 attempts"
+
+
+def test_a_prefetched_grant_request_that_failed_is_the_first_attempt_and_retried_with_backoff(
+    fake, client, sleeps, tmp_path
+):
+    write_windows(tmp_path, 2)
+    session = fake.new_session()
+    fake.script("grant", (503, {"message": "Service Unavailable"}))
+
+    result = client.upload_dir(session, tmp_path, concurrency=1)
+
+    assert result.ok and fake.sessions[session] == {0, 1}
+    assert sorted(int(grant.query["windowIndex"]) for grant in fake.grants) == [0, 0, 1] and sleeps == [0.5]
+
+
+@with_and_without_prefetch
+def test_a_window_whose_audio_fails_sends_no_frames_and_the_others_go_on(fake, client, tmp_path, prefetch):
+    for window in range(3):
+        (tmp_path / window_filename(window)).write_bytes(AUDIO)
+        (tmp_path / window_filename(window, "frames")).write_bytes(frames_bundle(2))
+    session = fake.new_session(mode="audio_video")
+    fake.script("grant", (400, {"error": "sizeBytes: too big"}))
+
+    result = client.upload_dir(session, tmp_path, concurrency=1, prefetch=prefetch)
+
+    assert result.uploaded == [1, 2] and list(result.failed) == [0]
+    assert result.failed[0].half == "audio"
+    assert not [put for put in fake.puts if put.path.split("/")[3:] == ["0", "frames"]]
+
+
+@pytest.mark.parametrize("prefetch", [1, None])
+@pytest.mark.parametrize("concurrency", [1, 3, 8])
+def test_every_window_is_settled_whatever_the_concurrency_and_prefetch(fake, client, tmp_path, concurrency, prefetch):
+    """Windows whose first grant is refused drop their other half's grant, prefetched or not: nothing waits for it."""
+    for window in range(8):
+        (tmp_path / window_filename(window)).write_bytes(AUDIO)
+        (tmp_path / window_filename(window, "frames")).write_bytes(frames_bundle(1 + window % 3))
+    session = fake.new_session(mode="audio_video")
+    fake.script("grant", *[(400, {"error": "sizeBytes: too big"})] * 3)
+
+    result = client.upload_dir(session, tmp_path, concurrency=concurrency, prefetch=prefetch)
+
+    assert 1 <= len(result.failed) <= 3 and sorted(result.uploaded + list(result.failed)) == list(range(8))
+    assert fake.sessions[session] == set(result.uploaded)
+
+
+def test_a_negative_prefetch_is_refused(fake, client, tmp_path):
+    write_windows(tmp_path, 1)
+    with pytest.raises(ValueError, match="prefetch must be 0 or more"):
+        client.upload_dir(fake.new_session(), tmp_path, prefetch=-1)
+    assert fake.requests == []
+
+
+def test_the_prefetch_threads_end_with_upload_dir(fake, client, tmp_path):
+    write_windows(tmp_path, 3)
+    client.upload_dir(fake.new_session(), tmp_path, concurrency=2)
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("grant-prefetch")]

@@ -196,6 +196,7 @@ class MotoBackend(ShapedOutputs):
             "aws:iam/rolePolicy:RolePolicy": self._role_policy,
             "aws:cloudwatch/logGroup:LogGroup": self._log_group,
             "aws:sns/topic:Topic": self._topic,
+            "aws:sns/topicSubscription:TopicSubscription": self._subscription,
             "aws:cloudwatch/metricAlarm:MetricAlarm": self._alarm,
             "aws:cognito/userPool:UserPool": self._user_pool,
             "aws:cognito/userPoolClient:UserPoolClient": self._user_pool_client,
@@ -226,8 +227,10 @@ class MotoBackend(ShapedOutputs):
         if create is not None:
             outputs |= create(dict(args.inputs), outputs) or {}
         name = outputs.pop("__resource")
-        if args.typ not in STANDS_IN:
-            self.deployment.created.setdefault(args.typ, {})[name] = outputs.get("bucket") or outputs.get("name")
+        # What moto calls it, when not the resource's name (a queue policy: its queue); None: stood in for.
+        in_moto = outputs.pop("__in_moto", outputs.get("bucket") or outputs.get("name"))
+        if args.typ not in STANDS_IN and in_moto is not None:
+            self.deployment.created.setdefault(args.typ, {})[name] = in_moto
         # A resource's id as AWS gives it (the bucket's, table's, role's, function's name; the queue's URL).
         resource_id = outputs.pop("id", None) or {
             "aws:sqs/queue:Queue": outputs.get("url"),
@@ -305,8 +308,9 @@ class MotoBackend(ShapedOutputs):
         url = self._client("sqs").create_queue(QueueName=outputs["name"], Attributes=attributes)["QueueUrl"]
         return {"url": url}
 
-    def _queue_policy(self, inputs: dict, outputs: dict) -> None:
+    def _queue_policy(self, inputs: dict, outputs: dict) -> dict:
         self._client("sqs").set_queue_attributes(QueueUrl=inputs["queueUrl"], Attributes={"Policy": inputs["policy"]})
+        return {"__in_moto": inputs["queueUrl"].rsplit("/", 1)[-1]}
 
     def _event_bus(self, inputs: dict, outputs: dict) -> dict:
         return {"arn": self._client("events").create_event_bus(Name=outputs["name"])["EventBusArn"]}
@@ -319,7 +323,7 @@ class MotoBackend(ShapedOutputs):
                 rule[member] = inputs[key]
         return {"arn": self._client("events").put_rule(**rule)["RuleArn"]}
 
-    def _event_target(self, inputs: dict, outputs: dict) -> None:
+    def _event_target(self, inputs: dict, outputs: dict) -> dict | None:
         arn, rule, bus = inputs["arn"], inputs["rule"], inputs.get("eventBusName", "default")
         if ":lambda:" not in arn:
             self._client("events").put_targets(Rule=rule, EventBusName=bus, Targets=[_pascal(
@@ -328,7 +332,7 @@ class MotoBackend(ShapedOutputs):
         described = self._client("events").describe_rule(Name=rule, EventBusName=bus)
         if "ScheduleExpression" in described:  # the local stack's scheduler: LocalStack.sweep()
             self.deployment.schedules[rule] = arn
-            return
+            return {"__in_moto": None}
         # S3's events for a function: to the delivery queue, matched by the program's own pattern.
         self.deployment.event_functions.add(arn)
         self._client("events").put_targets(Rule=rule, EventBusName=bus, Targets=[
@@ -354,6 +358,11 @@ class MotoBackend(ShapedOutputs):
 
     def _topic(self, inputs: dict, outputs: dict) -> dict:
         return {"arn": self._client("sns").create_topic(Name=outputs["name"])["TopicArn"]}
+
+    def _subscription(self, inputs: dict, outputs: dict) -> dict:
+        arn = self._client("sns").subscribe(TopicArn=inputs["topic"], Protocol=inputs["protocol"],
+                                            Endpoint=inputs["endpoint"])["SubscriptionArn"]
+        return {"arn": arn, "__in_moto": f"{inputs['protocol']}:{inputs['endpoint']}"}
 
     def _alarm(self, inputs: dict, outputs: dict) -> None:
         alarm = _pascal({k: v for k, v in inputs.items() if k not in ("dimensions", "okActions", "threshold")})

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 REQS := requirements.txt layer/requirements.txt requirements-dev.txt policies/requirements.txt
 
-.PHONY: test test-py test-ts test-long lint bench soak openapi dev example preview demo package ops
+.PHONY: test test-py test-ts test-long lint bench soak iam-report openapi dev example preview demo package ops
 
 $(BIN)/.installed: $(REQS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -85,6 +85,16 @@ bench: $(BIN)/.installed $(LAYER)
 
 # The load scenario at 1,000 windows (20 sessions of 50) with duplicate and dropped events and failing ingest invokes,
 # the DLQ redriven with the operator tool and the dropped events healed by the sweeper; not in CI.
+# Least privilege, granted vs used: every AWS call each function makes across the e2e and reliability suites (on the
+# local stack, under the program's own roles), checked against its policy by ARN; exit 1 when a call is outside every
+# statement or a grant is never used (devstack/iam.py).
+IAM_CALLS := .build/iam-calls
+
+iam-report: $(BIN)/.installed $(LAYER)
+	rm -rf $(IAM_CALLS)
+	DEVSTACK_IAM_CALLS=$(IAM_CALLS) $(BIN)/python -m pytest -q -n auto -p no:cacheprovider tests/e2e tests/reliability
+	$(BIN)/python -m devstack.iam report $(IAM_CALLS)
+
 soak: $(BIN)/.installed $(LAYER)
 	$(BIN)/python -m bench.load --sessions 20 --windows 50
 

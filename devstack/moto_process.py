@@ -44,10 +44,23 @@ class SerializedDynamoDB:
             return list(self._app(environ, start_response))
 
 
+# The services the program's resources and the handlers use: moto imports each backend on its first request; here,
+# while the parent runs the program (the first requests come a second later), so that no request waits for one.
+PRELOADED = ("s3", "dynamodb", "sqs", "events", "iam", "sts", "logs", "sns", "cloudwatch", "cognito-idp")
+
+
+def _preload() -> None:
+    from moto.backends import get_backend  # noqa: PLC0415
+
+    for service in PRELOADED:
+        get_backend(service)
+
+
 def main() -> None:
     app = SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))
     server = make_server(HOST, 0, app, threaded=True, request_handler=_QuietMotoHandler)
-    threading.Thread(target=server.serve_forever, name="moto", daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.05,), name="moto", daemon=True).start()
+    threading.Thread(target=_preload, name="moto-preload", daemon=True).start()
     print(server.server_port, flush=True)
     sys.stdin.read()  # until the parent closes our stdin, or dies
     server.shutdown()

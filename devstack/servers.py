@@ -29,7 +29,8 @@ class WsgiServer:
 
     def __init__(self, app: Callable, name: str):
         self._server = make_server(HOST, 0, app, threaded=True, request_handler=_QuietHandler)
-        self._thread = threading.Thread(target=self._server.serve_forever, name=name, daemon=True)
+        # A short poll: stop() waits for the next one, and every test stops its stack.
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name=name, daemon=True)
         self._thread.start()
 
     @property

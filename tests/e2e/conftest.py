@@ -33,9 +33,10 @@ def running_stack(tmp_path_factory: pytest.TempPathFactory, **options: Any) -> I
         yield running
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    """Module scope: moto's backends are process-global, and other layers' mock_aws resets them."""
+    """One stack per test process (moto runs in its own process: the in-process mocks of other tests never touch
+    it). Tests share it as users share a deployment: each works in sessions of its own, and clears its faults."""
     with running_stack(tmp_path_factory) as running:
         yield running
 
@@ -105,6 +106,15 @@ def s3_error(response: requests.Response) -> tuple[str, str]:
     return root.findtext("Code"), root.findtext("Message")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def api(stack) -> Api:
     return Api(stack)
+
+
+def dead_letters_for(stack: LocalStack, session_id: str) -> list[dict]:
+    """The DLQ's records of the session's events (the stack is shared: other tests' are there too)."""
+    return [
+        record
+        for record in stack.dlq_messages()
+        if any(session_id in r["s3"]["object"]["key"] for r in record["requestPayload"]["Records"])
+    ]

@@ -8,7 +8,7 @@ import requests
 from devstack import samples
 from devstack.tokens import DevKey
 from handlers import layout
-from tests.e2e.conftest import Api, s3_error
+from tests.e2e.conftest import Api, dead_letters_for, s3_error
 
 BODY = samples.wav_bytes()
 
@@ -127,14 +127,6 @@ def test_a_correct_put_records_and_ingests_the_window_once_even_when_repeated(st
     assert stack.ingest_counts(session_id) == {0: 1}
 
 
-def _dead_letters_for(stack, session_id: str) -> list[dict]:
-    return [
-        record
-        for record in stack.dlq_messages()
-        if any(session_id in r["s3"]["object"]["key"] for r in record["requestPayload"]["Records"])
-    ]
-
-
 def test_an_ingest_invoke_that_fails_once_is_retried_and_ingests_once(stack, api, faults):
     session_id = api.create_session()
     faults.fail_ingest_invokes(1)
@@ -144,7 +136,7 @@ def test_an_ingest_invoke_that_fails_once_is_retried_and_ingests_once(stack, api
     assert faults.pending("ingest_invoke") == 0, "the injected failure never happened"
     assert stack.ingest_counts(session_id) == {0: 1}
     assert api.status(session_id)["ingestedWindows"] == [[0, 0]]
-    assert _dead_letters_for(stack, session_id) == []
+    assert dead_letters_for(stack, session_id) == []
 
 
 def test_an_ingest_run_that_fails_is_retried_with_the_same_request_id(stack, api, faults):
@@ -164,7 +156,7 @@ def test_an_event_that_keeps_failing_lands_in_the_dlq(stack, api, faults):
     _upload(api, session_id)
 
     stack.wait_idle()
-    [record] = _dead_letters_for(stack, session_id)
+    [record] = dead_letters_for(stack, session_id)
     assert record["requestContext"]["condition"] == "RetriesExhausted"
     assert record["requestContext"]["approximateInvokeCount"] == 3
     assert record["requestPayload"]["Records"][0]["s3"]["bucket"]["name"] == stack.names.bucket
@@ -179,7 +171,7 @@ def test_a_completion_that_fails_twice_succeeds_on_the_last_retry(stack, api, fa
 
     stack.wait_idle()
     assert stack.ingest_counts(session_id) == {0: 1}
-    assert _dead_letters_for(stack, session_id) == []
+    assert dead_letters_for(stack, session_id) == []
 
 
 def test_an_upload_granted_without_a_checksum_is_accepted_and_ingested(stack, api):

@@ -14,7 +14,7 @@ from client.cli import main as cli
 from client.windows import FRAMES
 from devstack.demo import write_bundle, write_bundles, write_windows
 from handlers import layout
-from tests.e2e.conftest import COMPLETION_TIMEOUT_SECONDS, s3_error
+from tests.e2e.conftest import COMPLETION_TIMEOUT_SECONDS, dead_letters_for, s3_error
 
 WINDOWS = 10
 FRAMES_PER_WINDOW = 12
@@ -71,7 +71,7 @@ def test_an_audio_video_session_of_ten_windows_through_the_client_becomes_ready_
     for media in layout.Media:
         assert event["keyTemplates"][media].format(windowIndex=7) == layout.object_key(session, 7, media)
     assert stack.ingest_counts(session) == dict.fromkeys(range(WINDOWS), 1)
-    assert stack.dlq_messages() == []
+    assert dead_letters_for(stack, session) == []
 
 
 def test_each_window_is_ingested_once_with_the_frame_count_of_its_bundle(stack, client, recording):

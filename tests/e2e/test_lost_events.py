@@ -39,7 +39,7 @@ def test_dropped_events_are_healed_by_the_sweeper_before_it_judges_and_each_wind
     report = stack.sweep()
     stack.wait_idle()  # the healed windows' ingest invocations
 
-    assert report["healed"] == {session_id: [[0, 1]]}
+    assert report["healed"][session_id] == [[0, 1]]
     assert session_id not in report["markedIncomplete"] and report["failed"] == []
     status = api.status(session_id)
     assert (status["status"], status["recordedWindows"], status["ingestedWindows"]) == ("ready", [[0, 3]], [[0, 3]])
@@ -60,7 +60,7 @@ def test_a_session_missing_a_window_that_was_never_uploaded_is_healed_of_the_res
     report = stack.sweep()
     stack.wait_idle()
 
-    assert report["healed"] == {session_id: [[0, 0]]} and session_id in report["markedIncomplete"]
+    assert report["healed"][session_id] == [[0, 0]] and session_id in report["markedIncomplete"]
     status = api.status(session_id)
     assert (status["status"], status["missingWindows"]) == ("incomplete", [[1, 1]])
     assert stack.ingest_counts(session_id) == {0: 1, 2: 1}

@@ -11,8 +11,15 @@ from devstack.schedule import scheduled_event
 from devstack.tokens import ENDPOINTS_FILE
 from handlers import layout
 from ops.cli import main
-from tests.e2e.conftest import Api
+from tests.e2e.conftest import Api, running_stack
 from tests.e2e.test_lost_events import upload_one_by_one, wav_body
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    """The tool redrives whole queues and reconciles the whole bucket: a stack of its own, not the shared one."""
+    with running_stack(tmp_path_factory) as running:
+        yield running
 
 
 @pytest.fixture(scope="module")

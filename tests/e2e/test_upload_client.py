@@ -7,6 +7,7 @@ import pytest
 from client import UploadClient, window_filename
 from client.cli import main as cli
 from devstack.demo import write_windows
+from tests.e2e.conftest import dead_letters_for
 
 WINDOWS = 50
 FEW = 10
@@ -46,7 +47,7 @@ def test_fifty_windows_eight_at_a_time_are_each_recorded_and_ingested_once(stack
 
     assert result.ok and result.uploaded == list(range(WINDOWS))
     assert_ingested_exactly_once(stack, client, session, WINDOWS)
-    assert stack.dlq_messages() == []
+    assert dead_letters_for(stack, session) == []
     completed = client.complete(session, WINDOWS)
     assert (completed["status"], completed["missingWindows"]) == ("ready", [])
 

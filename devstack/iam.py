@@ -204,30 +204,40 @@ def write_record(directory: Path, name: str, policies: dict[str, dict], calls: d
     (directory / f"{name}.json").write_text(json.dumps(record))
 
 
+def _grant_uses(policy: dict, calls: set[Call]) -> dict[tuple[str, str], set[str]]:
+    """(sid, action) of each grant -> the ARNs the calls used it on."""
+    return {(sid, action): {c.resource for c in calls if _matches(action.lower(), c.action.lower())
+                            and any(_matches(r, c.resource) for r in resources)}
+            for sid, action, resources in granted(policy)}
+
+
 def report(directory: Path) -> int:
-    """Merge every stack's record under `directory`; print granted vs used per function; 1 if any does not conform."""
-    policies: dict[str, dict] = {}
-    calls: dict[str, set[Call]] = {}
+    """Every stack's record under `directory`, each checked against its own policy (names differ from stack to stack),
+    the grants' uses merged; prints granted vs used per function; 1 if any does not conform."""
+    uses: dict[str, dict[tuple[str, str], set[str]]] = {}
+    denied: dict[str, set[Call]] = {}
+    counts: dict[str, int] = {}
     for path in sorted(directory.glob("*.json")):
         for function, record in json.loads(path.read_text()).items():
-            policies[function] = record["policy"]
-            calls.setdefault(function, set()).update(Call(a, r) for a, r in record["calls"])
-    if not policies:
+            calls = {Call(a, r) for a, r in record["calls"]}
+            counts[function] = counts.get(function, 0) + len(calls)
+            denied.setdefault(function, set()).update(conformance(record["policy"], calls).denied)
+            for grant, arns in _grant_uses(record["policy"], calls).items():
+                uses.setdefault(function, {}).setdefault(grant, set()).update(arns)
+    if not uses:
         print(f"no recorded calls under {directory}", file=sys.stderr)
         return 1
     failed = False
-    for function in sorted(policies):
-        result = conformance(policies[function], calls[function])
-        failed |= not result.ok
-        print(f"\n{function}: {len(calls[function])} distinct calls recorded")
-        for sid, action, resources in granted(policies[function]):
-            used = sorted({c.resource for c in calls[function]
-                           if _matches(action.lower(), c.action.lower()) and any(_matches(r, c.resource) for r in resources)})
-            state = f"used on {len(used)} ARN{'s' if len(used) != 1 else ''}" if used else "NOT USED"
-            print(f"  {sid or '-':16} {action:28} {state:16} granted on {', '.join(resources)}")
+    for function in sorted(uses):
+        print(f"\n{function}: {counts[function]} distinct calls recorded, across the stacks")
+        for (sid, action), arns in uses[function].items():
+            failed |= not arns
+            state = f"used on {len(arns)} ARN{'s' if len(arns) != 1 else ''}" if arns else "NOT USED"
+            print(f"  {sid or '-':16} {action:28} {state}")
         for sid, reason in RUNTIME_STATEMENTS.items():
             print(f"  {sid:16} {'(runtime)':28} {reason}")
-        for call in result.denied:
+        for call in sorted(denied[function], key=lambda c: (c.action, c.resource)):
+            failed = True
             print(f"  DENIED           {call.action:28} {call.resource}")
     print("\nconforms" if not failed else "\nDOES NOT CONFORM: a call outside every statement, or a grant never used")
     return 1 if failed else 0

@@ -51,7 +51,7 @@ $(TS)/node_modules/.installed: $(TS)/package-lock.json
 	cd $(TS) && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# The long-session test at its full length (10,000 windows per capture mode, about four minutes); `make test` runs 300.
+# The long-session test at its full length (10,000 windows per capture mode, about four minutes); `make test` runs 150.
 test-long: $(BIN)/.installed
 	LONG_SESSION_WINDOWS=10000 $(BIN)/python -m pytest -p no:xdist tests/unit/test_long_session.py
 

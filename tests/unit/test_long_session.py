@@ -17,8 +17,8 @@ from tests.conftest import REGION, create_table
 from tests.unit.test_completion import Clock, FakeObjects, RecordingIngest
 
 # 10,000 windows take about two minutes per capture mode under in-process moto (about 12 ms per completion event,
-# moto's own request handling): `make test` runs 300 (its two-minute budget), `make test-long` the full 10,000.
-WINDOWS = int(os.environ.get("LONG_SESSION_WINDOWS", "300"))
+# moto's own request handling): `make test` runs 150 (its two-minute budget), `make test-long` the full 10,000.
+WINDOWS = int(os.environ.get("LONG_SESSION_WINDOWS", "150"))
 WIDEST_ETAG = '"' + "f" * 32 + "-10000" + '"'  # a multipart ETag is the longest form S3 gives
 CHECKSUM = "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="  # a SHA-256 in base64, as S3 reports it
 

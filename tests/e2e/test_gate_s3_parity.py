@@ -158,3 +158,15 @@ def test_a_sigv2_presigned_url_is_refused_with_403(stack, api, mangle, message):
     stack.wait_idle()
     assert _stored_keys(stack, session_id) == []
     assert stack.ingest_counts(session_id) == {}
+
+
+def test_a_url_signed_by_a_key_the_stack_does_not_know_is_refused_with_403_invalid_access_key(stack, api):
+    session_id = api.create_session()
+    stranger = boto3.session.Session("AKIASTRANGER00000000", "not-a-key-of-this-stack", region_name=stack.region)
+    url = stranger.client("s3", endpoint_url=stack.s3_endpoint, config=Config(signature_version="s3v4")).generate_presigned_url(
+        "put_object", Params={"Bucket": stack.names.bucket, "Key": layout.audio_key(session_id, 0)}, ExpiresIn=60)
+
+    response = requests.put(url, data=BODY, timeout=10)
+
+    assert (response.status_code, s3_error(response)[0]) == (403, "InvalidAccessKeyId")
+    assert _stored_keys(stack, session_id) == []

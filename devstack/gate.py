@@ -91,6 +91,7 @@ class PresignGate:
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         request = Request(environ)
         raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.full_path
+        arrived = self._clock()  # S3 judges expiry when the request starts, not once its body is in
         try:
             body = request.get_data()
         except (HTTPException, OSError):  # the client went away mid-body, or sent chunks that do not parse
@@ -102,14 +103,15 @@ class PresignGate:
         # only X-Amz-Signature as the test, a URL missing it went to moto, which enforces nothing).
         if any(name in _PRESIGN_PARAMS for name, _ in query):
             try:
-                self.check(request, raw_uri, query, body)
+                self.check(request, raw_uri, query, body, arrived)
             except Rejected as rejected:
                 return rejected.response(request.path)(environ, start_response)
             return self._forward_signed(request, raw_uri, body)(environ, start_response)
         return self._forward(request, raw_uri, body)(environ, start_response)
 
-    def check(self, request: Request, raw_uri: str, query: list[tuple[str, str]], body: bytes) -> None:
-        """Raise `Rejected` unless S3 would accept this presigned request."""
+    def check(self, request: Request, raw_uri: str, query: list[tuple[str, str]], body: bytes,
+              arrived: float | None = None) -> None:
+        """Raise `Rejected` unless S3 would accept this presigned request, which arrived at `arrived` (now)."""
         params = dict(query)
         refuse_sigv2(params)
         missing = [name for name in _AUTH_PARAMS if name not in params]
@@ -132,7 +134,7 @@ class PresignGate:
         if not 1 <= expires <= contract.MAX_URL_EXPIRES_SECONDS:
             raise Rejected(400, "AuthorizationQueryParametersError",
                            "X-Amz-Expires must be less than a week (in seconds) that is; 604800 seconds.")
-        now = self._clock()
+        now = self._clock() if arrived is None else arrived
         if now > signed_at + expires:
             raise Rejected(403, "AccessDenied", "Request has expired", Expires=_iso8601(signed_at + expires),
                            ServerTime=_iso8601(now), **{"X-Amz-Expires": str(expires)})

@@ -3,13 +3,16 @@ life while an earlier PUT is slow never fail a window, even with no retries to s
 
 from __future__ import annotations
 
+import http.client
 import time
+from urllib.parse import urlsplit
 
 import pytest
 
 from client import UploadClient
+from devstack import samples
 from devstack.demo import write_windows
-from tests.e2e.conftest import running_stack
+from tests.e2e.conftest import Api, running_stack
 from tests.e2e.test_upload_client import assert_ingested_exactly_once
 
 URL_SECONDS = 2
@@ -38,3 +41,26 @@ def test_grants_that_outlived_their_urls_while_a_put_was_slow_are_asked_for_agai
         assert slowed, "no PUT was slowed"
         assert result.ok and result.uploaded == list(range(WINDOWS)), result.failed
         assert_ingested_exactly_once(stack, client, session, WINDOWS)
+
+
+def test_a_put_that_started_before_its_url_expired_is_stored_however_long_its_body_takes(stack):
+    """S3 judges expiry when the request arrives: a body still streaming past the URL's expiry is accepted."""
+    api = Api(stack)
+    session_id = api.create_session()
+    body = samples.wav_bytes()
+    grant = api.grant(session_id, 0, body)
+
+    url = urlsplit(grant["url"])
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    connection.putrequest("PUT", f"{url.path}?{url.query}")
+    for name, value in {**grant["headers"], "Content-Length": str(len(body))}.items():
+        connection.putheader(name, value)
+    connection.endheaders(body[:100])
+    time.sleep(URL_SECONDS + 0.5)  # the URL expires while the body is on its way
+    connection.send(body[100:])
+    response = connection.getresponse()
+
+    assert response.status == 200, response.read()
+    connection.close()
+    stack.wait_idle()
+    assert stack.ingest_counts(session_id) == {0: 1}

@@ -12,6 +12,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, S3Event
 
 from handlers import contract
+from handlers.dal.clients import LazyClient
 from handlers.dal.ingest import LambdaIngestTarget
 from handlers.dal.objects import S3Objects
 from handlers.domain import completion
@@ -25,7 +26,8 @@ tracer = Tracer(patch_modules=["botocore"])
 settings = CompletionSettings.from_env()
 
 store = sessions_table(settings.table_name, settings.processing)
-ingest = LambdaIngestTarget(boto3.client("lambda"), settings.ingest_function_name)
+# Lambda is called once a window is whole, EventBridge once a session is: clients built on their first call.
+ingest = LambdaIngestTarget(LazyClient("lambda"), settings.ingest_function_name)
 pipeline = completion.Pipeline(
     store=store,
     objects=S3Objects(boto3.client("s3"), settings.bucket_name),

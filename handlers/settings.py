@@ -57,12 +57,15 @@ class ProcessingSettings:
 
 
 def sessions_table(table_name: str, processing: ProcessingSettings) -> SessionsTable:
-    """The sessions table, built once per container; its claims hold for the configured lease."""
+    """The sessions table, built once per container; its claims hold for the configured lease. On a plain client with
+    boto3's DynamoDB transformation (handlers.dal.dynamodb): a resource costs every cold start more."""
     import time
 
     import boto3
 
-    return SessionsTable(boto3.resource("dynamodb").Table(table_name), time.time, processing.claim_lease_seconds)
+    from handlers.dal.dynamodb import Table
+
+    return SessionsTable(Table(boto3.client("dynamodb"), table_name), time.time, processing.claim_lease_seconds)
 
 
 def processing_trigger(settings: ProcessingSettings) -> AwsProcessingTrigger:

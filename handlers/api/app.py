@@ -26,7 +26,7 @@ from handlers.api.models import (
     query_int,
 )
 from handlers.dal.clients import LazyClient
-from handlers.domain import completeness, grants, sessions
+from handlers.domain import sessions
 from handlers.domain.errors import BadRequest, Conflict, NotFound
 from handlers.settings import ApiSettings, processing_trigger, sessions_table
 
@@ -166,6 +166,8 @@ _GRANT_RESPONSES = {
 def _grant(media: layout.Media, session_id: str, window_index: int, size_bytes: int, sha256: str | None,
            frame_count: int | None = None) -> UploadGrant:
     """Both halves' grants: one domain call, the half's own size limit."""
+    from handlers.domain import grants  # imported by the first grant: a cold start serving another route never needs it
+
     grant = grants.grant_upload(
         media,
         session_id,
@@ -211,6 +213,8 @@ def grant_frames(sessionId: SessionId, body: FramesGrantRequest, windowIndex: Wi
     },
 )
 def complete_session(sessionId: SessionId, body: CompleteRequest) -> Response[SessionStatus]:
+    from handlers.domain import completeness  # as grants: imported by the route that needs it
+
     result = completeness.complete_session(
         sessionId,
         caller(),

@@ -87,6 +87,7 @@ api = Api("api", ApiArgs(
     allow_unauthenticated=config.identity == stack_config.UNAUTHENTICATED,
     cors_allowed_origins=config.cors_allowed_origins,
     kms_key_arn=config.kms_key_arn,
+    snap_start=config.api_snap_start,
     **functions,
 ))
 completion = UploadCompletion("upload-completion", UploadCompletionArgs(

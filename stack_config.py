@@ -60,6 +60,7 @@ class StackConfig:
     processing_state_machine_arn: str | None  # also started once per ready session, when given
     completion_timeout_minutes: int  # a session still finalizing this long after complete becomes incomplete
     sweep_schedule_minutes: int  # how often the sweeper looks
+    api_snap_start: bool  # the API function's cold starts restored from a SnapStart snapshot (billed: see README)
 
 
 class _Reader:
@@ -228,4 +229,5 @@ def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None =
         completion_timeout_minutes=r.integer("completionTimeoutMinutes",
                                              contract.DEFAULT_COMPLETION_TIMEOUT_SECONDS // 60, 1, 7 * 24 * 60),
         sweep_schedule_minutes=r.integer("sweepScheduleMinutes", 5, 1, 24 * 60),
+        api_snap_start=r.boolean("apiSnapStart", False),
     )

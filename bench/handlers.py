@@ -27,6 +27,11 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 
 BARE = "bare boto3.client('s3')"
+# What the X-Ray SDK adds to every traced function's cold start before its first request: its import (with wrapt's,
+# which imports asyncio) and botocore's patch, beside the bare client. The tracer's per-request work is the rest of
+# the difference between a handler's cold start with tracing on and one with POWERTOOLS_TRACE_DISABLED (which
+# imports the SDK all the same).
+XRAY = "bare + X-Ray SDK (import, botocore patched)"
 KINDS = {
     "api (POST /sessions)": "handlers.api.app",
     "upload_complete (1 record)": "handlers.upload_complete.app",
@@ -103,10 +108,14 @@ def _child() -> None:
     if not job["bytecode"]:
         _without_bytecode()
     started, cpu = time.perf_counter(), time.process_time()
-    if kind == BARE:
+    if kind in (BARE, XRAY):
         import boto3  # noqa: PLC0415
 
         boto3.client("s3")
+        if kind == XRAY:
+            from aws_xray_sdk.core import patch  # noqa: PLC0415
+
+            patch(["botocore"])
         imported = time.perf_counter()
     else:
         app = importlib.import_module(KINDS[kind])
@@ -137,15 +146,17 @@ def _export(ref: str, into: Path) -> Path:
     return into
 
 
-def cold_starts(trees: dict[str, Path], env: dict[str, str], jobs: dict[str, Callable[[int], tuple]]) -> list[tuple]:
-    """Medians of each (tree, kind, bytecode), a fresh interpreter per sample; the samples of one round run back to
-    back, every tree and kind in turn, so the load of the moment falls on all of them."""
+def cold_starts(
+    trees: dict[str, Path], env: dict[str, str], jobs: dict[str, Callable[[int], tuple]], runs: int = COLD_RUNS
+) -> list[tuple]:
+    """Medians of each (tree, kind, bytecode) over `runs` rounds, a fresh interpreter per sample; the samples of one
+    round run back to back, every tree and kind in turn, so the load of the moment falls on all of them."""
     samples: dict[tuple, list[dict]] = {}
     n = 0
-    for _ in range(COLD_RUNS):
+    for _ in range(runs):
         for bytecode in (True, False):
             for kind, make in jobs.items():
-                for label, root in trees.items() if kind != BARE else [("", PROJECT_DIR)]:
+                for label, root in trees.items() if kind not in (BARE, XRAY) else [("", PROJECT_DIR)]:
                     event, expect = make(n)
                     n += 1
                     job = json.dumps({"kind": kind, "event": event, "expect": expect, "bytecode": bytecode})
@@ -178,7 +189,7 @@ def cold_starts(trees: dict[str, Path], env: dict[str, str], jobs: dict[str, Cal
     return rows
 
 
-def print_cold_starts(rows: list[tuple]) -> None:
+def print_cold_starts(rows: list[tuple], runs: int = COLD_RUNS) -> None:
     print(f"{'cold start':<46} {'.pyc':>5} {'import ms':>10} {'total ms':>9} {'x bare':>7} {'CPU ms':>7} {'x bare':>7}")
     for label, kind, bytecode, imported, total, cpu, ratio, cpu_ratio in sorted(
         rows, key=lambda r: (not r[2], r[1] != BARE, r[1], r[0])
@@ -190,7 +201,7 @@ def print_cold_starts(rows: list[tuple]) -> None:
         )
     print(
         f"(fresh interpreter per sample, nothing but the standard library imported before the clock: import + first "
-        f"invocation, median of {COLD_RUNS}, in Lambda's environment: tracing on. .pyc no: every module outside the "
+        f"invocation, median of {runs}, in Lambda's environment: tracing on. .pyc no: every module outside the "
         f"standard library compiled from source, as from the layer on Lambda. x bare: median over the rounds of the "
         f"ratio to the bare client's sample of the same round. CPU ms: the process's CPU time over the same span, "
         f"less sensitive than wall time to a shared machine's load)"
@@ -213,7 +224,11 @@ def main() -> None:
 
     parser = argparse.ArgumentParser(prog="python -m bench.handlers")
     parser.add_argument("--baseline", metavar="REF", help="also measure REF's handlers, in the same run")
+    parser.add_argument("--runs", type=int, default=COLD_RUNS, metavar="N",
+                        help=f"rounds, each sample's median taken over them (default {COLD_RUNS}; more on a busy machine)")
     args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
 
     server = MotoServer()
     server.start()
@@ -247,6 +262,7 @@ def main() -> None:
         ingest_event = {"sessionId": cold_session, "userId": "bench", "windowIndex": 0, "frameCount": 0}
         jobs = {
             BARE: lambda _: (None, None),
+            XRAY: lambda _: (None, None),
             "api (POST /sessions)": lambda _: (create_event, 201),
             "upload_complete (1 record)": completion_job,
             "ingest (1 request)": lambda _: (ingest_event, None),
@@ -256,7 +272,7 @@ def main() -> None:
             if args.baseline:
                 trees = {args.baseline: _export(args.baseline, Path(tmp)), **trees}
             started = time.monotonic()
-            rows = cold_starts(trees, {**env, **lambda_env(xray.getsockname()[1])}, jobs)
+            rows = cold_starts(trees, {**env, **lambda_env(xray.getsockname()[1])}, jobs, args.runs)
             cold_wall = time.monotonic() - started
     finally:
         xray.close()
@@ -266,7 +282,7 @@ def main() -> None:
         f"\nCold starts ({sys.platform}, Python {sys.version.split()[0]}, {os.cpu_count()} cores, "
         f"load {os.getloadavg()[0]:.1f}, {cold_wall:.0f} s)"
     )
-    print_cold_starts(rows)
+    print_cold_starts(rows, args.runs)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,9 @@ class ApiArgs:
     """Browser origins allowed to call the API."""
     kms_key_arn: pulumi.Input[str] | None = None
     """The bucket's KMS key, when it has one: a PUT through a grant generates a data key as the signer."""
+    snap_start: bool = False
+    """The API function on Lambda SnapStart, its routes invoking the published version's alias (stack config
+    apiSnapStart; what it costs: README)."""
 
 
 class Api(pulumi.ComponentResource):
@@ -137,6 +140,7 @@ class Api(pulumi.ComponentResource):
                 timeout_seconds=contract.API_FUNCTION_TIMEOUT_SECONDS,
                 memory_mb=512,  # pydantic validation and the resolver import faster with more CPU
                 description="session-uploads HTTP API",
+                snap_start=args.snap_start,
             ),
             opts=child,
         )
@@ -157,7 +161,7 @@ class Api(pulumi.ComponentResource):
             aws.apigatewayv2.IntegrationArgs(
                 api_id=self.api.id,
                 integration_type="AWS_PROXY",
-                integration_uri=self.handler.function.invoke_arn,
+                integration_uri=self.handler.invoke_arn,  # with SnapStart, the alias: $LATEST is never restored
                 payload_format_version="2.0",
             ),
             opts=child,
@@ -213,6 +217,7 @@ class Api(pulumi.ComponentResource):
             aws.lambda_.PermissionArgs(
                 action="lambda:InvokeFunction",
                 function=self.handler.function.name,
+                qualifier=self.handler.qualifier,  # a permission holds for the one alias (or $LATEST) it names
                 principal="apigateway.amazonaws.com",
                 # Only this API's routes, on any stage: {executionArn}/{stage}/{method}/{path}.
                 source_arn=self.api.execution_arn.apply(lambda arn: f"{arn}/*/*"),

@@ -50,15 +50,29 @@ class LambdaFunctionArgs:
     """Function memory."""
     description: str | None = None
     """Shown in the console."""
+    snap_start: bool = False
+    """Lambda SnapStart: each published version's initialized environment is snapshotted, and a cold start of that
+    version is restored from the snapshot instead of importing and building everything again (python3.12 and later;
+    billed per cached snapshot and per restore, see README). SnapStart never applies to $LATEST, so the function then
+    publishes a version on every change and gets the `live` alias on it, which its invokers must target (`invoke_arn`
+    and `qualifier` below)."""
+
+
+SNAP_START_ALIAS = "live"
 
 
 class LambdaFunction(pulumi.ComponentResource):
     function: aws.lambda_.Function
     role: aws.iam.Role
     log_group: aws.cloudwatch.LogGroup
+    alias: aws.lambda_.Alias | None
     service_name: str
     arn: pulumi.Output[str]
     name: pulumi.Output[str]
+    invoke_arn: pulumi.Output[str]
+    """What an API Gateway integration invokes: the SnapStart alias when there is one, else the function."""
+    qualifier: pulumi.Output[str] | None
+    """The alias an invoke permission must name (None: the unqualified function)."""
 
     def __init__(self, name: str, args: LambdaFunctionArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TYPE, name, None, opts)
@@ -103,6 +117,8 @@ class LambdaFunction(pulumi.ComponentResource):
                 environment=aws.lambda_.FunctionEnvironmentArgs(
                     variables={"POWERTOOLS_SERVICE_NAME": args.service_name, **args.environment}
                 ),
+                publish=True if args.snap_start else None,  # off: the inputs a stack without it always had
+                snap_start=aws.lambda_.FunctionSnapStartArgs(apply_on="PublishedVersions") if args.snap_start else None,
             ),
             # The first invocation must already find the policy in place.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[role_policy]),
@@ -110,4 +126,15 @@ class LambdaFunction(pulumi.ComponentResource):
         self.service_name = args.service_name  # the `service` dimension of the function's Powertools metrics
         self.arn = self.function.arn
         self.name = self.function.name
+        self.alias, self.invoke_arn, self.qualifier = None, self.function.invoke_arn, None
+        if args.snap_start:
+            # The version each change publishes (its snapshot taken then), behind a name the invokers keep.
+            self.alias = aws.lambda_.Alias(
+                f"{name}-{SNAP_START_ALIAS}",
+                aws.lambda_.AliasArgs(
+                    name=SNAP_START_ALIAS, function_name=self.function.name, function_version=self.function.version
+                ),
+                opts=child,
+            )
+            self.invoke_arn, self.qualifier = self.alias.invoke_arn, self.alias.name
         self.register_outputs({"arn": self.arn, "name": self.name, "roleArn": self.role.arn})

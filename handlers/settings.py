@@ -72,20 +72,24 @@ class ProcessingSettings:
 
 
 def sessions_table(table_name: str, processing: ProcessingSettings) -> SessionsTable:
-    """The sessions table, built once per container; its claims hold for the configured lease."""
+    """The sessions table, built once per container; its claims hold for the configured lease. On a plain client with
+    boto3's DynamoDB transformation (handlers.dal.dynamodb): a resource costs every cold start more."""
     import time
 
     import boto3
 
-    return SessionsTable(boto3.resource("dynamodb").Table(table_name), time.time, processing.claim_lease_seconds)
+    from handlers.dal.dynamodb import Table
+
+    return SessionsTable(Table(boto3.client("dynamodb"), table_name), time.time, processing.claim_lease_seconds)
 
 
 def processing_trigger(settings: ProcessingSettings) -> AwsProcessingTrigger:
-    """The trigger's clients, built once per container; Step Functions only when a state machine is configured."""
-    import boto3
+    """The trigger's clients, built once per container on a session's trigger (a cold start seldom delivers one), in
+    the environment of the import (handlers.dal.clients); Step Functions only when a state machine is configured."""
+    from handlers.dal.clients import LazyClient
 
-    sfn = boto3.client("stepfunctions") if settings.state_machine_arn else None
-    return AwsProcessingTrigger(boto3.client("events"), settings.event_bus_name, sfn, settings.state_machine_arn)
+    sfn = LazyClient("stepfunctions") if settings.state_machine_arn else None
+    return AwsProcessingTrigger(LazyClient("events"), settings.event_bus_name, sfn, settings.state_machine_arn)
 
 
 @dataclass(frozen=True)

@@ -140,7 +140,13 @@ class ShapedOutputs(pulumi.runtime.Mocks):
             outputs["arn"] = f"arn:aws:dynamodb:{r}:{a}:table/{physical}"
         elif typ == "aws:lambda/function:Function":
             arn = f"arn:aws:lambda:{r}:{a}:function:{physical}"
-            outputs.update(arn=arn, qualifiedArn=f"{arn}:$LATEST", version="$LATEST",
+            version = "1" if inputs.get("publish") else "$LATEST"  # a published function's first version
+            outputs.update(arn=arn, qualifiedArn=f"{arn}:{version}", version=version,
+                           invokeArn=f"arn:aws:apigateway:{r}:lambda:path/2015-03-31/functions/{arn}/invocations")
+        elif typ == "aws:lambda/alias:Alias":
+            function_arn = f"arn:aws:lambda:{r}:{a}:function:{inputs['functionName']}"
+            arn = f"{function_arn}:{physical}"
+            outputs.update(arn=arn,
                            invokeArn=f"arn:aws:apigateway:{r}:lambda:path/2015-03-31/functions/{arn}/invocations")
         elif typ == "aws:lambda/layerVersion:LayerVersion":
             layer_arn = f"arn:aws:lambda:{r}:{a}:layer:{inputs['layerName']}"

@@ -1,4 +1,5 @@
-"""Lambda: supported runtimes, tracing, retained logs, bounded async retries, scoped service permissions, own layers."""
+"""Lambda: supported runtimes, tracing, retained logs, bounded async retries, scoped service permissions, own layers,
+SnapStart that is actually used."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
 EVENT_TARGET = "aws:cloudwatch/eventTarget:EventTarget"
 NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
 LAYER_VERSION = "aws:lambda/layerVersion:LayerVersion"
+INTEGRATION = "aws:apigatewayv2/integration:Integration"
 # Principals whose events reach a function as asynchronous invocations.
 ASYNC_EVENT_PRINCIPALS = ("s3.amazonaws.com", "events.amazonaws.com")
 
@@ -32,6 +34,14 @@ SUPPORTED_RUNTIMES = frozenset({
     "dotnet8", "dotnet10",
     "ruby3.3", "ruby3.4",
     "provided.al2", "provided.al2023",
+})
+
+# Managed runtimes SnapStart supports (Lambda SnapStart page): Java 11 and later, Python 3.12 and later, .NET 8 and
+# later.
+SNAP_START_RUNTIMES = frozenset({
+    "python3.12", "python3.13", "python3.14",
+    "java11", "java17", "java21", "java25",
+    "dotnet8", "dotnet10",
 })
 
 
@@ -174,6 +184,51 @@ lambda_layers_built_by_the_stack = StackValidationPolicy(
     validate=_own_layers,
 )
 
+
+def _snap_start_on(function_props: dict) -> bool:
+    return dig(function_props, "snapStart", "applyOn") == "PublishedVersions"
+
+
+def _snap_start_published(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+    if args.resource_type != FUNCTION or not _snap_start_on(args.props):
+        return
+    if args.props.get("publish") is not True:
+        report_violation("snapStart is on but publish is not: no version is ever published, so no snapshot is taken "
+                         "and every cold start still initializes from scratch.", None)
+    runtime = args.props.get("runtime")
+    if runtime not in SNAP_START_RUNTIMES:
+        report_violation(f"snapStart is on but runtime {runtime!r} has no SnapStart; use one of "
+                         f"{sorted(SNAP_START_RUNTIMES)}.", None)
+
+
+lambda_snap_start_published = ResourceValidationPolicy(
+    name="lambda-snap-start-published",
+    description="A function with SnapStart publishes its versions (the snapshots are taken then) on a runtime that "
+                "supports it.",
+    enforcement_level=MANDATORY,
+    validate=_snap_start_published,
+)
+
+
+def _snap_start_invoked_through_a_version(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    for function in of_type(args.resources, FUNCTION):
+        if not _snap_start_on(function.props):
+            continue
+        for integration in of_type(args.resources, INTEGRATION):
+            if depends_on(integration, function, "integrationUri"):
+                report_violation(f"API integration '{integration.name}' invokes function '{function.name}' "
+                                 f"unqualified ($LATEST), which SnapStart never restores: its cold starts initialize "
+                                 f"from scratch while the snapshots are billed. Invoke an alias of the published "
+                                 f"version.", integration.urn)
+
+
+lambda_snap_start_invoked_through_a_version = StackValidationPolicy(
+    name="lambda-snap-start-invoked-through-a-version",
+    description="An API integration of a SnapStart function invokes a published version's alias, not $LATEST.",
+    enforcement_level=MANDATORY,
+    validate=_snap_start_invoked_through_a_version,
+)
+
 POLICIES = [
     lambda_supported_runtime,
     lambda_active_tracing,
@@ -181,4 +236,6 @@ POLICIES = [
     lambda_async_bounded_retries,
     lambda_permission_source_scoped,
     lambda_layers_built_by_the_stack,
+    lambda_snap_start_published,
+    lambda_snap_start_invoked_through_a_version,
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Annotated
 
-import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
@@ -26,7 +25,8 @@ from handlers.api.models import (
     WindowsPage,
     query_int,
 )
-from handlers.domain import completeness, grants, sessions
+from handlers.dal.clients import LazyClient
+from handlers.domain import sessions
 from handlers.domain.errors import BadRequest, Conflict, NotFound
 from handlers.settings import ApiSettings, processing_trigger, sessions_table
 
@@ -40,8 +40,9 @@ settings = ApiSettings.from_env()
 store = sessions_table(settings.table_name, settings.processing)
 trigger = processing_trigger(settings.processing)
 # SigV4 on the bucket's regional, virtual-hosted endpoint: boto3's defaults would presign for the global
-# endpoint (and, in several regions, with SigV2, which binds neither Content-Length nor most headers).
-s3_client = boto3.client(
+# endpoint (and, in several regions, with SigV2, which binds neither Content-Length nor most headers). Built on the
+# first grant: the S3 client is the costliest to build, and a cold start serving another route never needs it.
+s3_client = LazyClient(
     "s3",
     config=Config(
         signature_version="s3v4", s3={"us_east_1_regional_endpoint": "regional", "addressing_style": "virtual"}
@@ -165,6 +166,8 @@ _GRANT_RESPONSES = {
 def _grant(media: layout.Media, session_id: str, window_index: int, size_bytes: int, sha256: str | None,
            frame_count: int | None = None) -> UploadGrant:
     """Both halves' grants: one domain call, the half's own size limit."""
+    from handlers.domain import grants  # imported by the first grant: a cold start serving another route never needs it
+
     grant = grants.grant_upload(
         media,
         session_id,
@@ -210,6 +213,8 @@ def grant_frames(sessionId: SessionId, body: FramesGrantRequest, windowIndex: Wi
     },
 )
 def complete_session(sessionId: SessionId, body: CompleteRequest) -> Response[SessionStatus]:
+    from handlers.domain import completeness  # as grants: imported by the route that needs it
+
     result = completeness.complete_session(
         sessionId,
         caller(),

@@ -285,6 +285,37 @@ def test_the_api_routes_every_contract_route_to_its_lambda_through_a_throttled_l
     assert permission["sourceAccount"] == ACCOUNT_ID
 
 
+ALIAS = "aws:lambda/alias:Alias"
+INTEGRATION = "aws:apigatewayv2/integration:Integration"
+
+
+def test_by_default_no_function_publishes_versions_and_the_api_invokes_latest(dev, prod):
+    for run in (dev, prod):
+        assert all("snapStart" not in f.inputs and "publish" not in f.inputs for f in run.of_type(FUNCTION))
+        assert run.of_type(ALIAS) == []
+        assert run.one(INTEGRATION).inputs["integrationUri"].endswith(
+            f"{arn_of(run, FUNCTION, 'api-handler-function')}/invocations")
+        assert "qualifier" not in run.one(PERMISSION, "api-invoke-permission").inputs
+
+
+def test_with_api_snap_start_the_routes_invoke_the_alias_of_the_published_snapshotted_version():
+    run = run_program("dev", {"apiSnapStart": "true"})
+    api = function(run, "api")
+    assert api.inputs["snapStart"] == {"applyOn": "PublishedVersions"}
+    assert api.inputs["publish"] is True
+    assert api.inputs["runtime"] == "python3.12"  # SnapStart for Python needs 3.12 or later
+    alias = run.one(ALIAS).inputs
+    # The alias follows the version each change publishes: the mock's first one.
+    assert (alias["name"], alias["functionName"], alias["functionVersion"]) == ("live", f"{api.name}-mock", "1")
+    alias_arn = f"{arn_of(run, FUNCTION, 'api-handler-function')}:live"
+    assert run.one(INTEGRATION).inputs["integrationUri"].endswith(f"{alias_arn}/invocations")
+    permission = run.one(PERMISSION, "api-invoke-permission").inputs
+    assert (permission["function"], permission["qualifier"]) == (f"{api.name}-mock", "live")
+    # Only the API: the other functions are invoked asynchronously, where a cold start delays no caller.
+    others = [f for f in run.of_type(FUNCTION) if f.name != api.name]
+    assert others and all("snapStart" not in f.inputs and "publish" not in f.inputs for f in others)
+
+
 def test_alarms_watch_every_dlq_every_function_and_the_handlers_failure_metrics(dev):
     alarms = {a.name: a.inputs for a in dev.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")}
     every = list(alarms.values())
@@ -431,6 +462,7 @@ def test_the_prod_stack_authenticates_encrypts_with_its_key_and_pages_on_call(pr
         ({"ingestFunctionArn": "media-ingest"}, "session-uploads:ingestFunctionArn"),
         ({"corsAllowedOrigins": "*"}, "session-uploads:corsAllowedOrigins"),
         ({"logRetentionDays": "10"}, "session-uploads:logRetentionDays"),
+        ({"apiSnapStart": "yes"}, "session-uploads:apiSnapStart"),
     ],
 )
 def test_a_config_error_names_its_key(overrides, key):

@@ -7,6 +7,7 @@ import pytest
 from policies.lambda_ import (
     EVENT_TARGET,
     FUNCTION,
+    INTEGRATION,
     INVOKE_CONFIG,
     LAYER_VERSION,
     LOG_GROUP,
@@ -17,6 +18,8 @@ from policies.lambda_ import (
     lambda_layers_built_by_the_stack,
     lambda_log_group_retention,
     lambda_permission_source_scoped,
+    lambda_snap_start_invoked_through_a_version,
+    lambda_snap_start_published,
     lambda_supported_runtime,
 )
 from tests.policies.support import resource, validate_resource, validate_stack
@@ -207,3 +210,53 @@ def test_a_layer_the_stack_does_not_build_is_reported_on_the_function(own):
 
 def test_a_function_without_layers_uses_nothing_from_outside_the_stack():
     assert validate_stack(lambda_layers_built_by_the_stack, [resource(FUNCTION, "api-fn", ZIP)]) == []
+
+
+SNAP_START = {**ZIP, "publish": True, "snapStart": {"applyOn": "PublishedVersions"}}
+ALIAS = "aws:lambda/alias:Alias"
+
+
+def test_a_published_snap_start_function_on_a_supported_runtime_passes():
+    assert validate_resource(lambda_snap_start_published, FUNCTION, SNAP_START) == []
+
+
+@pytest.mark.parametrize("publish", [False, None], ids=["false", "missing"])
+def test_snap_start_without_published_versions_is_reported(publish):
+    props = {k: v for k, v in SNAP_START.items() if k != "publish"} | ({} if publish is None else {"publish": publish})
+    [message] = validate_resource(lambda_snap_start_published, FUNCTION, props)
+    assert "publish" in message
+
+
+def test_snap_start_on_a_runtime_without_it_is_reported():
+    [message] = validate_resource(lambda_snap_start_published, FUNCTION, {**SNAP_START, "runtime": "python3.11"})
+    assert "python3.11" in message
+
+
+@pytest.mark.parametrize("snap_start", [None, {"applyOn": "None"}], ids=["missing", "off"])
+def test_a_function_without_snap_start_needs_no_published_version(snap_start):
+    props = {**ZIP, "runtime": "python3.11"} | ({} if snap_start is None else {"snapStart": snap_start})
+    assert validate_resource(lambda_snap_start_published, FUNCTION, props) == []
+
+
+def _api_integration(function_props: dict, *, through_alias: bool) -> list:
+    function = resource(FUNCTION, "api-fn", function_props)
+    alias = resource(ALIAS, "api-live", {"name": "live", "functionVersion": "1"}, [function])
+    integration = resource(INTEGRATION, "api-integration", {"integrationType": "AWS_PROXY"},
+                           [alias] if through_alias else [function])
+    return [function, alias, integration]
+
+
+def test_a_snap_start_function_invoked_through_its_alias_passes():
+    assert validate_stack(lambda_snap_start_invoked_through_a_version, _api_integration(SNAP_START,
+                                                                                        through_alias=True)) == []
+
+
+def test_a_snap_start_function_invoked_unqualified_is_reported_on_the_integration():
+    resources = _api_integration(SNAP_START, through_alias=False)
+    [(message, urn)] = validate_stack(lambda_snap_start_invoked_through_a_version, resources)
+    assert urn == resources[-1].urn
+    assert "$LATEST" in message
+
+
+def test_a_function_without_snap_start_may_be_invoked_unqualified():
+    assert validate_stack(lambda_snap_start_invoked_through_a_version, _api_integration(ZIP, through_alias=False)) == []

@@ -149,3 +149,36 @@ def test_the_stack_policies_see_the_programs_wiring(dev, change, policy, culprit
     changed = dataclasses.replace(dev, resources=tuple(change(list(dev.resources))))
     culprits = {v.urn.rsplit("::", 1)[-1] for v in evaluate(changed) if v.policy == policy}
     assert culprit in culprits
+
+
+@pytest.fixture(scope="module")
+def snap_start() -> ProgramRun:
+    return run_program("dev", {"apiSnapStart": "true"})
+
+
+def test_a_stack_with_the_api_on_snap_start_passes_the_pack(snap_start):
+    assert not [v for v in evaluate(snap_start) if v.level is EnforcementLevel.MANDATORY]
+
+
+def _integration_on_latest(run: ProgramRun):
+    """The API integration rewired to the function itself, as if it took `function.invoke_arn`, not the alias's."""
+    function = run.one("aws:lambda/function:Function", "api-handler-function")
+    alias = run.one("aws:lambda/alias:Alias", "api-handler-live")
+    return lambda resources: [
+        dataclasses.replace(r, dependencies=tuple(function.urn if d == alias.urn else d for d in r.dependencies))
+        if r.type == "aws:apigatewayv2/integration:Integration" else r
+        for r in resources
+    ]
+
+
+@pytest.mark.parametrize(("change", "policy", "culprit"), [
+    (_changed("api-handler-function", lambda i: {k: v for k, v in i.items() if k != "publish"}),
+     "lambda-snap-start-published", "api-handler-function"),
+    (None, "lambda-snap-start-invoked-through-a-version", "api-integration"),
+], ids=["unpublished", "integration-on-latest"])
+def test_the_snap_start_policies_see_the_programs_wiring(snap_start, change, policy, culprit):
+    assert not [v for v in evaluate(snap_start) if v.policy == policy]
+    change = change or _integration_on_latest(snap_start)
+    changed = dataclasses.replace(snap_start, resources=tuple(change(list(snap_start.resources))))
+    culprits = {v.urn.rsplit("::", 1)[-1] for v in evaluate(changed) if v.policy == policy}
+    assert culprit in culprits

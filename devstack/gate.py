@@ -91,7 +91,7 @@ class PresignGate:
     def __call__(self, environ: dict, start_response: Callable) -> Any:
         request = Request(environ)
         raw_uri = environ.get("RAW_URI") or environ.get("REQUEST_URI") or request.full_path
-        arrived = self._clock()  # S3 judges expiry when the request starts, not once its body is in
+        arrived = time.monotonic()  # S3 judges expiry when the request starts, not once its body is in
         try:
             body = request.get_data()
         except (HTTPException, OSError):  # the client went away mid-body, or sent chunks that do not parse
@@ -111,7 +111,8 @@ class PresignGate:
 
     def check(self, request: Request, raw_uri: str, query: list[tuple[str, str]], body: bytes,
               arrived: float | None = None) -> None:
-        """Raise `Rejected` unless S3 would accept this presigned request, which arrived at `arrived` (now)."""
+        """Raise `Rejected` unless S3 would accept this presigned request, which arrived at `arrived` (a
+        `time.monotonic()`; None: now)."""
         params = dict(query)
         refuse_sigv2(params)
         missing = [name for name in _AUTH_PARAMS if name not in params]
@@ -134,7 +135,8 @@ class PresignGate:
         if not 1 <= expires <= contract.MAX_URL_EXPIRES_SECONDS:
             raise Rejected(400, "AuthorizationQueryParametersError",
                            "X-Amz-Expires must be less than a week (in seconds) that is; 604800 seconds.")
-        now = self._clock() if arrived is None else arrived
+        # The gate's clock, as it read when the request arrived (the clock is read here, once per judged request).
+        now = self._clock() - (0.0 if arrived is None else time.monotonic() - arrived)
         if now > signed_at + expires:
             raise Rejected(403, "AccessDenied", "Request has expired", Expires=_iso8601(signed_at + expires),
                            ServerTime=_iso8601(now), **{"X-Amz-Expires": str(expires)})

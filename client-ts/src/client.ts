@@ -9,6 +9,7 @@ import { type Body, type Sha256, bytesOf, sizeOf, webCryptoSha256 } from "./body
 import {
   type CaptureMode,
   type Half,
+  type HalfRecord,
   type SessionCreated,
   type SessionState,
   type SessionStatus,
@@ -344,7 +345,10 @@ export class UploadClient {
           grant = (await this.api("POST", path, request, options.signal, what)) as UploadGrant;
         } catch (refused) {
           // A write-once grant refused because this half is already recorded: the upload asked for has happened.
-          if (refused instanceof Attempt && refused.status === 409 && (await this.halfRecorded(sessionId, windowIndex, half, options.signal))) {
+          if (refused instanceof Attempt && refused.status === 409) {
+            const recorded = await this.recordedHalf(sessionId, windowIndex, half, options.signal);
+            if (recorded === null) throw refused; // not write-once: the session's state refuses the grant
+            writeOnce(recorded, size, request["sha256"], half, 409);
             report("uploaded", attempt + 1, { sentBytes: size });
             return { ...result, alreadyStored: true };
           }
@@ -353,6 +357,17 @@ export class UploadClient {
         result.s3Key = typeof grant.s3Key === "string" ? grant.s3Key : null;
         report("uploading", attempt + 1);
         const put = await this.put(grant, body, size, options.signal, what);
+        if (put.alreadyStored) {
+          // S3 holds an object at the key (If-None-Match: * met it): these bytes, or another writer's?
+          const recorded = await this.recordedHalf(sessionId, windowIndex, half, options.signal);
+          if (recorded === null && attempt === 0) {
+            // Stored, not recorded yet, and no earlier attempt of ours could have stored it: ask again once its
+            // event is handled (or, if it fails validation, once it is moved out of the way, freeing the key).
+            throw new Attempt(`the window's ${half} is stored but not recorded yet`, 412, true);
+          }
+          // Recorded: compare. Not recorded after an attempt of ours whose answer was lost: most likely ours.
+          if (recorded !== null) writeOnce(recorded, size, request["sha256"], half, 412);
+        }
         report("uploaded", attempt + 1, { sentBytes: size });
         return { ...result, etag: put.etag, alreadyStored: put.alreadyStored };
       } catch (failure) {
@@ -424,17 +439,15 @@ export class UploadClient {
     throw new Attempt(message, response.status, isTransient(response.status, code, message), code);
   }
 
-  /** Whether the backend already holds this half of the window (GET /sessions/{id}/windows); false when unknown. */
-  private async halfRecorded(sessionId: string, windowIndex: number, half: Half, signal?: AbortSignal): Promise<boolean> {
-    try {
-      const path = `/sessions/${encodeURIComponent(sessionId)}/windows?from=${windowIndex}&limit=1`;
-      const page = (await this.api("GET", path, undefined, signal, `window ${windowIndex}`)) as WindowsPage;
-      const detail = page.windows?.[0];
-      return detail?.windowIndex === windowIndex && detail[half] !== null && detail[half] !== undefined;
-    } catch (error) {
-      if (error instanceof CancelledError) throw error;
-      return false;
-    }
+  /** The backend's record of this half of the window (GET /sessions/{id}/windows); null while it has none. A failed
+   * read throws, as any call: the attempt is retried as its status says. */
+  private async recordedHalf(sessionId: string, windowIndex: number, half: Half, signal?: AbortSignal): Promise<HalfRecord | null> {
+    const path = `/sessions/${encodeURIComponent(sessionId)}/windows?from=${windowIndex}&limit=1`;
+    const page = (await this.api("GET", path, undefined, signal, `window ${windowIndex}`)) as WindowsPage;
+    const detail = page.windows?.[0];
+    if (detail?.windowIndex !== windowIndex) return null;
+    const record = detail[half];
+    return record !== null && typeof record === "object" ? record : null;
   }
 
   /**
@@ -532,4 +545,16 @@ function asMedia(media: Body | WindowMedia): WindowMedia {
     return media as WindowMedia;
   }
   return { audio: media as Body };
+}
+
+/** Throws (not retried) unless the half the backend recorded may be these bytes: by size, then by SHA-256 when S3
+ * reported a checksum. Without one (no checksum stored), the same size is all there is to compare: the key being
+ * write-once, an earlier attempt of ours whose answer was lost most likely stored it. */
+function writeOnce(recorded: HalfRecord, size: number, sha256: unknown, half: Half, status: number): void {
+  const checksum = recorded["checksumSha256"];
+  const differs =
+    recorded["sizeBytes"] !== size || (typeof checksum === "string" && checksum !== "" && typeof sha256 === "string" && checksum !== sha256);
+  if (differs) {
+    throw new Attempt(`the window's ${half} is already stored (uploads are write-once): the stored one has other content`, status, false);
+  }
 }

@@ -35,6 +35,8 @@ export class FakeService {
   readonly requests: Recorded[] = [];
   /** Session → window → halves stored. */
   readonly sessions = new Map<string, Map<number, Set<string>>>();
+  /** What the windows route says of a half stored (`session/window/half`): its size and checksum. */
+  private readonly records = new Map<string, Record<string, unknown>>();
   private readonly scripts = new Map<Route, Step[]>();
   private grants = 0;
 
@@ -46,6 +48,13 @@ export class FakeService {
     const id = randomUUID();
     this.sessions.set(id, new Map(recorded.map((w) => [w, new Set(["audio"])])));
     return id;
+  }
+
+  /** A half stored and recorded with these bytes (another run's upload, or another writer's). */
+  recordHalf(sessionId: string, window: number, half: "audio" | "frames", bytes: Uint8Array): void {
+    const session = this.sessions.get(sessionId)!;
+    session.set(window, new Set([...(session.get(window) ?? []), half]));
+    this.records.set(`${sessionId}/${window}/${half}`, { sizeBytes: bytes.length, checksumSha256: b64sha(bytes) });
   }
 
   of(route: Route): Recorded[] {
@@ -109,8 +118,8 @@ export class FakeService {
           .slice(0, Number(url.searchParams.get("limit") ?? 100))
           .map(([w, halves]) => ({
             windowIndex: w,
-            audio: halves.has("audio") ? { sizeBytes: 1 } : null,
-            frames: halves.has("frames") ? { sizeBytes: 1 } : null,
+            audio: halves.has("audio") ? (this.records.get(`${parts[1]}/${w}/audio`) ?? { sizeBytes: 1 }) : null,
+            frames: halves.has("frames") ? (this.records.get(`${parts[1]}/${w}/frames`) ?? { sizeBytes: 1 }) : null,
             ingested: false,
             invalid: null,
           }));
@@ -150,6 +159,7 @@ export class FakeService {
           return respond(400, "<Error><Code>BadDigest</Code><Message>The SHA256 you specified did not match the calculated checksum.</Message></Error>");
         }
         session.set(window, new Set([...(session.get(window) ?? []), half]));
+        this.records.set(`${sessionId}/${window}/${half}`, { sizeBytes: body.length, checksumSha256: b64sha(body) });
         return respond(200, "", { ETag: `"${createHash("md5").update(body).digest("hex")}"` });
       }
     }

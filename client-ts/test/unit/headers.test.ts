@@ -7,7 +7,7 @@ import { createServer, type IncomingHttpHeaders } from "node:http";
 import type { AddressInfo } from "node:net";
 import { beforeEach, test } from "node:test";
 
-import { UploadClient, UsageError } from "@session-uploads/client";
+import { UploadClient, type UploadError, UsageError } from "@session-uploads/client";
 
 import { API, b64sha, FakeService, TOKEN } from "../support/fake.js";
 
@@ -138,14 +138,36 @@ test("an audio_video window: the audio half, then the frames half with its frame
   await assert.rejects(client.uploadWindow(session, 4, { audio: AUDIO, frames: { body: FRAMES, frameCount: 0 } }), UsageError);
 });
 
-test("a half already stored (412 on the write-once PUT) is done, not failed", async () => {
-  const session = fake.newSession([0]);
+test("a half already stored with these bytes (412 on the write-once PUT) is done, not failed", async () => {
+  const session = fake.newSession();
+  fake.recordHalf(session, 0, "audio", AUDIO);
   const result = await client.uploadWindow(session, 0, AUDIO);
   assert.deepEqual([result.audio.alreadyStored, result.audio.attempts], [true, 1]);
 });
 
+test("a half already stored with other bytes fails as write-once, without a retry", async () => {
+  const session = fake.newSession();
+  fake.recordHalf(session, 0, "audio", AUDIO.map((b) => b ^ 1));
+  await assert.rejects(client.uploadWindow(session, 0, AUDIO), (error: UploadError) => {
+    assert.match(error.message, /already stored \(uploads are write-once\): the stored one has other content/);
+    assert.deepEqual([error.attempts, error.transient], [1, false]);
+    return true;
+  });
+  fake.recordHalf(session, 1, "audio", new Uint8Array(10)); // another size: other content, checksum or not
+  await assert.rejects(client.uploadWindow(session, 1, AUDIO), /other content/);
+});
+
+test("a 412 for a half the backend has not recorded yet is asked again, not taken for ours", async () => {
+  const session = fake.newSession();
+  fake.script("put", { status: 412, body: "<Error><Code>PreconditionFailed</Code><Message>pre-condition</Message></Error>" });
+  const result = await client.uploadWindow(session, 0, AUDIO);
+  assert.deepEqual([result.audio.alreadyStored, result.audio.attempts], [false, 2]);
+  assert.equal(fake.of("put").length, 2);
+});
+
 test("a grant refused 409 for a half already recorded is done; a 409 for anything else fails", async () => {
-  const session = fake.newSession([0]);
+  const session = fake.newSession();
+  fake.recordHalf(session, 0, "audio", AUDIO);
   fake.script("grant", { status: 409, body: { error: "window 0's audio is already recorded" } });
   assert.equal((await client.uploadWindow(session, 0, AUDIO)).audio.alreadyStored, true);
   assert.equal(fake.of("put").length, 0);

@@ -102,7 +102,8 @@ test("an entry that can never succeed leaves the outbox, is reported, and the ot
 });
 
 test("a window uploaded before a crash (its entry not yet removed) is done when the drain meets it again", async () => {
-  const session = fake.newSession([0]); // stored, but the app died before removing the entry
+  const session = fake.newSession();
+  fake.recordHalf(session, 0, "audio", new Uint8Array(100).fill(0)); // stored, but the app died before removing the entry
   const outbox = new Outbox(client, { store: memoryOutboxStore(), loadMedia: media });
   await outbox.enqueueWindow(session, 0);
   const result = await outbox.drain();

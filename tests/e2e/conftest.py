@@ -43,7 +43,9 @@ def stack(tmp_path_factory):
 
 @pytest.fixture
 def faults(stack):
-    """The stack's fault hooks, cleared after the test so that none leaks into the next."""
+    """The stack's fault hooks, given once the work earlier tests left in flight (a retry waiting) is done, so that
+    none of it takes a fault meant for this test; cleared after the test so that none leaks into the next."""
+    stack.wait_idle()
     yield stack.faults
     stack.faults.reset()
 

@@ -208,6 +208,7 @@ class Function:
         timeout_seconds: float,
         fault: Callable[[], bool] = lambda: False,
         concurrency: int = DEFAULT_CONCURRENCY,
+        memory_mb: int = MEMORY_MB,
     ):
         if concurrency < 1:
             raise ValueError(f"{name}: concurrency must be at least 1, not {concurrency}")
@@ -216,6 +217,7 @@ class Function:
         self.concurrency = concurrency
         self._load = load
         self._timeout = timeout_seconds
+        self._memory_mb = memory_mb
         self._fault = fault
         self._pool = threading.Condition()
         self._idle: list[Handler] = [load()]
@@ -230,7 +232,8 @@ class Function:
     def invoke(self, event: Any, request_id: str | None = None) -> Any:
         handler = self._acquire()
         try:
-            context = LambdaContext(self.name, self.arn, request_id or str(uuid.uuid4()), self._timeout)
+            context = LambdaContext(self.name, self.arn, request_id or str(uuid.uuid4()), self._timeout,
+                                    memory_limit_in_mb=self._memory_mb)
             if self._fault():
                 raise InjectedFault(f"{self.name}: failure injected by devstack faults")
             return handler(event, context)

@@ -488,6 +488,7 @@ class LocalStack:
             spec.timeout_seconds,
             fault=(lambda: self.faults.take(fault)) if fault else (lambda: False),
             concurrency=self.function_concurrency,
+            memory_mb=spec.memory_mb,
         )
 
     def _async(self, function: Function) -> AsyncInvoker:

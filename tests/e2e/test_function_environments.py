@@ -79,3 +79,12 @@ def test_each_local_function_runs_with_the_environment_the_program_deploys(stack
     assert set(local) == set(deployed)
     assert {k: v for k, v in local.items() if k not in COMPRESSIBLE} == \
         {k: v for k, v in deployed.items() if k not in COMPRESSIBLE}
+
+
+def test_each_local_function_runs_with_the_timeout_and_memory_the_program_deploys(stack):
+    for spec in stack.deployment.functions.values():
+        deployed = stack.deployment.run.one("aws:lambda/function:Function", spec.resource).inputs
+        assert (spec.timeout_seconds, spec.memory_mb) == (deployed["timeout"], deployed["memorySize"])
+        assert stack.function_variables[spec.module]  # loaded with its environment
+    api = stack.deployment.function(stack.deployment.api_function)
+    assert api.memory_mb == 512 and api.handler == "handlers.api.app.lambda_handler"

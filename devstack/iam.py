@@ -188,11 +188,7 @@ def granted(policy: dict) -> list[tuple[str, str, list[str]]]:
 def conformance(policy: dict, calls: Iterable[Call]) -> Conformance:
     calls = set(calls)
     denied = tuple(sorted((c for c in calls if not allowing_statements(policy, c)), key=lambda c: (c.action, c.resource)))
-    unused = tuple(
-        (sid, action) for sid, action, resources in granted(policy)
-        if not any(_matches(action.lower(), c.action.lower()) and any(_matches(r, c.resource) for r in resources)
-                   for c in calls)
-    )
+    unused = tuple(grant for grant, arns in _grant_uses(policy, calls).items() if not arns)
     return Conformance(denied, unused)
 
 

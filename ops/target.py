@@ -16,7 +16,6 @@ from ops.errors import UsageError
 PROJECT_DIR = Path(__file__).resolve().parent.parent  # where Pulumi.yaml is: `pulumi stack output` runs there
 LOCAL_ENDPOINTS = Path(".devstack") / "endpoints.json"  # written by `make dev` in the directory it started from
 LOCAL_ACCOUNT = "123456789012"  # moto's account, which the local stack runs in
-# The local stack checks no credentials, and must never be sent the operator's real ones.
 
 # Stack output -> what it is; every one is exported by __main__.py.
 OUTPUTS = {
@@ -172,7 +171,8 @@ def from_local(path: Path) -> Target:
               **{f"{name}Dlq": f"arn:aws:sqs:{region}:{account}:{url.rstrip('/').rsplit('/', 1)[-1]}"
                  for name, url in dlqs.items()}},
         local_endpoints={"aws": endpoints["awsEndpoint"], "lambda": endpoints["lambdaEndpoint"]},
-        # The local stack enforces IAM: its operator is an IAM user allowed everything.
+        # The local stack enforces IAM: its operator is an IAM user allowed everything. Never the operator's real
+        # credentials: the local stack must not be sent them.
         local_credentials={"aws_access_key_id": endpoints["accessKeyId"],
                            "aws_secret_access_key": endpoints["secretAccessKey"]},
     )

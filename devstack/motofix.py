@@ -1,20 +1,36 @@
-"""moto's TransactWriteItems, at a constant cost per transaction.
+"""Four of moto's costs that grow with what it holds or with each request, made constant (or per partition).
 
-moto 5.2.5 rolls a failed transaction back by deep-copying every table it touches before it starts: the cost of
-each transaction grows with the table, so a 10,000-window session spends seconds per completion event (real
-DynamoDB's cost is per item). This runs moto's own implementation unchanged except that the table copy is skipped,
-and rolls back by restoring only the items the transaction touches: the same all-or-nothing outcome.
+- TransactWriteItems: moto 5.2.5 rolls a failed transaction back by deep-copying every table it touches before it
+  starts, so the cost of each transaction grows with the table, and a 10,000-window session spends seconds per
+  completion event (real DynamoDB's cost is per item). This runs moto's own implementation unchanged except that
+  the table copy is skipped, and rolls back by restoring only the items the transaction touches: the same
+  all-or-nothing outcome.
+- Query without an index: moto reads every item of the table, sorts them all, and keeps the queried partition's, so
+  a session's status read cost 0.2 s of CPU once 3,000 windows were stored, and grew with every window of every
+  session. Here moto's own query reads the partition alone, in the same order: the same answer.
+- The server's dispatch: for every request, under one lock for all requests, moto lists its own package directory
+  (about 150 `isdir` calls) to tell whether a host names a service. The listing cannot change while moto runs; it
+  is read once. This was a tenth of the local stack's moto CPU under load.
+- ReceiveMessage: for each message it returns, moto checks the queue's retention period by computing all the
+  queue's attributes, three of which count every message in it: a receive of 10 from a queue of 500 cost 0.5 s of
+  CPU. The same check here reads the period from the queue.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
 import types
 from typing import Any
 
+import moto.backends
 import moto.dynamodb.models as dynamodb_models
+from moto.core.utils import unix_time
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
+from moto.sqs.models import Message, SQSBackend
 
 _ORIGINAL = DynamoDBBackend.transact_write_items
 
@@ -69,6 +85,56 @@ def transact_write_items(self: DynamoDBBackend, transact_items: list[dict[str, A
         raise
 
 
+_ORIGINAL_QUERY = Table.query
+_QUERY_PARAMETERS = inspect.signature(_ORIGINAL_QUERY)
+
+
+class _OnePartition:
+    """A table as moto's Query reads it when it names no index: `all_items()` is the queried partition alone (moto
+    keeps a partition's items under its hash key), sorted as moto sorts the whole table; the rest is the table."""
+
+    def __init__(self, table: Table, hash_key: DynamoType):
+        self._table = table
+        self._hash_key = hash_key
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._table, name)
+
+    def all_items(self) -> list:
+        partition = self._table.items.get(self._hash_key)
+        if partition is None:
+            return []
+        if not self._table.range_key_attr:
+            return [partition]
+        return sorted(partition.values(), key=lambda item: item.range_key)
+
+
+def query(self: Table, *args: Any, **kwargs: Any) -> Any:
+    arguments = _QUERY_PARAMETERS.bind(self, *args, **kwargs).arguments
+    if arguments.get("index_name") or arguments.get("hash_key") is None:
+        return _ORIGINAL_QUERY(self, *args, **kwargs)
+    return _ORIGINAL_QUERY(_OnePartition(self, arguments["hash_key"]), *args, **kwargs)
+
+
+_ORIGINAL_RETENTION = SQSBackend.is_message_valid_based_on_retention_period
+
+
+def is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str, message: Message) -> bool:
+    retention_seconds = self.get_queue(queue_name).message_retention_period
+    return retention_seconds + message.sent_timestamp / 1000 > unix_time()
+
+
+_MOTO_MODULES = moto.backends.list_of_moto_modules
+
+
+@functools.cache
+def _listed_once() -> tuple[str, ...]:
+    return tuple(_MOTO_MODULES())
+
+
 def install() -> None:
     """Idempotent; for the local stack's moto server and the tests' in-process moto alike."""
     DynamoDBBackend.transact_write_items = transact_write_items
+    Table.query = query
+    SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
+    moto.backends.list_of_moto_modules = _listed_once

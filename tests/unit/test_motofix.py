@@ -1,0 +1,127 @@
+"""moto as this project runs it (devstack/motofix.py): the same answers as moto's own code, at a cost that does not
+grow with what moto holds."""
+
+from __future__ import annotations
+
+import time
+
+import boto3
+import moto.backends
+import pytest
+from botocore.exceptions import ClientError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from moto import mock_aws
+from moto.dynamodb.models.table import Table
+from moto.sqs.models import SQSBackend
+
+from devstack import motofix
+
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="module")
+def dynamodb():
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        for name, keys in (("ranged", [("pk", "HASH"), ("sk", "RANGE")]), ("hashed", [("pk", "HASH")])):
+            client.create_table(
+                TableName=name,
+                KeySchema=[{"AttributeName": key, "KeyType": kind} for key, kind in keys],
+                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S" if key == "pk" else "N"}
+                                      for key, _ in keys],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        yield client
+
+
+def _pages(client, **query) -> list[list[dict]]:
+    pages, start = [], {}
+    while True:
+        page = client.query(**query, **start)
+        pages.append(page["Items"])
+        if "LastEvaluatedKey" not in page:
+            return pages
+        start = {"ExclusiveStartKey": page["LastEvaluatedKey"]}
+
+
+def _with_moto_query(monkeypatch, client, **query) -> list[list[dict]]:
+    with monkeypatch.context() as patched:
+        patched.setattr(Table, "query", motofix._ORIGINAL_QUERY)
+        return _pages(client, **query)
+
+
+items = st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 30), st.text(max_size=3)), max_size=40)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(items=items, partition=st.sampled_from("abcd"), limit=st.none() | st.integers(1, 7), forward=st.booleans(),
+       low=st.integers(0, 30))
+def test_a_query_without_an_index_answers_as_moto_does(dynamodb, monkeypatch, items, partition, limit, forward, low):
+    for table in ("ranged", "hashed"):
+        for page in dynamodb.scan(TableName=table)["Items"]:
+            dynamodb.delete_item(TableName=table, Key={k: v for k, v in page.items() if k in ("pk", "sk")})
+    for pk, sk, value in items:
+        dynamodb.put_item(TableName="ranged", Item={"pk": {"S": pk}, "sk": {"N": str(sk)}, "v": {"S": value}})
+        dynamodb.put_item(TableName="hashed", Item={"pk": {"S": pk}, "v": {"S": value}})
+    queries = [
+        {"TableName": "ranged", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": partition}}},
+        {"TableName": "ranged", "KeyConditionExpression": "pk = :p AND sk >= :low",
+         "ExpressionAttributeValues": {":p": {"S": partition}, ":low": {"N": str(low)}}},
+        {"TableName": "ranged", "KeyConditionExpression": "pk = :p", "FilterExpression": "v <> :empty",
+         "ExpressionAttributeValues": {":p": {"S": partition}, ":empty": {"S": ""}}},
+        {"TableName": "hashed", "KeyConditionExpression": "pk = :p", "ExpressionAttributeValues": {":p": {"S": partition}}},
+    ]
+    for query in queries:
+        query = {**query, "ScanIndexForward": forward, **({"Limit": limit} if limit else {})}
+        assert _pages(dynamodb, **query) == _with_moto_query(monkeypatch, dynamodb, **query)
+
+
+def test_a_query_reads_its_partition_not_the_table(dynamodb, monkeypatch):
+    read_whole_table = []
+    monkeypatch.setattr(Table, "all_items", lambda self: read_whole_table.append(self.name) or [])
+    dynamodb.put_item(TableName="ranged", Item={"pk": {"S": "only"}, "sk": {"N": "1"}})
+
+    page = dynamodb.query(TableName="ranged", KeyConditionExpression="pk = :p",
+                          ExpressionAttributeValues={":p": {"S": "only"}})
+
+    assert [item["sk"] for item in page["Items"]] == [{"N": "1"}]
+    assert read_whole_table == []
+
+
+def test_a_failed_transaction_changes_nothing(dynamodb):
+    dynamodb.put_item(TableName="ranged", Item={"pk": {"S": "t"}, "sk": {"N": "1"}, "n": {"N": "1"}})
+    update = {"TableName": "ranged", "Key": {"pk": {"S": "t"}, "sk": {"N": "1"}},
+              "UpdateExpression": "SET n = n + :one", "ExpressionAttributeValues": {":one": {"N": "1"}}}
+    new = {"TableName": "ranged", "Item": {"pk": {"S": "t"}, "sk": {"N": "2"}}}
+    refused = {"TableName": "ranged", "Key": {"pk": {"S": "t"}, "sk": {"N": "3"}},
+               "ConditionExpression": "attribute_exists(pk)", "UpdateExpression": "SET n = :one",
+               "ExpressionAttributeValues": {":one": {"N": "1"}}}
+
+    with pytest.raises(ClientError, match="TransactionCanceledException"):
+        dynamodb.transact_write_items(TransactItems=[{"Update": update}, {"Put": new}, {"Update": refused}])
+
+    stored = dynamodb.query(TableName="ranged", KeyConditionExpression="pk = :p",
+                            ExpressionAttributeValues={":p": {"S": "t"}})["Items"]
+    assert stored == [{"pk": {"S": "t"}, "sk": {"N": "1"}, "n": {"N": "1"}}]
+    dynamodb.transact_write_items(TransactItems=[{"Update": update}, {"Put": new}])
+    assert dynamodb.get_item(TableName="ranged", Key=update["Key"])["Item"]["n"] == {"N": "2"}
+
+
+def test_a_message_is_kept_for_the_queue_s_retention_period_as_moto_keeps_it():
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = sqs.create_queue(QueueName="kept", Attributes={"MessageRetentionPeriod": "60"})["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="m")
+        backend: SQSBackend = moto.backends.get_backend("sqs")["123456789012"][REGION]
+        message = backend.get_queue("kept")._messages[0]
+        for age, kept in ((59, True), (61, False)):
+            message.sent_timestamp = int((time.time() - age) * 1000)
+            assert motofix.is_message_valid_based_on_retention_period(backend, "kept", message) is kept
+            assert motofix._ORIGINAL_RETENTION(backend, "kept", message) is kept
+
+
+def test_the_listing_of_moto_s_services_is_read_once_and_is_moto_s_own():
+    assert list(moto.backends.list_of_moto_modules()) == list(motofix._MOTO_MODULES())
+    assert "s3" in moto.backends.list_of_moto_modules() and "dynamodb" in moto.backends.list_of_moto_modules()
+    assert moto.backends.list_of_moto_modules() is moto.backends.list_of_moto_modules()

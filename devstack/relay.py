@@ -36,7 +36,9 @@ def failure_record(function_arn: str, event: Any, request_id: str, error: BaseEx
 
 class EventRelay:
     """Polls the notification queue; each S3 event goes to the completion function's async invoker, and its
-    message is deleted once the event was handled or dead-lettered (so a crash in between redelivers it)."""
+    message is deleted once the invoker has it. The queue stands for S3's delivery to Lambda, the invoker for
+    Lambda's event queue: a backlog waits in the invoker, and the queue stays short (moto scans it whole on every
+    send, receive and delete)."""
 
     def __init__(
         self,
@@ -74,33 +76,34 @@ class EventRelay:
                     log.exception("receiving S3 events failed")
                     self._stopping.wait(0.5)
                 continue
-            for message in messages:
-                self._relay(message)
-            if not messages:
+            if messages:
+                self.relay(messages)
+            else:
                 self._stopping.wait(POLL_INTERVAL_SECONDS)
 
-    def _relay(self, message: dict) -> None:
-        receipt = message["ReceiptHandle"]
+    def relay(self, messages: list[dict]) -> None:
+        """Each message's event to the invoker, then the messages deleted in one request: Lambda has accepted the
+        events into its own queue, and S3's delivery is done. Deleted after the submits, so that each event counts
+        as work in flight before it leaves the queue (LocalStack.wait_idle)."""
+        for message in messages:
+            self._submit(message["Body"])
+        self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=[
+            {"Id": str(n), "ReceiptHandle": message["ReceiptHandle"]} for n, message in enumerate(messages)
+        ])
+
+    def _submit(self, body: str) -> None:
         try:
-            event = json.loads(message["Body"])
+            event = json.loads(body)
         except ValueError:
             event = None
         if not isinstance(event, dict) or event.get("Event") == "s3:TestEvent":
-            # S3 posts a test event when the notification is configured; a Lambda target never sees one.
-            self._delete(receipt)
-            return
+            return  # S3 posts a test event when the notification is configured; a Lambda target never sees one.
         if self._drop():
             log.info("S3 event dropped (devstack fault): %s", _keys(event))
-            self._delete(receipt)
             return
         if self._duplicate():
-            # A second, independent async invocation of the same event; submitted first, so that it is counted
-            # as work in flight before the original can delete the message.
-            self._invoker.submit(event)
-        self._invoker.submit(event, on_done=lambda: self._delete(receipt))
-
-    def _delete(self, receipt: str) -> None:
-        self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=receipt)
+            self._invoker.submit(event)  # a second, independent async invocation of the same event
+        self._invoker.submit(event)
 
 
 def _keys(event: dict) -> list[str]:

@@ -17,6 +17,7 @@ starts many stacks. What a container would have to itself and this process share
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import importlib.util
 import logging
@@ -285,9 +286,21 @@ class Activity:
 FailureHandler = Callable[[Any, str, BaseException, int], None]
 
 
+@dataclass
+class _AsyncEvent:
+    event: Any
+    request_id: str
+    on_done: Callable[[], None] | None
+    attempts: int = 0
+
+
 class AsyncInvoker:
-    """Lambda's asynchronous invocation of one function: accepted at once, run in the background, retried after
-    each delay with the same request id, then handed to `on_failure` (the function's on-failure destination)."""
+    """Lambda's asynchronous invocation of one function: accepted at once into the function's event queue, run by
+    at most as many workers as the function has instances, retried after each delay with the same request id (a
+    waiting retry holds no instance), then handed to `on_failure` (the function's on-failure destination).
+
+    The queue is in memory, as Lambda's is the service's own: events still queued when the stack stops are dropped
+    with it. Workers start with work and end when the queue is empty: a backlog costs memory, not threads."""
 
     def __init__(
         self,
@@ -302,52 +315,82 @@ class AsyncInvoker:
         self._activity = activity
         self._stopping = stopping
         self._on_failure = on_failure
-        self._threads: set[threading.Thread] = set()
+        self._queue: collections.deque[_AsyncEvent] = collections.deque()
+        self._workers = 0
+        self._threads: set[threading.Thread] = set()  # workers, and retries waiting for their delay
         self._lock = threading.Lock()
 
     def submit(self, event: Any, on_done: Callable[[], None] | None = None) -> str:
         request_id = str(uuid.uuid4())
         self._activity.begin()
-        thread = threading.Thread(
-            target=self._run, args=(event, request_id, on_done), name=f"{self.function.name}-{request_id[:8]}", daemon=True
-        )
+        self._enqueue(_AsyncEvent(event, request_id, on_done))
+        return request_id
+
+    def _enqueue(self, queued: _AsyncEvent) -> None:
+        with self._lock:
+            self._queue.append(queued)
+            if self._workers >= self.function.concurrency:
+                return  # a busy worker takes it next
+            self._workers += 1
+        self._start(self._work, "worker")
+
+    def _start(self, target: Callable[..., None], role: str, *args: Any) -> None:
+        thread = threading.Thread(target=self._tracked, args=(target, *args), name=f"{self.function.name}-{role}",
+                                  daemon=True)
         with self._lock:
             self._threads.add(thread)
         thread.start()
-        return request_id
 
-    def _run(self, event: Any, request_id: str, on_done: Callable[[], None] | None) -> None:
+    def _tracked(self, target: Callable[..., None], *args: Any) -> None:
         try:
-            error: BaseException | None = None
-            attempts = 0
-            for delay in (0.0, *self._delays):
-                if delay and self._stopping.wait(delay):
-                    return  # the stack is stopping: the event is dropped with it, as it lives in memory only
-                attempts += 1
-                try:
-                    self.function.invoke(event, request_id)
-                except Exception as failure:  # noqa: BLE001 - Lambda catches every error of an async invocation
-                    error = failure
-                    log.warning("%s attempt %d of %s failed: %r", self.function.name, attempts, request_id, failure)
-                    continue
-                error = None
-                break
-            if error is not None:
-                if self._on_failure is not None:
-                    self._on_failure(event, request_id, error, attempts)
-                else:
-                    log.error("%s: %s dropped after %d attempts", self.function.name, request_id, attempts)
-            if on_done is not None:
-                on_done()
-        except Exception:  # noqa: BLE001 - a background thread must log, never die silently
-            log.exception("%s: async invocation %s broke", self.function.name, request_id)
+            target(*args)
         finally:
-            self._activity.end()
             with self._lock:
                 self._threads.discard(threading.current_thread())
 
+    def _work(self) -> None:
+        while True:
+            with self._lock:
+                if not self._queue or self._stopping.is_set():
+                    self._workers -= 1
+                    return
+                queued = self._queue.popleft()
+            self._attempt(queued)
+
+    def _attempt(self, queued: _AsyncEvent) -> None:
+        queued.attempts += 1
+        try:
+            self.function.invoke(queued.event, queued.request_id)
+        except Exception as failure:  # noqa: BLE001 - Lambda catches every error of an async invocation
+            log.warning("%s attempt %d of %s failed: %r", self.function.name, queued.attempts, queued.request_id,
+                        failure)
+            if queued.attempts <= len(self._delays):
+                self._start(self._retry_later, "retry", queued)
+            else:
+                self._finish(queued, failure)
+            return
+        self._finish(queued, None)
+
+    def _retry_later(self, queued: _AsyncEvent) -> None:
+        if not self._stopping.wait(self._delays[queued.attempts - 1]):
+            self._enqueue(queued)
+
+    def _finish(self, queued: _AsyncEvent, error: BaseException | None) -> None:
+        try:
+            if error is not None and self._on_failure is not None:
+                self._on_failure(queued.event, queued.request_id, error, queued.attempts)
+            elif error is not None:
+                log.error("%s: %s dropped after %d attempts", self.function.name, queued.request_id, queued.attempts)
+            if queued.on_done is not None:
+                queued.on_done()
+        except Exception:  # noqa: BLE001 - a background thread must log, never die silently
+            log.exception("%s: async invocation %s broke", self.function.name, queued.request_id)
+        finally:
+            self._activity.end()
+
     def join(self, timeout: float = 30.0) -> None:
-        """Wait for invocations in flight; call after setting `stopping`, which cuts retry delays short."""
+        """Wait for the invocations running; call after setting `stopping`, which cuts retry delays short and leaves
+        queued events unrun."""
         with self._lock:
             threads = list(self._threads)
         for thread in threads:

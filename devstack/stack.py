@@ -358,16 +358,19 @@ class LocalStack:
         """Return once every S3 event was delivered (or dead-lettered) and every async invocation finished."""
         deadline = time.monotonic() + timeout
         while True:
-            # The queue first: a message leaves it only after its invocation ended, and an ingest invoke is
-            # counted before the completion invocation that made it ends.
-            attributes = self._sqs.get_queue_attributes(
-                QueueUrl=self.events_queue_url,
-                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-            )["Attributes"]
-            if not any(int(value) for value in attributes.values()) and not self._activity.busy:
-                return
+            queue = None  # asked only when nothing is in flight: moto scans the whole queue to answer
+            if not self._activity.busy:
+                # The queue, then the work in flight again: a message leaves the queue only once its event is
+                # counted in flight, and an ingest invoke is counted before the completion invocation that made it
+                # ends.
+                queue = self._sqs.get_queue_attributes(
+                    QueueUrl=self.events_queue_url,
+                    AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+                )["Attributes"]
+                if not any(int(value) for value in queue.values()) and not self._activity.busy:
+                    return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"local stack still busy after {timeout} s: queue {attributes}")
+                raise TimeoutError(f"local stack still busy after {timeout} s (queue: {queue or 'not asked'})")
             time.sleep(0.05)
 
     # -- parts -------------------------------------------------------------------------------------------------

@@ -16,7 +16,8 @@ import pytest
 
 from devstack import s3events, samples
 from devstack.apigw import http_api_event
-from devstack.runtime import Function, load_handler_module
+from devstack.relay import EventRelay
+from devstack.runtime import Activity, AsyncInvoker, Function, load_handler_module
 from tests.e2e.conftest import put
 
 REGION = "eu-west-1"
@@ -131,6 +132,84 @@ def test_an_instance_that_fails_to_start_fails_its_invocation_and_frees_its_plac
         _wait_until(lambda: function.instances == 2, "a second instance started")
         release.set()
         assert (busy.result(timeout=WAIT), second.result(timeout=WAIT)) == (True, True)
+
+
+# -- Lambda's async event queue ---------------------------------------------------------------------------------
+
+
+def _workers(name: str) -> int:
+    return sum(thread.name == f"{name}-worker" for thread in threading.enumerate())
+
+
+def test_a_backlog_of_async_events_waits_in_the_queue_and_runs_on_no_more_workers_than_instances():
+    release = threading.Event()
+    handled: list[int] = []
+    function = Function("backlog", lambda: lambda event, context: (release.wait(WAIT), handled.append(event)),
+                        REGION, timeout_seconds=WAIT, concurrency=2)
+    activity = Activity()
+    invoker = AsyncInvoker(function, (0.01,), activity, threading.Event())
+
+    for n in range(200):
+        invoker.submit(n)
+    assert activity.busy and _workers("backlog") == 2  # 200 events, two threads: each runs one at a time
+    release.set()
+    _wait_until(lambda: not activity.busy, "every event handled")
+
+    assert sorted(handled) == list(range(200))
+    _wait_until(lambda: _workers("backlog") == 0, "the workers gone once the queue is empty")
+
+
+def test_a_failed_async_event_waits_for_its_retry_without_holding_a_worker_then_goes_to_its_destination():
+    attempts: list[str] = []
+    failures: list[tuple[str, str, int]] = []
+
+    def handler(event: str, context: Any) -> None:
+        attempts.append(f"{event}:{context.aws_request_id[:8]}")
+        if event == "bad":
+            raise RuntimeError("always fails")
+
+    function = Function("retrying", lambda: handler, REGION, timeout_seconds=WAIT, concurrency=1)
+    activity = Activity()
+    invoker = AsyncInvoker(function, (0.3, 0.3), activity, threading.Event(),
+                           on_failure=lambda event, request_id, error, n: failures.append((event, str(error), n)))
+    bad = invoker.submit("bad")[:8]
+    good = invoker.submit("good")[:8]
+    _wait_until(lambda: not activity.busy, "both events done")
+
+    # The one worker ran the good event while the bad one waited for its retry; each retry has its request id.
+    assert attempts == [f"bad:{bad}", f"good:{good}", f"bad:{bad}", f"bad:{bad}"]
+    assert failures == [("bad", "always fails", 3)]
+
+
+def test_the_relay_hands_each_event_to_the_invoker_then_deletes_the_messages_before_any_has_run():
+    class Queue:
+        def __init__(self) -> None:
+            self.deleted: list[str] = []
+
+        def delete_message_batch(self, QueueUrl: str, Entries: list[dict]) -> None:  # noqa: N803 - boto3's names
+            self.deleted += [entry["ReceiptHandle"] for entry in Entries]
+
+    class Invoker:
+        def __init__(self) -> None:
+            self.submitted: list[tuple[dict, list[str]]] = []
+
+        def submit(self, event: dict) -> str:
+            self.submitted.append((event, list(queue.deleted)))
+            return "request"
+
+    queue, invoker = Queue(), Invoker()
+    events = [s3events.notification(s3events.notification_record("bucket", f"sessions/s/window_00{n}/audio.wav", size=1))
+              for n in range(2)]
+    duplicated = iter([True, False])
+    relay = EventRelay(queue, "url", invoker, threading.Event(), duplicate=lambda: next(duplicated))
+    relay.relay([{"ReceiptHandle": "test", "Body": json.dumps({"Event": "s3:TestEvent"})}] +
+                [{"ReceiptHandle": f"receipt-{n}", "Body": json.dumps(event)} for n, event in enumerate(events)])
+
+    # The first event twice (a duplicate), the test event never; every submit before any message left the queue;
+    # then all deleted though none has run: a backlog waits in the invoker, and the queue, which moto scans whole on
+    # every send, receive and delete, stays short.
+    assert invoker.submitted == [(events[0], []), (events[0], []), (events[1], [])]
+    assert queue.deleted == ["test", "receipt-0", "receipt-1"]
 
 
 # -- real handler modules: environment, credentials, logger keys and metrics ------------------------------------

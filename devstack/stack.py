@@ -8,6 +8,7 @@ import os
 import secrets
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import partial
@@ -318,11 +319,14 @@ class LocalStack:
         return records
 
     def ingest_counts(self, session_id: str) -> dict[int, int]:
-        """window -> number of distinct ingest invocations recorded by the ingest function for the session."""
-        counts: dict[int, int] = {}
-        for record in self.ingest_requests(session_id):
-            counts[record["windowIndex"]] = counts.get(record["windowIndex"], 0) + 1
-        return counts
+        """window -> number of distinct ingest invocations recorded by the ingest function for the session: one
+        object per invocation, named by its window and request id, so the bucket's listing alone counts them."""
+        counts: Counter[int] = Counter()
+        paginator = self._s3.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.names.bucket, Prefix=layout.ingest_records_prefix(session_id)):
+            windows = (layout.ingest_record_window(session_id, obj["Key"]) for obj in page.get("Contents", []))
+            counts.update(window for window in windows if window is not None)
+        return dict(counts)
 
     def dlq_messages(self, queue_url: str | None = None) -> list[dict]:
         """The records in the completion DLQ, or in the queue at `queue_url` (the sweeper's DLQ, say), in Lambda's

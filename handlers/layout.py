@@ -128,6 +128,18 @@ def ingest_record_key(session_id: str, window_index: int, request_id: str) -> st
     return f"{ingest_records_prefix(session_id)}{window_dir(window_index)}/{request_id}.json"
 
 
+def ingest_record_window(session_id: str, key: str) -> int | None:
+    """The window of one of the session's ingest records (`ingest_record_key`), or None for any other key."""
+    prefix = ingest_records_prefix(session_id)
+    directory, slash, name = key.removeprefix(prefix).partition("/")
+    digits = directory.removeprefix("window_")
+    if not (key.startswith(prefix) and slash and name.endswith(".json") and "/" not in name and digits.isdigit()
+            and digits.isascii()):
+        return None
+    window_index = int(digits)
+    return window_index if window_dir(window_index) == directory and is_window_index(window_index) else None
+
+
 def object_filters() -> list[tuple[str, str]]:
     """(prefix, suffix) of each half's keys, one pair per Media: the S3 notification's filters (one configuration per
     pair) and the EventBridge rule's key wildcards are built from these."""

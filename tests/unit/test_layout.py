@@ -1,6 +1,8 @@
 """The key layout: every key the grant can mint parses back to the same session and window; nothing else parses."""
 
 
+import uuid
+
 import boto3
 import pytest
 from hypothesis import given, settings
@@ -113,6 +115,20 @@ def test_hostile_variants_of_a_valid_key_do_not_parse(session_id, window, media)
         layout.ingest_record_key(session_id, window, "r"),
     ):
         assert layout.parse_key(variant) is None, variant
+
+
+@given(session_id=session_ids, window=windows, request_id=st.uuids().map(str))
+def test_an_ingest_record_key_names_its_window(session_id, window, request_id):
+    key = layout.ingest_record_key(session_id, window, request_id)
+    assert layout.ingest_record_window(session_id, key) == window
+    for other in (
+        layout.ingest_record_key(str(uuid.uuid4()), window, request_id),  # another session's
+        key.replace("window_", "window_0"),  # a zero-padded alias
+        key.removesuffix(".json"),
+        key.replace(f"/{request_id}", f"/x/{request_id}"),
+        layout.object_key(session_id, window, layout.Media.AUDIO),
+    ):
+        assert layout.ingest_record_window(session_id, other) is None, other
 
 
 V4 = "3f2c8a4e-9b1d-4c7e-8a5f-0d6e1b2c3a4f"

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
+from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.models.table import Table
 from moto.sqs.models import SQSBackend
 
@@ -87,6 +88,40 @@ def test_a_query_reads_its_partition_not_the_table(dynamodb, monkeypatch):
 
     assert [item["sk"] for item in page["Items"]] == [{"N": "1"}]
     assert read_whole_table == []
+
+
+scalars = (st.builds(lambda text: {"S": text}, st.text(min_size=1, max_size=5))
+           | st.builds(lambda n: {"N": str(n)}, st.integers(-5, 5))
+           | st.builds(lambda flag: {"BOOL": flag}, st.booleans())
+           | st.just({"NULL": True})
+           | st.builds(lambda data: {"B": data}, st.binary(min_size=1, max_size=4))
+           | st.builds(lambda texts: {"SS": sorted(texts)}, st.sets(st.text(min_size=1, max_size=3), min_size=1, max_size=3))
+           | st.builds(lambda numbers: {"NS": sorted(map(str, numbers))}, st.sets(st.integers(0, 9), min_size=1, max_size=3)))
+values = st.recursive(scalars, lambda inner: st.builds(lambda members: {"L": members}, st.lists(inner, max_size=3))
+                      | st.builds(lambda members: {"M": members}, st.dictionaries(st.text(min_size=1, max_size=3),
+                                                                                 inner, max_size=3)), max_leaves=8)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(attributes=st.dictionaries(st.sampled_from(["a", "b", "c", "d"]), values, max_size=4))
+def test_dynamodb_answers_carry_every_attribute_value_as_moto_writes_them(dynamodb, monkeypatch, attributes):
+    key = {"pk": {"S": "values"}, "sk": {"N": "1"}}
+    item = {**key, **attributes, "z": {"N": "1"}}
+    dynamodb.put_item(TableName="ranged", Item=item)
+    reads = {
+        "GetItem": lambda: dynamodb.get_item(TableName="ranged", Key=key)["Item"],
+        "Query": lambda: dynamodb.query(TableName="ranged", KeyConditionExpression="pk = :p",
+                                        ExpressionAttributeValues={":p": {"S": "values"}})["Items"],
+        "BatchGetItem": lambda: dynamodb.batch_get_item(RequestItems={"ranged": {"Keys": [key]}})["Responses"],
+        "UpdateItem": lambda: dynamodb.update_item(TableName="ranged", Key=key, UpdateExpression="SET z = :z",
+                                                   ExpressionAttributeValues={":z": {"N": "1"}},
+                                                   ReturnValues="ALL_NEW")["Attributes"],
+    }
+    fast = {name: read() for name, read in reads.items()}
+    with monkeypatch.context() as patched:
+        patched.setattr(BaseJSONSerializer, "_serialize_type_structure", motofix._ORIGINAL_SERIALIZE_STRUCTURE)
+        assert {name: read() for name, read in reads.items()} == fast
+    assert fast["GetItem"] == fast["UpdateItem"] == item
 
 
 def test_a_failed_transaction_changes_nothing(dynamodb):

@@ -199,7 +199,8 @@ class Function:
     An invocation takes an idle instance (the one released last: the warmest), or starts a new one while fewer than
     `concurrency` exist (a cold start, outside the invocation's time), or waits for one to be released. Lambda
     throttles past its reserved concurrency rather than waiting; here the caller waits, as a retried async event
-    would. The first instance is loaded here, so a module that cannot load fails the stack's start."""
+    would. The first `warm` instances are loaded here (at least one, so a module that cannot load fails the stack's
+    start), as provisioned concurrency would start them."""
 
     def __init__(
         self,
@@ -210,9 +211,10 @@ class Function:
         fault: Callable[[], bool] = lambda: False,
         concurrency: int = DEFAULT_CONCURRENCY,
         memory_mb: int = MEMORY_MB,
+        warm: int = 1,
     ):
-        if concurrency < 1:
-            raise ValueError(f"{name}: concurrency must be at least 1, not {concurrency}")
+        if not 1 <= warm <= concurrency:
+            raise ValueError(f"{name}: needs 1 <= warm ({warm}) <= concurrency ({concurrency})")
         self.name = name
         self.arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"
         self.concurrency = concurrency
@@ -221,8 +223,8 @@ class Function:
         self._memory_mb = memory_mb
         self._fault = fault
         self._pool = threading.Condition()
-        self._idle: list[Handler] = [load()]
-        self._instances = 1
+        self._idle: list[Handler] = [load() for _ in range(warm)]
+        self._instances = warm
 
     @property
     def instances(self) -> int:

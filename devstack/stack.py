@@ -484,8 +484,11 @@ class LocalStack:
         }
 
     def _function(self, spec: FunctionSpec, fault: str | None) -> Function:
-        """The function's instances (up to `function_concurrency`), each a private load of its handler module in its
-        environment, every one's calls recorded for devstack/iam.py."""
+        """The function's instances (`function_concurrency`), each a private load of its handler module in its
+        environment, every one's calls recorded for devstack/iam.py. All are loaded now, while nothing else runs:
+        a load swaps os.environ (runtime.deployed_environment), and a client of the stack in this process reading
+        os.environ meanwhile (requests does on every call, for proxies) could find a key gone between listing it
+        and reading it."""
         recorder = self.calls[spec.name] = iam.CallRecorder(self.region)
         environment = self._environment(spec)
         return Function(
@@ -496,6 +499,7 @@ class LocalStack:
             fault=(lambda: self.faults.take(fault)) if fault else (lambda: False),
             concurrency=self.function_concurrency,
             memory_mb=spec.memory_mb,
+            warm=self.function_concurrency,
         )
 
     def _async(self, function: Function) -> AsyncInvoker:

@@ -83,8 +83,6 @@ preview: $(BIN)/.installed $(LAYER)
 bench: $(BIN)/.installed $(LAYER)
 	$(BIN)/python -m bench.results
 
-# The load scenario at 1,000 windows (20 sessions of 50) with duplicate and dropped events and failing ingest invokes,
-# the DLQ redriven with the operator tool and the dropped events healed by the sweeper; not in CI.
 # Least privilege, granted vs used: every AWS call each function makes across the e2e and reliability suites (on the
 # local stack, under the program's own roles), checked against its policy by ARN; exit 1 when a call is outside every
 # statement or a grant is never used (devstack/iam.py).
@@ -95,8 +93,11 @@ iam-report: $(BIN)/.installed $(LAYER)
 	DEVSTACK_IAM_CALLS=$(IAM_CALLS) $(BIN)/python -m pytest -q -n auto -p no:cacheprovider tests/e2e tests/reliability
 	$(BIN)/python -m devstack.iam report $(IAM_CALLS)
 
+# The load scenario at 10,000 windows (100 sessions of 100, 4 at a time) with duplicate and dropped events and failing
+# ingest invokes, the DLQ redriven with the operator tool and the dropped events healed by the sweeper; about ten
+# minutes on 2 cores, not in CI.
 soak: $(BIN)/.installed $(LAYER)
-	$(BIN)/python -m bench.load --sessions 20 --windows 50
+	$(BIN)/python -m bench.load
 
 # The local stack in the foreground (Ctrl-C stops it); endpoints and a dev token land in .devstack/endpoints.json.
 # It logs each SessionReady event; `.venv/bin/python -m devstack sweep` runs its sweeper once.

@@ -1,7 +1,7 @@
 """`python -m bench.load`: sessions uploading concurrently through the local stack, duplicate, dropped S3 events and
 failing ingest invokes injected at random; the DLQ redriven with the operator tool, the sessions completed and swept
-(the sweeper heals the dropped events); counts what was lost, ingested twice or dead-lettered (`make soak` runs it
-big)."""
+(the sweeper heals the dropped events); counts what was lost, ingested twice or dead-lettered. Its defaults are
+`make soak`: 10,000 windows."""
 
 from __future__ import annotations
 
@@ -199,9 +199,10 @@ def check_session(stack: LocalStack, figures: LoadFigures, user: str, session_id
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.load", description=__doc__)
-    parser.add_argument("--sessions", type=int, default=20)
-    parser.add_argument("--windows", type=int, default=50, help="windows per session")
-    parser.add_argument("--parallel-sessions", type=int, default=2, help="sessions uploading at once")
+    # The defaults are `make soak`: the 10,000 windows of the reliability goal, in at most 10 minutes on 2 cores.
+    parser.add_argument("--sessions", type=int, default=100)
+    parser.add_argument("--windows", type=int, default=100, help="windows per session")
+    parser.add_argument("--parallel-sessions", type=int, default=4, help="sessions uploading at once")
     parser.add_argument("--concurrency", type=int, default=4, help="uploads in flight per session")
     parser.add_argument("--duplicate-rate", type=float, default=0.10)
     parser.add_argument("--invoke-failure-rate", type=float, default=0.05)

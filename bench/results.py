@@ -15,7 +15,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "docs" / "RESULTS.md"
 LOGS = ROOT / ".devstack" / "results"
-SOAK = ("--sessions", "20", "--windows", "50")  # what `make soak` runs
 
 
 @dataclass(frozen=True)
@@ -43,9 +42,9 @@ BENCHES = (
           note="The client's `upload_dir`, without (prefetch=0) and with its grant prefetch, against bare "
                "`requests.put` of the same bytes to presigned URLs through the local stack's presign gate: the local "
                "limit; and how fast the local API grants while those bare PUTs run."),
-    Bench("Load: 1,000 windows with duplicate and dropped events and failing ingest invokes (`make soak`)",
-          ("bench.load", *SOAK),
-          note="20 sessions of 50 windows, 2 sessions at a time with 4 uploads each in flight, through the local "
+    Bench("Load: 10,000 windows with duplicate and dropped events and failing ingest invokes (`make soak`)",
+          ("bench.load",),
+          note="100 sessions of 100 windows, 4 sessions at a time with 4 uploads each in flight, through the local "
                "stack with the real client; 10 % of S3 events delivered twice, 5 % dropped and 5 % of ingest "
                "invokes failed, at random from a seeded RNG. Events dead-lettered after Lambda's two retries (three "
                "injected failures in a row) are redriven with the operator tool (`ops dlq redrive`); the sessions "

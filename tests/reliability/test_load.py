@@ -13,7 +13,7 @@ from devstack.demo import write_windows
 from devstack.stack import LocalStack
 
 SESSIONS = 4
-WINDOWS = 10  # per session: the local stack handles a few windows a second on two cores; `make soak` runs 1,000
+WINDOWS = 10  # per session, for the suite's time; `make soak` runs 10,000 windows
 
 
 @pytest.fixture(scope="module")

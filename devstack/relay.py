@@ -71,14 +71,15 @@ class EventRelay:
                 messages = self._sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10).get(
                     "Messages", []
                 )
+                if messages:
+                    self.relay(messages)
             except Exception:  # noqa: BLE001 - keep relaying; moto may be going away while we stop
+                # A batch not deleted comes back once its visibility times out: a duplicate, as S3 sometimes sends.
                 if not self._stopping.is_set():
-                    log.exception("receiving S3 events failed")
+                    log.exception("relaying S3 events failed")
                     self._stopping.wait(0.5)
                 continue
-            if messages:
-                self.relay(messages)
-            else:
+            if not messages:
                 self._stopping.wait(POLL_INTERVAL_SECONDS)
 
     def relay(self, messages: list[dict]) -> None:

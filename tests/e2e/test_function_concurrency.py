@@ -228,6 +228,30 @@ def test_the_relay_hands_each_event_to_the_invoker_then_deletes_the_messages_bef
     assert queue.deleted == ["test", "receipt-0", "receipt-1"]
 
 
+def test_a_batch_the_relay_cannot_delete_is_logged_and_the_relay_goes_on_polling(caplog):
+    class Queue:
+        def __init__(self) -> None:
+            self.receives = 0
+
+        def receive_message(self, **_: Any) -> dict:
+            self.receives += 1
+            return {"Messages": [{"ReceiptHandle": "r", "Body": "{}"}]} if self.receives == 1 else {}
+
+        def delete_message_batch(self, **_: Any) -> None:
+            raise RuntimeError("moto went away for a moment")
+
+    queue, stopping = Queue(), threading.Event()
+    relay = EventRelay(queue, "url", AsyncInvoker(Function("f", lambda: lambda e, c: None, REGION, WAIT), (),
+                                                  Activity(), stopping), stopping)
+    relay.start()
+    try:
+        _wait_until(lambda: queue.receives >= 3, "the relay polling after the failed delete")
+    finally:
+        stopping.set()
+        relay.join()
+    assert "relaying S3 events failed" in caplog.text
+
+
 # -- real handler modules: environment, credentials, logger keys and metrics ------------------------------------
 
 

@@ -292,7 +292,6 @@ FailureHandler = Callable[[Any, str, BaseException, int], None]
 class _AsyncEvent:
     event: Any
     request_id: str
-    on_done: Callable[[], None] | None
     attempts: int = 0
 
 
@@ -322,10 +321,10 @@ class AsyncInvoker:
         self._threads: set[threading.Thread] = set()  # workers, and retries waiting for their delay
         self._lock = threading.Lock()
 
-    def submit(self, event: Any, on_done: Callable[[], None] | None = None) -> str:
+    def submit(self, event: Any) -> str:
         request_id = str(uuid.uuid4())
         self._activity.begin()
-        self._enqueue(_AsyncEvent(event, request_id, on_done))
+        self._enqueue(_AsyncEvent(event, request_id))
         return request_id
 
     def _enqueue(self, queued: _AsyncEvent) -> None:
@@ -383,8 +382,6 @@ class AsyncInvoker:
                 self._on_failure(queued.event, queued.request_id, error, queued.attempts)
             elif error is not None:
                 log.error("%s: %s dropped after %d attempts", self.function.name, queued.request_id, queued.attempts)
-            if queued.on_done is not None:
-                queued.on_done()
         except Exception:  # noqa: BLE001 - a background thread must log, never die silently
             log.exception("%s: async invocation %s broke", self.function.name, queued.request_id)
         finally:

@@ -174,10 +174,9 @@ class LocalStack:
         # Until IAM is enforced, any credentials do: the program is deployed, the operator and the roles' sessions made.
         self._session = boto3.session.Session("bootstrap", "bootstrap", region_name=self.region)
         self._sqs = self.client("sqs")
-        self.events_queue_url, events_queue_arn = self._queue(f"devstack-s3-events-{secrets.token_hex(4)}", {
-            # An event stays in flight (invisible) through all its attempts: longer than the worst case of them.
-            "VisibilityTimeout": str(int(sum(self.retry_delays) + 3 * contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS + 60))
-        })
+        # A message is in flight only from its receive to its batch's delete, right after the submits (devstack/relay.py):
+        # SQS's default visibility timeout covers that.
+        self.events_queue_url, events_queue_arn = self._queue(f"devstack-s3-events-{secrets.token_hex(4)}")
         self.deployment = deploy(STACK, self._config(), self._session, self.aws_endpoint, events_queue_arn,
                                  self._program_edit)
         self._deploy_session_ready_capture()

@@ -97,7 +97,7 @@ _QUERY_PARAMETERS = inspect.signature(_ORIGINAL_QUERY)
 
 class _OnePartition:
     """A table as moto's Query reads it when it names no index: `all_items()` is the queried partition alone (moto
-    keeps a partition's items under its hash key), sorted as moto sorts the whole table; the rest is the table."""
+    keeps a partition's items under its hash key; the query sorts them by range key itself); the rest is the table."""
 
     def __init__(self, table: Table, hash_key: DynamoType):
         self._table = table
@@ -110,9 +110,7 @@ class _OnePartition:
         partition = self._table.items.get(self._hash_key)
         if partition is None:
             return []
-        if not self._table.range_key_attr:
-            return [partition]
-        return sorted(partition.values(), key=lambda item: item.range_key)
+        return list(partition.values()) if self._table.range_key_attr else [partition]
 
 
 def query(self: Table, *args: Any, **kwargs: Any) -> Any:

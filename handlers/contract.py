@@ -45,13 +45,15 @@ MAX_FRAMES_PER_WINDOW = 60 * 60
 # 50 MiB: 3,600 frames of about 14 KiB (small JPEGs at the highest rate), or a frame a second of about 850 KiB. Like
 # MAX_AUDIO_BYTES, well under S3's single-PUT limit, so a grant is one presigned PUT.
 DEFAULT_MAX_FRAMES_BYTES = 50 * 1024 * 1024
-# The object metadata key (sent as the signed header x-amz-meta-frame-count) that holds a bundle's declared frames.
-FRAME_COUNT_METADATA = "frame-count"
 MAX_URL_EXPIRES_SECONDS = 7 * 24 * 3600  # SigV4 presigned URLs cannot live longer
-# Every request body the API takes is a JSON object of a few short fields (well under 1 KiB): a larger one is a 413
-# before anything parses it, and arrays or objects nested deeper than this are a 400 (nothing the API takes nests).
+# Every request body the API takes is a JSON object of a few short fields, or a list of at most
+# MAX_GRANTS_PER_REQUEST of them (about 5 KiB): a larger one is a 413 before anything parses it, and arrays or objects
+# nested deeper than this are a 400 (nothing the API takes nests deeper than three levels).
 MAX_REQUEST_BODY_BYTES = 16 * 1024
 MAX_REQUEST_BODY_DEPTH = 32
+# A batched grant (POST /sessions/{id}/grants) asks for at most this many halves: one request, one read of the
+# session and of the windows it names (a BatchGetItem, at most 100 keys), and as many presigned URLs (about 1.5 KiB each).
+MAX_GRANTS_PER_REQUEST = 32
 # A claim to invoke ingest for a window expires after this long, so that a claimant that crashed or timed out
 # cannot strand the window. It must exceed the timeout of every function that claims (the completion function, and
 # the sweeper, which heals lost events through the completion path): a live claimant finishes first. And it stays

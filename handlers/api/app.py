@@ -19,6 +19,8 @@ from handlers.api.models import (
     CreateSessionRequest,
     ErrorBody,
     FramesGrantRequest,
+    Grants,
+    GrantsRequest,
     SessionCreated,
     SessionStatus,
     UploadGrant,
@@ -87,11 +89,22 @@ def _unauthorized(_: Unauthorized) -> Response:
 
 @app.exception_handler(RequestValidationError)
 def _invalid(error: RequestValidationError) -> Response:
-    problems = []
-    for detail in error.errors():
-        field = ".".join(str(part) for part in detail.get("loc", ())[1:] if part != 0) or "body"
-        problems.append(f"{field}: {detail.get('msg', 'invalid')}")
+    problems = [f"{_field(detail.get('loc', ()))}: {detail.get('msg', 'invalid')}" for detail in error.errors()]
     return _error(400, "; ".join(problems))
+
+
+def _field(loc: tuple) -> str:
+    """Where a validation error is, as the request spells it: `sizeBytes`, `uploads[3].sizeBytes`. pydantic's location
+    starts with the request's part (body, query) and, in a list of halves, names the half it validated the item as
+    (`uploads, 3, audio, sizeBytes`), which the item's own `half` already says."""
+    field = ""
+    parts = loc[1:]
+    for position, part in enumerate(parts):
+        if isinstance(part, int):
+            field += f"[{part}]"
+        elif not (position and isinstance(parts[position - 1], int) and part in set(layout.Media)):
+            field += f".{part}" if field else str(part)
+    return field or "body"
 
 
 @app.exception_handler(BadRequest)
@@ -163,25 +176,22 @@ _GRANT_RESPONSES = {
 }
 
 
-def _grant(media: layout.Media, session_id: str, window_index: int, size_bytes: int, sha256: str | None,
-           frame_count: int | None = None) -> UploadGrant:
-    """Both halves' grants: one domain call, the half's own size limit."""
-    from handlers.domain import grants  # imported by the first grant: a cold start serving another route never needs it
+def _signer():
+    """What every grant is signed with; with the grants module, imported by the first grant (a cold start serving
+    another route never needs it)."""
+    from handlers.domain import grants
 
-    grant = grants.grant_upload(
-        media,
-        session_id,
-        caller(),
-        window_index,
-        size_bytes,
-        sha256,
-        frame_count=frame_count,
-        store=store,
-        s3_client=s3_client,
-        bucket=settings.bucket_name,
-        expires_in=settings.url_expires_seconds,
-        max_bytes=settings.max_bytes(media),
+    return grants, grants.Signer(
+        s3_client, settings.bucket_name, settings.url_expires_seconds, {m: settings.max_bytes(m) for m in layout.Media}
     )
+
+
+def _grant(session_id: str, media: layout.Media, window_index: int, size_bytes: int, sha256: str | None,
+           frame_count: int | None = None) -> UploadGrant:
+    """Both halves' own routes: one domain call."""
+    grants, signer = _signer()
+    request = grants.HalfRequest(media, window_index, size_bytes, sha256, frame_count)
+    grant = grants.grant_upload(request, session_id, caller(), store=store, signer=signer)
     metrics.add_metric(name="UploadGrants", unit=MetricUnit.Count, value=1)
     return grant.body()
 
@@ -192,7 +202,7 @@ def _grant(media: layout.Media, session_id: str, window_index: int, size_bytes: 
     responses=_GRANT_RESPONSES,
 )
 def grant_audio(sessionId: SessionId, body: AudioGrantRequest, windowIndex: WindowIndex) -> UploadGrant:
-    return _grant(layout.Media.AUDIO, sessionId, windowIndex, body.sizeBytes, body.sha256)
+    return _grant(sessionId, layout.Media.AUDIO, windowIndex, body.sizeBytes, body.sha256)
 
 
 @app.post(
@@ -202,7 +212,33 @@ def grant_audio(sessionId: SessionId, body: AudioGrantRequest, windowIndex: Wind
     responses=_GRANT_RESPONSES,
 )
 def grant_frames(sessionId: SessionId, body: FramesGrantRequest, windowIndex: WindowIndex) -> UploadGrant:
-    return _grant(layout.Media.FRAMES, sessionId, windowIndex, body.sizeBytes, body.sha256, body.frameCount)
+    return _grant(sessionId, layout.Media.FRAMES, windowIndex, body.sizeBytes, body.sha256, body.frameCount)
+
+
+@app.post(
+    "/sessions/<sessionId>/grants",
+    description=f"Presigned PUTs of up to {contract.MAX_GRANTS_PER_REQUEST} halves of the session's windows in one "
+    "request, each as its own route grants it: a client uploading several windows at a time asks for their grants "
+    "with one round trip, one token check and one read of the session. A half already recorded is listed in "
+    "`refused` and the others are granted; anything the halves' own routes refuse with a 400, 404 or 409 for the "
+    "session or the input refuses the whole request, naming the half's position.",
+    responses={
+        200: {"description": "the grants", "content": {"application/json": {"model": Grants}}},
+        **_responses(400, 401, 404, 409),
+    },
+)
+def grant_many(sessionId: SessionId, body: GrantsRequest) -> Grants:
+    grants, signer = _signer()
+    asked = [
+        grants.HalfRequest(layout.Media(u.half), u.windowIndex, u.sizeBytes, u.sha256, getattr(u, "frameCount", None))
+        for u in body.uploads
+    ]
+    granted, refused = grants.grant_uploads(asked, sessionId, caller(), store=store, signer=signer)
+    metrics.add_metric(name="UploadGrants", unit=MetricUnit.Count, value=len(granted))
+    return {
+        "grants": [{**grant.body(), "half": str(media)} for media, grant in granted],
+        "refused": [refusal.body() for refusal in refused],
+    }
 
 
 @app.post(

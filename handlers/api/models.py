@@ -86,6 +86,25 @@ class FramesGrantRequest(_Strict):
     sha256: Sha256 = None
 
 
+class AudioUpload(AudioGrantRequest):
+    half: Literal["audio"]
+    windowIndex: StrictInt = Field(ge=0, le=layout.MAX_WINDOW_INDEX)
+
+
+class FramesUpload(FramesGrantRequest):
+    half: Literal["frames"]
+    windowIndex: StrictInt = Field(ge=0, le=layout.MAX_WINDOW_INDEX)
+
+
+class GrantsRequest(_Strict):
+    uploads: list[Annotated[AudioUpload | FramesUpload, Field(discriminator="half")]] = Field(
+        min_length=1,
+        max_length=contract.MAX_GRANTS_PER_REQUEST,
+        description="The halves to grant, each once: as the audio and frames routes' bodies, with the window's index "
+        "and which half it is.",
+    )
+
+
 class CompleteRequest(_Strict):
     expectedWindowCount: StrictInt = Field(ge=0, le=layout.MAX_WINDOW_INDEX + 1)
 
@@ -156,6 +175,23 @@ class UploadGrant(_Body):
     windowIndex: int
     expiresIn: int
     headers: dict[str, str] = Field(description="Every header the PUT must carry, exactly as given.")
+
+
+class HalfGrant(UploadGrant):
+    half: Literal["audio", "frames"]
+
+
+class RefusedHalf(_Body):
+    windowIndex: int
+    half: Literal["audio", "frames"]
+    error: str = Field(description="Why it is not granted: the half is already recorded (write-once).")
+
+
+class Grants(_Body):
+    grants: list[HalfGrant] = Field(description="The halves granted, in the order asked for.")
+    refused: list[RefusedHalf] = Field(
+        description="The halves already recorded, each refused as the audio and frames routes refuse it with a 409."
+    )
 
 
 class ErrorBody(_Body):

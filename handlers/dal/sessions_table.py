@@ -9,7 +9,7 @@ whether ingest was triggered. No item grows with the session.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -307,16 +307,23 @@ class SessionsTable:
 
     def get_with_window(self, session_id: str, window_index: int) -> tuple[Session | None, Window | None]:
         """The header and one window's item in one round trip (both read consistently)."""
-        keys = [self._header_key(session_id), self._window_key(session_id, window_index)]
+        session, windows = self.get_with_windows(session_id, [window_index])
+        return session, windows.get(window_index)
+
+    def get_with_windows(
+        self, session_id: str, window_indexes: Sequence[int]
+    ) -> tuple[Session | None, dict[int, Window]]:
+        """The header and these windows' items in one BatchGetItem (all read consistently), for up to 99 windows."""
+        keys = [self._header_key(session_id), *(self._window_key(session_id, i) for i in dict.fromkeys(window_indexes))]
         request = {self._table.name: {"Keys": keys, "ConsistentRead": True}}
         found: list[dict[str, Any]] = []
         while request:
             response = self._table.meta.client.batch_get_item(RequestItems=request)
             found += response["Responses"].get(self._table.name, [])
             request = response.get("UnprocessedKeys") or {}
-        by_sk = {item[contract.TABLE_RANGE_KEY]: item for item in found}
-        header, window = by_sk.get(HEADER_SK), by_sk.get(window_sk(window_index))
-        return (session_from_item(header) if header else None, window_from_item(window) if window else None)
+        header = next((item for item in found if item[contract.TABLE_RANGE_KEY] == HEADER_SK), None)
+        windows = (window_from_item(item) for item in found if item[contract.TABLE_RANGE_KEY] != HEADER_SK)
+        return (session_from_item(header) if header else None, {window.index: window for window in windows})
 
     def get_window(self, session_id: str, window_index: int) -> Window | None:
         item = self._table.get_item(Key=self._window_key(session_id, window_index), ConsistentRead=True).get("Item")

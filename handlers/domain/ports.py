@@ -3,7 +3,7 @@ trigger. The boto3 implementations live in handlers.dal; tests may pass anything
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -54,6 +54,11 @@ class SessionRepository(Protocol):
 
     def get_with_window(self, session_id: str, window_index: int) -> tuple[Session | None, Window | None]:
         """The header and a window's item together, in one round trip."""
+
+    def get_with_windows(
+        self, session_id: str, window_indexes: Sequence[int]
+    ) -> tuple[Session | None, dict[int, Window]]:
+        """The header and these windows' items (by index, those that exist), in one round trip for up to 99 windows."""
 
     def windows(self, session_id: str, start: int = 0, limit: int | None = None) -> Iterator[Window]:
         """The session's window items from `start` on, in window order, paged (never the whole session at once)."""

@@ -33,4 +33,5 @@ def test_the_deployed_routes_are_the_documented_ones():
         "POST /sessions/{sessionId}/audio",
         "POST /sessions/{sessionId}/complete",
         "POST /sessions/{sessionId}/frames",
+        "POST /sessions/{sessionId}/grants",
     ]

@@ -169,7 +169,12 @@ def hostile_part(draw, case) -> tuple[str, str, object]:
 
 
 def _integral(value: object) -> object:
-    """JSON Schema counts 628.0 as an integer and schemathesis generates it; the API takes JSON integers only."""
+    """JSON Schema counts 628.0 as an integer and schemathesis generates it, in a list's items too; the API takes JSON
+    integers only."""
+    if isinstance(value, list):
+        return [_integral(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _integral(item) for key, item in value.items()}
     return int(value) if isinstance(value, float) and value.is_integer() else value
 
 

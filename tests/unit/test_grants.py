@@ -36,10 +36,12 @@ def session(store, mode="audio_video", status=Status.RECORDING):
 
 
 def grant(store, s3_client, media, session_id, *, window=0, size=10, sha256=None, frame_count=None, user="alice"):
-    return grants.grant_upload(
-        media, session_id, user, window, size, sha256, frame_count=frame_count, store=store, s3_client=s3_client,
-        bucket="b", expires_in=300, max_bytes=MAX_BYTES,
-    )
+    request = grants.HalfRequest(media, window, size, sha256, frame_count)
+    return grants.grant_upload(request, session_id, user, store=store, signer=signer(s3_client))
+
+
+def signer(s3_client):
+    return grants.Signer(s3_client, "b", 300, dict.fromkeys(layout.Media, MAX_BYTES))
 
 
 def test_a_frames_grant_binds_its_type_and_frame_count_and_an_audio_grant_neither(store, s3_client):

@@ -34,6 +34,9 @@ class MemorySessions:
     def get_with_window(self, session_id, window_index):
         return self.sessions.get(session_id), None
 
+    def get_with_windows(self, session_id, window_indexes):
+        return self.sessions.get(session_id), {}
+
 
 @pytest.fixture(scope="module")
 def s3_client():
@@ -56,20 +59,9 @@ def test_every_granted_key_parses_back_to_its_session_window_and_half(
     session_id = create_session(
         "alice", "audio_video", store=store, retention_days=30, new_id=lambda: str(session_id_seed)
     )["sessionId"]
-    grant = grants.grant_upload(
-        media,
-        session_id,
-        "alice",
-        window,
-        size,
-        None,
-        frame_count=frame_count if media is layout.Media.FRAMES else None,
-        store=store,
-        s3_client=s3_client,
-        bucket="b",
-        expires_in=300,
-        max_bytes=10 * 1024 * 1024,
-    )
+    request = grants.HalfRequest(media, window, size, frame_count=frame_count if media is layout.Media.FRAMES else None)
+    signer = grants.Signer(s3_client, "b", 300, dict.fromkeys(layout.Media, 10 * 1024 * 1024))
+    grant = grants.grant_upload(request, session_id, "alice", store=store, signer=signer)
     assert layout.parse_key(grant.s3_key) == (session_id, window, media)
     assert grant.s3_key.startswith(layout.SESSIONS_PREFIX) and grant.s3_key.endswith(media.suffix)
     assert f"/{grant.s3_key}?" in grant.url

@@ -24,6 +24,7 @@ from client.windows import (
     FRAMES,
     HALVES,
     MAX_FRAMES_PER_WINDOW,
+    MAX_GRANTS_PER_REQUEST,
     Progress,
     WindowBody,
     find_window_files,
@@ -360,6 +361,39 @@ class UploadClient:
         )
         return _Grant(answer, asked_at, _lifetime(answer))
 
+    def _grants(self, halves: list[_Half]) -> list[_Grant | _Attempt]:
+        """The grants of several halves of one session, in their order, asked for in one request (POST
+        /sessions/{id}/grants): each a _Grant, or the _Attempt its own route would have raised (a 409 for a half already
+        recorded). When the request fails for good (a 400, 404, 409; or a deployment without the route), each half is
+        asked for on its own route, so that each gets its own answer; when it may pass (a network error, 5xx, 429),
+        that failure is each half's first attempt."""
+        if len(halves) == 1:
+            return [self._grant_or_refusal(halves[0])]
+        asked_at = self._clock()
+        uploads = [{"half": half.half, "windowIndex": half.index, **half.request} for half in halves]
+        try:
+            answer = self._api("POST", f"/sessions/{halves[0].session_id}/grants", {"uploads": uploads})
+        except _Attempt as failure:
+            if failure.transient:
+                return [failure] * len(halves)
+            return [self._grant_or_refusal(half) for half in halves]
+        outcomes: dict[tuple[int, str], _Grant | _Attempt] = {}
+        for granted in answer.get("grants") or []:
+            if isinstance(granted, dict):
+                outcomes[(granted.get("windowIndex"), granted.get("half"))] = _Grant(granted, asked_at, _lifetime(granted))
+        for refused in answer.get("refused") or []:
+            if isinstance(refused, dict):
+                key = (refused.get("windowIndex"), refused.get("half"))
+                outcomes[key] = _Attempt(str(refused.get("error") or "already recorded"), 409, False)
+        missing = _Attempt("the API's grants answer left this half out", None, True)
+        return [outcomes.get((half.index, half.half), missing) for half in halves]
+
+    def _grant_or_refusal(self, half: _Half) -> _Grant | _Attempt:
+        try:
+            return self._grant(half)
+        except _Attempt as failure:
+            return failure
+
     def _upload_half(
         self, half: _Half, progress: Progress | None, prefetched: _Grant | _Attempt | None = None
     ) -> UploadResult:
@@ -477,14 +511,17 @@ class UploadClient:
         the archive) in `directory`, `concurrency` windows at a time, a window's audio before its frames. With
         `resume`, halves the backend already holds are skipped, each half on its own (the windows route says which).
 
-        The grants are asked for ahead of the PUTs, in upload order, while earlier PUTs are in flight: at most
-        `prefetch` of them (default: `concurrency`) being asked for or granted and not yet taken by a PUT, so no more
-        than that many files are read (hashed) ahead. 0 asks for each grant just before its PUT.
+        The grants are asked for ahead of the PUTs, in upload order, while earlier PUTs are in flight, several halves
+        a request (POST /sessions/{id}/grants): at most `prefetch` of them (default: twice `concurrency`) being asked
+        for or granted and not yet taken by a PUT, so no more than that many files are read (hashed) ahead. 0 asks for
+        each grant on its half's own route just before its PUT.
 
         `progress` gets the bytes of the whole directory, `halves` each kind of half as it completes. One window
         failing does not stop the others: its error is in the result's `failed`.
         """
-        prefetch = max(1, concurrency) if prefetch is None else prefetch
+        # Twice the PUTs in flight: a grants request waits for half the places to be free, and the other half keeps
+        # the workers going for its round trip, which under load is about as long as a PUT's.
+        prefetch = 2 * max(1, concurrency) if prefetch is None else prefetch
         if prefetch < 0:
             raise ValueError("prefetch must be 0 or more")
         files = find_window_files(directory)
@@ -511,12 +548,8 @@ class UploadClient:
         )
         grants = None
         if prefetch and todo:
-            # Grants in flight to keep up with the PUTs: their rate times a grant's round trip, which is mostly well
-            # under a PUT's (against the local stack, a third of it at concurrency 8; one at a time fell behind).
-            threads = min(prefetch, (max(1, concurrency) + 1) // 2)
             grants = _GrantPrefetch(
-                lambda w, half, path: self._half(session_id, w, half, path), self._grant, list(todo.items()), prefetch,
-                threads,
+                lambda w, half, path: self._half(session_id, w, half, path), self._grants, list(todo.items()), prefetch
             )
         try:
             with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
@@ -564,35 +597,41 @@ class UploadClient:
 
 
 class _GrantPrefetch:
-    """Asks for the grants of upload_dir's halves ahead of its PUT workers, on `threads` threads of its own: a grant's
-    round trip then overlaps the PUTs in flight instead of delaying the PUT after it. The threads take the windows in
-    upload order, each window's halves one after the other (its audio's grant before its frames'). At most `ahead`
-    halves are being granted or granted and not yet taken by a worker, so the reading (hashing) ahead is bounded.
+    """Asks for the grants of upload_dir's halves ahead of its PUT workers, several halves a request, on threads of its
+    own: a grant's round trip then overlaps the PUTs in flight instead of delaying the PUT after it, and the API's
+    cost of a grant (the request, the token check, the session's read) is shared by the halves of a request. The halves
+    are asked for in upload order, a window's audio before its frames. At most `ahead` halves are being granted or
+    granted and not yet taken by a worker, so the reading (hashing) ahead is bounded; a request is sent once half of
+    them are free (or all the halves left), so that the grants come several at a time, not one as each PUT starts.
 
     Each half's outcome is its prepared `_Half` with its grant, or the grant request's failure (`_Attempt`: the
     worker treats it as its first attempt's), or the ClientError of preparing it (a file that vanished).
 
-    Why it never stalls, with fewer threads than workers (or one of each): a half is asked for only after its window's
-    earlier half, so its worker takes it as soon as it wants it. Were every worker waiting, the `ahead` halves held
-    would all be of windows that no worker has yet, later than every worker's window; so each worker's window would
-    be one that a thread has taken and waits to ask for its next half of: as many threads as workers."""
+    Why it never stalls: a thread waits only while it holds no half it has not asked for. Every half held was asked
+    for before every half not yet asked for, so it is of a window no later than any a waiting worker has: one that a
+    worker has started (the workers take the windows in the same order), and takes the half of before it waits for a
+    later one. So the halves held are taken, and a thread's wait ends, however few threads and workers there are."""
+
+    THREADS = 2  # one request being answered while the next is asked for
 
     def __init__(
         self,
         prepare: Callable[[int, str, Path], _Half],
-        grant: Callable[[_Half], _Grant],
+        grants: Callable[[list[_Half]], list[_Grant | _Attempt]],
         order: list[tuple[int, list[tuple[str, Path]]]],
         ahead: int,
-        threads: int = 1,
     ) -> None:
-        self._prepare, self._grant, self._order, self._ahead = prepare, grant, order, ahead
-        self._next = 0  # the position in `order` of the next window to take
+        self._prepare, self._grants, self._ahead = prepare, grants, ahead
+        self._halves = [(index, half, path) for index, sending in order for half, path in sending]
+        self._batch = max(1, min(ahead // 2, MAX_GRANTS_PER_REQUEST))  # the free places a request waits for
+        self._next = 0  # the position in `_halves` of the next half to ask for
         self._outcomes: dict[tuple[int, str], tuple[_Half, _Grant | _Attempt] | ClientError] = {}
         self._dropped: set[int] = set()  # windows whose halves no worker will take
         self._held = 0  # halves being granted, or granted and not yet taken
         self._stopping = False
+        threads = min(self.THREADS, ahead)
         self._running = threads
-        self._error: BaseException | None = None  # what ended a thread, if not the end of `order`
+        self._error: BaseException | None = None  # what ended a thread, if not the end of the halves
         self._changed = threading.Condition()
         self._threads = [
             threading.Thread(target=self._run, name=f"grant-prefetch-{n}", daemon=True) for n in range(threads)
@@ -633,18 +672,15 @@ class _GrantPrefetch:
 
     def _run(self) -> None:
         try:
-            while (window := self._next_window()) is not None:
-                index, sending = window
-                for half, path in sending:
-                    if not self._reserve(index):
-                        break
-                    outcome = self._ask(index, half, path)
-                    with self._changed:
+            while batch := self._reserve():
+                outcomes = self._ask(batch)
+                with self._changed:
+                    for (index, half, _), outcome in zip(batch, outcomes, strict=True):
                         if index in self._dropped:
                             self._held -= 1
                         else:
                             self._outcomes[(index, half)] = outcome
-                        self._changed.notify_all()
+                    self._changed.notify_all()
         except BaseException as exc:
             self._error = exc
             raise
@@ -655,32 +691,40 @@ class _GrantPrefetch:
                 self._running -= 1
                 self._changed.notify_all()
 
-    def _next_window(self) -> tuple[int, list[tuple[str, Path]]] | None:
-        with self._changed:
-            if self._stopping or self._next == len(self._order):
-                return None
+    def _left(self) -> int:
+        """The halves not yet asked for, past those of dropped windows (skipped, as no worker will take them)."""
+        while self._next < len(self._halves) and self._halves[self._next][0] in self._dropped:
             self._next += 1
-            return self._order[self._next - 1]
+        return len(self._halves) - self._next
 
-    def _reserve(self, index: int) -> bool:
-        """Wait until fewer than `ahead` halves are held, and count one more; False when stopping or the window was
-        dropped."""
+    def _reserve(self) -> list[tuple[int, str, Path]]:
+        """The next halves to ask for, counted as held: once `_batch` places are free (or as many as halves are left),
+        as many as are free; [] when stopping or none is left."""
         with self._changed:
-            self._changed.wait_for(lambda: self._held < self._ahead or self._stopping or index in self._dropped)
-            if self._stopping or index in self._dropped:
-                return False
-            self._held += 1
-            return True
+            self._changed.wait_for(
+                lambda: self._stopping or not self._left() or self._ahead - self._held >= min(self._batch, self._left())
+            )
+            if self._stopping:
+                return []
+            batch: list[tuple[int, str, Path]] = []
+            while self._left() and len(batch) < min(self._ahead - self._held, MAX_GRANTS_PER_REQUEST):
+                batch.append(self._halves[self._next])
+                self._next += 1
+            self._held += len(batch)
+            return batch
 
-    def _ask(self, index: int, half: str, path: Path) -> tuple[_Half, _Grant | _Attempt] | ClientError:
-        try:
-            upload = self._prepare(index, half, path)
-        except ClientError as exc:
-            return exc
-        try:
-            return upload, self._grant(upload)
-        except _Attempt as failure:
-            return upload, failure
+    def _ask(self, batch: list[tuple[int, str, Path]]) -> list[tuple[_Half, _Grant | _Attempt] | ClientError]:
+        """Each half prepared and its grant asked for, all in one request; a half that cannot be prepared is left out
+        of the request, its outcome the ClientError."""
+        prepared: list[_Half | ClientError] = []
+        for index, half, path in batch:
+            try:
+                prepared.append(self._prepare(index, half, path))
+            except ClientError as exc:
+                prepared.append(exc)
+        asking = [upload for upload in prepared if isinstance(upload, _Half)]
+        granted = iter(self._grants(asking) if asking else [])
+        return [upload if isinstance(upload, ClientError) else (upload, next(granted)) for upload in prepared]
 
 
 def _same_bytes(recorded: dict[str, Any], body: WindowBody) -> bool | None:

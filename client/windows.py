@@ -18,10 +18,11 @@ from client.errors import UsageError
 
 Progress = Callable[[int, int], None]  # (bytes sent so far, total bytes); sent drops back to 0 when an attempt restarts
 
-# The API's largest window index and frame count (handlers/layout.py and handlers/contract.py;
-# tests/client/test_cli_arguments.py holds them equal).
+# The API's largest window index and frame count, and the most halves one grants request asks for (handlers/layout.py
+# and handlers/contract.py; tests/client/test_cli_arguments.py holds them equal).
 MAX_WINDOW_INDEX = 99_999
 MAX_FRAMES_PER_WINDOW = 3_600
+MAX_GRANTS_PER_REQUEST = 32
 # The halves of a window, as the API names them (its routes, the windows route's fields), and their files' suffixes.
 AUDIO, FRAMES = "audio", "frames"
 HALVES = (AUDIO, FRAMES)

@@ -92,6 +92,7 @@ class FakeService:
     modes: dict[str, str] = field(default_factory=dict)
     halves: dict[str, dict[int, dict[str, dict]]] = field(default_factory=dict)  # session -> window -> half -> record
     scripts: dict[str, list] = field(default_factory=dict)
+    refusals: dict[tuple[int, str], tuple[int, dict]] = field(default_factory=dict)  # (window, half) -> answer
     issued: list[tuple[int, str, str]] = field(default_factory=list)  # (window, half, URL signature) of each grant
     requests: list[Request] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -102,12 +103,18 @@ class FakeService:
         self.modes.clear()
         self.halves.clear()
         self.scripts.clear()
+        self.refusals.clear()
         self.issued.clear()
         self.requests.clear()
 
     def script(self, route: str, *steps) -> None:
         with self.lock:
             self.scripts.setdefault(route, []).extend(steps)
+
+    def refuse(self, window: int, half: str, status: int, body: dict) -> None:
+        """Every grant of this half answers this refusal, on its own route; a grants request asking for it answers it
+        for the whole request (a 409 lists the half as refused instead), as the API refuses a half's bad input."""
+        self.refusals[(window, half)] = (status, body)
 
     def next_step(self, route: str):
         with self.lock:
@@ -146,6 +153,24 @@ class FakeService:
         return [r for r in self.of("POST", "/sessions/") if r.path.endswith("/frames")]
 
     @property
+    def batches(self) -> list[Request]:
+        """The grants requests (several halves each)."""
+        return [r for r in self.of("POST", "/sessions/") if r.path.endswith("/grants")]
+
+    def asked(self, half: str = "audio") -> list[tuple[int, dict]]:
+        """(window, grant request body) of each grant of this half asked for, on its own route or in a grants request,
+        in the order asked."""
+        asked = []
+        for request in self.of("POST", "/sessions/"):
+            if request.path.endswith(f"/{half}"):
+                asked.append((int(request.query["windowIndex"]), json.loads(request.body)))
+            elif request.path.endswith("/grants"):
+                for upload in json.loads(request.body)["uploads"]:
+                    fields = {k: v for k, v in upload.items() if k not in ("half", "windowIndex")}
+                    asked += [(upload["windowIndex"], fields)] if upload["half"] == half else []
+        return asked
+
+    @property
     def puts(self) -> list[Request]:
         return self.of("PUT", "/s3/")
 
@@ -179,14 +204,18 @@ class FakeService:
         return {"windows": page, "next": found[limit][0] if len(found) > limit else None}
 
 
+def no_such_half(mode: str, half: str) -> str:
+    return f"{half}: this session's captureMode is {mode}, which records no {half}"
+
+
 def _route(parts: list[str]) -> str:
-    """/s3/... is a PUT; /sessions, /sessions/{id}, /sessions/{id}/complete, /sessions/{id}/windows and
-    /sessions/{id}/audio|frames the API's."""
+    """/s3/... is a PUT; /sessions, /sessions/{id}, /sessions/{id}/complete, /sessions/{id}/windows,
+    /sessions/{id}/grants and /sessions/{id}/audio|frames the API's."""
     if parts[0] == "s3":
         return "put"
     if len(parts) <= 2:
         return "create" if len(parts) == 1 else "status"
-    return {"complete": "complete", "windows": "windows"}.get(parts[2], "grant")
+    return {"complete": "complete", "windows": "windows", "grants": "grants"}.get(parts[2], "grant")
 
 
 def _handler(service: FakeService):
@@ -245,6 +274,8 @@ def _handler(service: FakeService):
                 return self._reply(404, {"error": "session not found"})
             if route == "grant":
                 return self._grant(session_id, parts[2], int(query["windowIndex"]), json.loads(body))
+            if route == "grants":
+                return self._grant_many(session_id, json.loads(body)["uploads"])
             if route == "windows":
                 page = service.windows_page(session_id, int(query.get("from", 0)), int(query.get("limit", 100)))
                 return self._reply(200, page)
@@ -252,8 +283,39 @@ def _handler(service: FakeService):
 
         def _grant(self, session_id: str, half: str, window: int, request: dict) -> None:
             if half not in HALVES[service.modes[session_id]]:
-                mode = service.modes[session_id]
-                return self._reply(400, {"error": f"{half}: this session's captureMode is {mode}, which records no {half}"})
+                return self._reply(400, {"error": no_such_half(service.modes[session_id], half)})
+            if (window, half) in service.refusals:
+                return self._reply(*service.refusals[(window, half)])
+            return self._reply(200, self._granted(session_id, half, window, request))
+
+        def _grant_many(self, session_id: str, uploads: list[dict]) -> None:
+            """Each half as its own route grants it, in the order asked, each taking its refusal (`refuse`) or else the
+            next scripted "grant" answer if one is queued: a 409 lists the half as refused (already recorded); any other
+            refusal, or "drop", refuses the whole request, as the API refuses it for any half's input, the session, or
+            a fault."""
+            mode = service.modes[session_id]
+            grants, refused = [], []
+            for upload in uploads:
+                half, window = upload["half"], upload["windowIndex"]
+                if half not in HALVES[mode]:
+                    return self._reply(400, {"error": no_such_half(mode, half)})
+                step = service.refusals.get((window, half)) or service.next_step("grant")
+                if isinstance(step, tuple) and step[0] == "hold":
+                    step[1]()
+                    step = None
+                if step == "drop":
+                    self.close_connection = True
+                    return None
+                if step is None or step[0] == 200:
+                    granted = self._granted(session_id, half, window, upload) if step is None else step[1]
+                    grants.append({**granted, "half": half})
+                elif step[0] == 409:
+                    refused.append({"windowIndex": window, "half": half, "error": step[1]["error"]})
+                else:
+                    return self._reply(*step)
+            return self._reply(200, {"grants": grants, "refused": refused})
+
+        def _granted(self, session_id: str, half: str, window: int, request: dict) -> dict:
             content_type = "audio/wav" if half == "audio" else "application/zip"
             headers = {"Content-Type": content_type, "Content-Length": str(request["sizeBytes"]), "If-None-Match": "*"}
             if half == "frames":
@@ -264,16 +326,13 @@ def _handler(service: FakeService):
                 signature = f"grant-{len(service.issued) + 1}"
                 service.issued.append((window, half, signature))
             url = f"{service.base_url}/s3/{session_id}/{window}/{half}?X-Amz-Signature={signature}"
-            return self._reply(
-                200,
-                {
-                    "url": url,
-                    "s3Key": f"sessions/{session_id}/{window}",
-                    "windowIndex": window,
-                    "expiresIn": service.expires_in,
-                    "headers": headers,
-                },
-            )
+            return {
+                "url": url,
+                "s3Key": f"sessions/{session_id}/{window}",
+                "windowIndex": window,
+                "expiresIn": service.expires_in,
+                "headers": headers,
+            }
 
         def _put(self, parts: list[str], body: bytes) -> None:
             checksum = self.headers.get("x-amz-checksum-sha256")

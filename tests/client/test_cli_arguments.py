@@ -8,7 +8,7 @@ import pytest
 from client import cli
 from client.cli import main
 from client.config import ENV_API_URL, ENV_TOKEN
-from client.windows import HALVES, MAX_FRAMES_PER_WINDOW, MAX_WINDOW_INDEX
+from client.windows import HALVES, MAX_FRAMES_PER_WINDOW, MAX_GRANTS_PER_REQUEST, MAX_WINDOW_INDEX
 from handlers import contract, layout
 from tests.client.conftest import TOKEN
 
@@ -74,5 +74,6 @@ def test_a_session_id_in_capitals_is_the_same_session(fake, env, capsys):
 def test_the_clis_limits_are_the_apis():
     assert MAX_WINDOW_INDEX == layout.MAX_WINDOW_INDEX
     assert MAX_FRAMES_PER_WINDOW == contract.MAX_FRAMES_PER_WINDOW
+    assert MAX_GRANTS_PER_REQUEST == contract.MAX_GRANTS_PER_REQUEST
     assert HALVES == tuple(layout.Media)
     assert cli.CAPTURE_MODES == contract.CAPTURE_MODES

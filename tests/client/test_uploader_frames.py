@@ -104,13 +104,11 @@ def test_upload_dir_uploads_each_windows_audio_and_frames_with_their_frame_count
 
     assert (result.uploaded, result.skipped, result.failed, result.incomplete) == ([0, 1, 2, 3], [], {}, {})
     assert result.halves_uploaded == {"audio": 4, "frames": 4}
-    counts = {int(g.query["windowIndex"]): json.loads(g.body)["frameCount"] for g in fake.frames_grants}
-    assert counts == {w: 3 + w for w in range(4)}
+    assert {window: body["frameCount"] for window, body in fake.asked("frames")} == {w: 3 + w for w in range(4)}
     assert fake.sessions[session] == {0, 1, 2, 3}
-    for window in range(4):  # a window's audio goes before its frames
-        order = [r.path.rsplit("/", 1)[1] for r in fake.requests
-                 if r.method == "POST" and r.query.get("windowIndex") == str(window)]
-        assert order == ["audio", "frames"]
+    # A window's audio goes before its frames, on the halves' own routes as in a grants request.
+    for window in range(4):
+        assert [half for w, half, _ in fake.issued if w == window] == ["audio", "frames"]
 
 
 @with_and_without_prefetch
@@ -122,8 +120,8 @@ def test_upload_dir_resumes_each_half_on_its_own(fake, client, tmp_path, prefetc
     result = client.upload_dir(session, tmp_path, concurrency=2, prefetch=prefetch)
 
     assert (result.uploaded, result.skipped, result.failed) == ([1, 2, 3], [0], {})
-    assert sorted(int(g.query["windowIndex"]) for g in fake.grants) == [2, 3]
-    assert sorted(int(g.query["windowIndex"]) for g in fake.frames_grants) == [1, 3]
+    assert sorted(window for window, _ in fake.asked("audio")) == [2, 3]
+    assert sorted(window for window, _ in fake.asked("frames")) == [1, 3]
     assert result.halves_uploaded == {"audio": 2, "frames": 2}
     assert fake.sessions[session] == {0, 1, 2, 3}
     again = client.upload_dir(session, tmp_path)

@@ -4,6 +4,7 @@ it expired."""
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import Counter
@@ -134,7 +135,7 @@ def test_a_prefetched_grant_request_that_failed_is_the_first_attempt_and_retried
     session = fake.new_session()
     fake.script("grant", (503, {"message": "Service Unavailable"}))
 
-    result = client.upload_dir(session, tmp_path, concurrency=1)
+    result = client.upload_dir(session, tmp_path, concurrency=1, prefetch=1)  # one half a request: its own route
 
     assert result.ok and fake.sessions[session] == {0, 1}
     assert sorted(int(grant.query["windowIndex"]) for grant in fake.grants) == [0, 0, 1] and sleeps == [0.5]
@@ -146,7 +147,7 @@ def test_a_window_whose_audio_fails_sends_no_frames_and_the_others_go_on(fake, c
         (tmp_path / window_filename(window)).write_bytes(AUDIO)
         (tmp_path / window_filename(window, "frames")).write_bytes(frames_bundle(2))
     session = fake.new_session(mode="audio_video")
-    fake.script("grant", (400, {"error": "sizeBytes: too big"}))
+    fake.refuse(0, "audio", 400, {"error": "sizeBytes: too big"})
 
     result = client.upload_dir(session, tmp_path, concurrency=1, prefetch=prefetch)
 
@@ -163,11 +164,12 @@ def test_every_window_is_settled_whatever_the_concurrency_and_prefetch(fake, cli
         (tmp_path / window_filename(window)).write_bytes(AUDIO)
         (tmp_path / window_filename(window, "frames")).write_bytes(frames_bundle(1 + window % 3))
     session = fake.new_session(mode="audio_video")
-    fake.script("grant", *[(400, {"error": "sizeBytes: too big"})] * 3)
+    for window in (0, 3, 4):
+        fake.refuse(window, "audio", 400, {"error": "sizeBytes: too big"})
 
     result = client.upload_dir(session, tmp_path, concurrency=concurrency, prefetch=prefetch)
 
-    assert 1 <= len(result.failed) <= 3 and sorted(result.uploaded + list(result.failed)) == list(range(8))
+    assert sorted(result.failed) == [0, 3, 4] and result.uploaded == [1, 2, 5, 6, 7]
     assert fake.sessions[session] == set(result.uploaded)
 
 
@@ -182,3 +184,87 @@ def test_the_prefetch_threads_end_with_upload_dir(fake, client, tmp_path):
     write_windows(tmp_path, 3)
     client.upload_dir(fake.new_session(), tmp_path, concurrency=2)
     assert not [thread for thread in threading.enumerate() if thread.name.startswith("grant-prefetch")]
+
+
+def batch_windows(fake) -> list[list[tuple[int, str]]]:
+    """The (window, half) pairs of each grants request, in the order they arrived."""
+    return [[(u["windowIndex"], u["half"]) for u in json.loads(r.body)["uploads"]] for r in fake.batches]
+
+
+def test_the_grants_are_asked_for_several_halves_a_request_each_half_once(fake, client, tmp_path):
+    """At concurrency 8 (prefetch 16 by default), a grants request waits for 8 free places: 32 halves in at most 4
+    requests."""
+    for window in range(16):
+        (tmp_path / window_filename(window)).write_bytes(AUDIO + bytes([window]))
+        (tmp_path / window_filename(window, "frames")).write_bytes(frames_bundle(2))
+    session = fake.new_session(mode="audio_video")
+
+    result = client.upload_dir(session, tmp_path, concurrency=8)
+
+    assert result.ok and fake.sessions[session] == set(range(16))
+    batches = batch_windows(fake)
+    assert (fake.grants, fake.frames_grants) == ([], [])  # none asked for on the halves' own routes
+    assert sorted(pair for batch in batches for pair in batch) == [(w, h) for w in range(16) for h in ("audio", "frames")]
+    assert len(batches) <= 4 and all(1 <= len(batch) <= 16 for batch in batches)
+    assert sum(len(batch) < 8 for batch in batches) <= 1  # only the last of the halves may come fewer
+    assert put_with_last_grant(fake)
+
+
+def test_grants_of_a_request_whose_urls_are_about_to_expire_are_asked_for_again_on_their_own_route(fake, tmp_path):
+    """Windows 0 to 3 are granted in one request; by the time the PUTs of 1 to 3 are due, 271 s later, their URLs
+    have less than the 30 s margin to live: each is asked for again, and its PUT goes to the fresh URL."""
+    write_windows(tmp_path, 6)
+    now = [1000.0]
+
+    def hold() -> None:
+        wait_until(lambda: len(granted(fake)) >= 4)
+        time.sleep(0.2)  # room for a request beyond the bound, were one asked for
+        now[0] += 271
+
+    fake.script("put", ("hold", hold))
+    session = fake.new_session()
+    with UploadClient(fake.base_url, TOKEN, grant_margin=30, clock=lambda: now[0]) as client:
+        result = client.upload_dir(session, tmp_path, concurrency=1, prefetch=4)
+
+    assert result.ok and fake.sessions[session] == set(range(6))
+    assert batch_windows(fake)[0] == [(w, "audio") for w in range(4)]
+    assert [int(g.query["windowIndex"]) for g in fake.grants] == [1, 2, 3]
+    assert Counter(granted(fake)) == {0: 1, 1: 2, 2: 2, 3: 2, 4: 1, 5: 1}
+    assert put_with_last_grant(fake)
+
+
+def test_a_grants_request_that_may_pass_is_each_halfs_first_attempt_retried_on_its_own_route(
+    fake, client, sleeps, tmp_path
+):
+    write_windows(tmp_path, 4)
+    session = fake.new_session()
+    fake.script("grants", (503, {"message": "Service Unavailable"}))
+
+    result = client.upload_dir(session, tmp_path, concurrency=4)
+
+    assert result.ok and fake.sessions[session] == set(range(4))
+    first = [window for window, _ in batch_windows(fake)[0]]
+    assert sorted(int(g.query["windowIndex"]) for g in fake.grants) == first and sleeps == [0.5] * len(first)
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [(400, {"error": "uploads[1].sizeBytes: must be an integer from 1 to 100"}), (404, {"message": "Not Found"})],
+    ids=["a half refused", "no such route"],
+)
+def test_a_grants_request_refused_for_good_asks_each_half_on_its_own_route_so_only_the_bad_half_fails(
+    fake, client, sleeps, tmp_path, refusal
+):
+    """A 400 names one half but refuses them all, and a deployment without the route answers 404 to any: each half is
+    then asked for on its own, and gets its own answer."""
+    write_windows(tmp_path, 4)
+    session = fake.new_session()
+    fake.script("grants", refusal)
+    fake.refuse(1, "audio", 400, {"error": "sizeBytes: must be an integer from 1 to 100"})
+
+    result = client.upload_dir(session, tmp_path, concurrency=4)
+
+    assert batch_windows(fake) == [[(w, "audio") for w in range(4)]]  # the one request, refused
+    assert sorted(int(g.query["windowIndex"]) for g in fake.grants) == [0, 1, 2, 3]
+    assert list(result.failed) == [1] and result.failed[1].status == 400 and sleeps == []
+    assert fake.sessions[session] == {0, 2, 3}

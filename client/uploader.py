@@ -528,11 +528,13 @@ class UploadClient:
         result = DirUploadResult()
         stored: dict[int, set[str]] = {}
         if resume and files:
-            needed = HALVES if self.status(session_id).get("captureMode") == "audio_video" else (AUDIO,)
+            with ThreadPoolExecutor(max_workers=1) as beside:  # the two reads at once: one round trip before the PUTs
+                status = beside.submit(self.status, session_id)
+                stored = self.stored_halves(session_id, min(files), max(files))
+                needed = HALVES if status.result().get("captureMode") == "audio_video" else (AUDIO,)
             result.incomplete = {
                 w: missing for w, f in files.items() if (missing := tuple(h for h in needed if f.of(h) is None))
             }
-            stored = self.stored_halves(session_id, min(files), max(files))
         todo: dict[int, list[tuple[str, Path]]] = {}
         for window, found in files.items():
             sending = [(half, found.of(half)) for half in found.halves if half not in stored.get(window, ())]
@@ -598,19 +600,22 @@ class UploadClient:
 
 class _GrantPrefetch:
     """Asks for the grants of upload_dir's halves ahead of its PUT workers, several halves a request, on threads of its
-    own: a grant's round trip then overlaps the PUTs in flight instead of delaying the PUT after it, and the API's
-    cost of a grant (the request, the token check, the session's read) is shared by the halves of a request. The halves
-    are asked for in upload order, a window's audio before its frames. At most `ahead` halves are being granted or
-    granted and not yet taken by a worker, so the reading (hashing) ahead is bounded; a request is sent once half of
-    them are free (or all the halves left), so that the grants come several at a time, not one as each PUT starts.
+    own: a grant's round trip then overlaps the PUTs in flight instead of delaying the PUT after it, and the API's cost
+    of a grant (the request, the token check, the session's read) is shared by the halves of a request.
+
+    The halves go into requests in upload order, a window's audio before its frames. At most `ahead` halves are being
+    granted, or granted and not yet taken by a worker, so the reading (hashing) ahead is bounded. A request asks for
+    half that many (or the halves left) once there is room for them: the grants come several at a time, not one as
+    each PUT starts, and the first PUTs wait for a request of half the look-ahead, not of all of it.
 
     Each half's outcome is its prepared `_Half` with its grant, or the grant request's failure (`_Attempt`: the
     worker treats it as its first attempt's), or the ClientError of preparing it (a file that vanished).
 
-    Why it never stalls: a thread waits only while it holds no half it has not asked for. Every half held was asked
-    for before every half not yet asked for, so it is of a window no later than any a waiting worker has: one that a
-    worker has started (the workers take the windows in the same order), and takes the half of before it waits for a
-    later one. So the halves held are taken, and a thread's wait ends, however few threads and workers there are."""
+    Why it never stalls: a thread waits only while every half it has put into a request is answered. Every half held
+    went into a request before every half not yet in one, so it is of a window no later than any a waiting worker
+    has: one that a worker has started (the workers take the windows in the same order), and takes the half of
+    before it waits for a later one. So the halves held are taken, and a thread's wait ends, however few threads and
+    workers there are."""
 
     THREADS = 2  # one request being answered while the next is asked for
 
@@ -623,7 +628,7 @@ class _GrantPrefetch:
     ) -> None:
         self._prepare, self._grants, self._ahead = prepare, grants, ahead
         self._halves = [(index, half, path) for index, sending in order for half, path in sending]
-        self._batch = max(1, min(ahead // 2, MAX_GRANTS_PER_REQUEST))  # the free places a request waits for
+        self._batch = max(1, min(ahead // 2, MAX_GRANTS_PER_REQUEST))  # the halves a request asks for
         self._next = 0  # the position in `_halves` of the next half to ask for
         self._outcomes: dict[tuple[int, str], tuple[_Half, _Grant | _Attempt] | ClientError] = {}
         self._dropped: set[int] = set()  # windows whose halves no worker will take
@@ -698,8 +703,8 @@ class _GrantPrefetch:
         return len(self._halves) - self._next
 
     def _reserve(self) -> list[tuple[int, str, Path]]:
-        """The next halves to ask for, counted as held: once `_batch` places are free (or as many as halves are left),
-        as many as are free; [] when stopping or none is left."""
+        """The next `_batch` halves to ask for (or those left), counted as held, once there are places for them; []
+        when stopping or none is left."""
         with self._changed:
             self._changed.wait_for(
                 lambda: self._stopping or not self._left() or self._ahead - self._held >= min(self._batch, self._left())
@@ -707,7 +712,7 @@ class _GrantPrefetch:
             if self._stopping:
                 return []
             batch: list[tuple[int, str, Path]] = []
-            while self._left() and len(batch) < min(self._ahead - self._held, MAX_GRANTS_PER_REQUEST):
+            while self._left() and len(batch) < self._batch:
                 batch.append(self._halves[self._next])
                 self._next += 1
             self._held += len(batch)

@@ -106,9 +106,10 @@ def test_upload_dir_uploads_each_windows_audio_and_frames_with_their_frame_count
     assert result.halves_uploaded == {"audio": 4, "frames": 4}
     assert {window: body["frameCount"] for window, body in fake.asked("frames")} == {w: 3 + w for w in range(4)}
     assert fake.sessions[session] == {0, 1, 2, 3}
-    # A window's audio goes before its frames, on the halves' own routes as in a grants request.
-    for window in range(4):
-        assert [half for w, half, _ in fake.issued if w == window] == ["audio", "frames"]
+    for window in range(4):  # a window's audio goes before its frames
+        assert [put.path.split("/")[4] for put in fake.puts if put.path.split("/")[3] == str(window)] == [
+            "audio", "frames"
+        ]
 
 
 @with_and_without_prefetch

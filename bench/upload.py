@@ -3,6 +3,7 @@ presigned PUTs; and API bytes per window."""
 
 from __future__ import annotations
 
+import argparse
 import json
 import tempfile
 import threading
@@ -20,7 +21,9 @@ from client.windows import WindowBody
 from devstack.demo import handler_output_to, write_windows
 from devstack.stack import LocalStack
 
-WINDOWS = 20
+# An hour of windows: at concurrency 8 the bare PUTs of the 20 windows this bench used to send took 0.3 s, which the
+# client's start (the resume check, the first grants request) weighed on and a load spike on this machine swung.
+WINDOWS = 60
 WINDOW_SECONDS = 62.5  # 16 kHz 16-bit mono: 2,000,044 bytes, a "2 MB" window
 CONCURRENCIES = (1, 8)
 REPEATS = 3
@@ -169,10 +172,15 @@ LOG_FILE = Path(".devstack") / "bench.log"
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.upload", description=__doc__)
+    parser.add_argument("--windows", type=int, default=WINDOWS, help=f"windows uploaded per run (default {WINDOWS})")
+    windows = parser.parse_args().windows
+    if windows < 1:
+        parser.error("--windows must be at least 1")
     with handler_output_to(LOG_FILE):
-        rows, beside, per_window, size = measure()
+        rows, beside, per_window, size = measure(windows)
     megabytes = size / 1e6
-    print(f"Upload throughput to the local stack: {WINDOWS} windows of {size / WINDOWS / 1e6:.2f} MB "
+    print(f"Upload throughput to the local stack: {windows} windows of {size / windows / 1e6:.2f} MB "
           f"({megabytes:.1f} MB), sha256 on; handler logs in {LOG_FILE}")
     print("MB/s; client before = upload_dir(prefetch=0), each grant asked for just before its PUT; client = upload_dir's "
           "default, grants prefetched while PUTs are in flight;")
@@ -185,22 +193,22 @@ def main() -> None:
     granted, seconds = beside
     print(f"\nGrants the local API answers while bare PUTs run at concurrency {CONCURRENCIES[-1]} (two asked for at a "
           f"time, back to back): {granted} in {seconds:.2f} s, {granted / seconds:.0f}/s;\nkeeping up with those PUTs "
-          f"takes a grant per window: {WINDOWS / seconds:.0f}/s")
+          f"takes a grant per window: {windows / seconds:.0f}/s")
     print("\nBytes the API front receives (request bodies), upload_dir with concurrency 8")
     print(f"{'window':>8}  {'window bytes':>12}  {'API body B/window':>17}  {'API requests/window':>19}  by route")
     for label, (window_bytes, per, requests_per, routes) in per_window.items():
         print(f"{label:>8}  {window_bytes:>12}  {per:>17.1f}  {requests_per:>19.2f}  {json.dumps(dict(routes))}")
 
 
-def measure() -> tuple[list, dict, int]:
+def measure(windows: int) -> tuple[list, dict, int]:
     with (
         tempfile.TemporaryDirectory() as big,
         tempfile.TemporaryDirectory() as small,
         tempfile.TemporaryDirectory() as state,
         LocalStack(state_dir=state) as stack,
     ):
-        write_windows(Path(big), WINDOWS, WINDOW_SECONDS)
-        write_windows(Path(small), WINDOWS, 1.0)
+        write_windows(Path(big), windows, WINDOW_SECONDS)
+        write_windows(Path(small), windows, 1.0)
         size = sum(p.stat().st_size for p in find_windows(big).values())
         megabytes = size / 1e6
         rows = []
@@ -222,7 +230,7 @@ def measure() -> tuple[list, dict, int]:
         beside = max((grants_beside_puts(stack, Path(big), CONCURRENCIES[-1]) for _ in range(REPEATS)),
                      key=lambda run: run[0] / run[1])
         per_window = {
-            label: (sum(p.stat().st_size for p in find_windows(d).values()) // WINDOWS, *api_bytes_per_window(stack, d))
+            label: (sum(p.stat().st_size for p in find_windows(d).values()) // windows, *api_bytes_per_window(stack, d))
             for label, d in (("1 s", Path(small)), (f"{WINDOW_SECONDS:g} s", Path(big)))
         }
 

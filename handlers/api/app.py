@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -176,12 +177,13 @@ _GRANT_RESPONSES = {
 }
 
 
+@functools.cache
 def _signer():
-    """What every grant is signed with; with the grants module, imported by the first grant (a cold start serving
-    another route never needs it)."""
+    """What every grant is signed with. The grants module is imported by the first grant: a cold start serving another
+    route never needs it."""
     from handlers.domain import grants
 
-    return grants, grants.Signer(
+    return grants.Signer(
         s3_client, settings.bucket_name, settings.url_expires_seconds, {m: settings.max_bytes(m) for m in layout.Media}
     )
 
@@ -189,9 +191,10 @@ def _signer():
 def _grant(session_id: str, media: layout.Media, window_index: int, size_bytes: int, sha256: str | None,
            frame_count: int | None = None) -> UploadGrant:
     """Both halves' own routes: one domain call."""
-    grants, signer = _signer()
+    from handlers.domain import grants
+
     request = grants.HalfRequest(media, window_index, size_bytes, sha256, frame_count)
-    grant = grants.grant_upload(request, session_id, caller(), store=store, signer=signer)
+    grant = grants.grant_upload(request, session_id, caller(), store=store, signer=_signer())
     metrics.add_metric(name="UploadGrants", unit=MetricUnit.Count, value=1)
     return grant.body()
 
@@ -228,12 +231,13 @@ def grant_frames(sessionId: SessionId, body: FramesGrantRequest, windowIndex: Wi
     },
 )
 def grant_many(sessionId: SessionId, body: GrantsRequest) -> Grants:
-    grants, signer = _signer()
+    from handlers.domain import grants
+
     asked = [
         grants.HalfRequest(layout.Media(u.half), u.windowIndex, u.sizeBytes, u.sha256, getattr(u, "frameCount", None))
         for u in body.uploads
     ]
-    granted, refused = grants.grant_uploads(asked, sessionId, caller(), store=store, signer=signer)
+    granted, refused = grants.grant_uploads(asked, sessionId, caller(), store=store, signer=_signer())
     metrics.add_metric(name="UploadGrants", unit=MetricUnit.Count, value=len(granted))
     return {
         "grants": [{**grant.body(), "half": str(media)} for media, grant in granted],

@@ -47,7 +47,8 @@ def test_a_request_outside_the_programs_routes_is_api_gateways_404_before_the_au
 def test_the_front_answers_exactly_the_programs_routes(stack):
     assert set(stack.deployment.routes) == {
         "POST /sessions", "GET /sessions/{sessionId}", "GET /sessions/{sessionId}/windows",
-        "POST /sessions/{sessionId}/audio", "POST /sessions/{sessionId}/frames", "POST /sessions/{sessionId}/complete",
+        "POST /sessions/{sessionId}/audio", "POST /sessions/{sessionId}/frames", "POST /sessions/{sessionId}/grants",
+        "POST /sessions/{sessionId}/complete",
     }
     assert set(stack.deployment.routes.values()) == {"JWT"}
 

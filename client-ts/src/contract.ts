@@ -73,6 +73,45 @@ export interface UploadGrant {
   headers: Record<string, string>;
 }
 
+/** The most halves one `POST /sessions/{id}/grants` asks for. */
+export const MAX_GRANTS_PER_REQUEST = 32;
+
+/** One half asked for in `POST /sessions/{id}/grants`: the body its own route takes, with its window and half. */
+export interface HalfUpload {
+  half: Half;
+  windowIndex: number;
+  sizeBytes: number;
+  /** Base64 SHA-256 of the bytes: S3 then verifies it on PUT. */
+  sha256?: string;
+  /** Frames only: how many frames the bundle holds. */
+  frameCount?: number;
+}
+
+/** `POST /sessions/{id}/grants` (1 to MAX_GRANTS_PER_REQUEST halves, each once). */
+export interface GrantsRequest {
+  uploads: HalfUpload[];
+}
+
+/** One half's grant in a `Grants` answer. */
+export interface HalfGrant extends UploadGrant {
+  half: Half;
+}
+
+/** A half a grants request did not grant because it is already recorded: what its own route answers with a 409. */
+export interface RefusedHalf {
+  windowIndex: number;
+  half: Half;
+  error: string;
+}
+
+/** `POST /sessions/{id}/grants` → 200. Any half's bad input, or the session's state, refuses the whole request
+ * (400, 404, 409) as the half's own route would. */
+export interface Grants {
+  /** The halves granted, in the order asked for. */
+  grants: HalfGrant[];
+  refused: RefusedHalf[];
+}
+
 /** Whether `index` is in a sorted list of inclusive ranges. */
 export function inRanges(ranges: readonly WindowRange[] | undefined, index: number): boolean {
   for (const [first, last] of ranges ?? []) {

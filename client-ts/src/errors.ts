@@ -51,9 +51,7 @@ export class UploadError extends ClientError {
     const status = options.status ?? null;
     const attempts = options.attempts ?? 1;
     const tries = attempts > 1 ? ` after ${attempts} attempts` : "";
-    // "window 4: HTTP 403: …" exactly as the Python client words it; the frames half says so.
-    const what = half === "audio" ? `window ${window}` : `window ${window} (frames)`;
-    super(`${what}: ${withStatus(detail, status)}${tries}`);
+    super(`${halfName(window, half)}: ${withStatus(detail, status)}${tries}`);
     this.window = window;
     this.half = half;
     this.detail = detail;
@@ -70,6 +68,11 @@ export class CancelledError extends ClientError {
     super(`${what}: cancelled`);
     (this as { cause?: unknown }).cause = reason;
   }
+}
+
+/** "window 4" for its audio, "window 4 (frames)": how errors name a half, as the Python client words it. */
+export function halfName(window: number, half: "audio" | "frames"): string {
+  return half === "audio" ? `window ${window}` : `window ${window} (frames)`;
 }
 
 function withStatus(message: string, status: number | null): string {

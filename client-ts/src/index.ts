@@ -1,15 +1,21 @@
 /** @session-uploads/client: the session-uploads upload client for browsers, React Native and Node 18+. */
 
-export { Backoff, type BackoffOptions, isTransient } from "./retry.js";
+export { Backoff, type BackoffOptions, isExpired, isTransient } from "./retry.js";
 export { type Body, type Sha256, base64, webCryptoSha256 } from "./body.js";
 export {
   type CaptureMode,
   CONTENT_TYPES,
   expandRanges,
+  type Grants,
+  type GrantsRequest,
   type Half,
+  type HalfGrant,
   type HalfRecord,
+  type HalfUpload,
   inRanges,
+  MAX_GRANTS_PER_REQUEST,
   MAX_WINDOW_INDEX,
+  type RefusedHalf,
   type SessionCounts,
   type SessionCreated,
   type SessionState,

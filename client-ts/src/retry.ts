@@ -6,6 +6,11 @@ const TRANSIENT_S3_CODES = new Set(["RequestTimeout", "SlowDown", "InternalError
 /** 5xx, 429, a retryable S3 code, and an expired presigned URL (the next attempt asks for a fresh grant). */
 export function isTransient(status: number, code: string | null = null, message = ""): boolean {
   if (status >= 500 || status === 429 || (code !== null && TRANSIENT_S3_CODES.has(code))) return true;
+  return isExpired(status, code, message);
+}
+
+/** S3's refusal of a presigned URL past its expiry: 403 AccessDenied "Request has expired". */
+export function isExpired(status: number | null, code: string | null = null, message = ""): boolean {
   return status === 403 && code === "AccessDenied" && message.toLowerCase().includes("expired");
 }
 

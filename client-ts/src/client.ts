@@ -2,12 +2,14 @@
  * UploadClient: sessions and window uploads against the session API, each upload a presigned PUT straight to S3.
  * The semantics are the Python client's (client/uploader.py): a fresh grant per attempt, exactly the granted headers,
  * a PUT timeout, retries with exponential backoff and full jitter on network errors, 5xx, 429 and expired URLs, and
- * any other 4xx failing at once with an error naming the window and the server's message.
+ * any other 4xx failing at once with an error naming the window and the server's message. uploadWindows asks for its
+ * grants ahead of the PUTs, several halves a request (prefetch.ts).
  */
 
 import { type Body, type Sha256, bytesOf, sizeOf, webCryptoSha256 } from "./body.js";
 import {
   type CaptureMode,
+  type Grants,
   type Half,
   type HalfRecord,
   type SessionCreated,
@@ -18,9 +20,10 @@ import {
   type WindowsPage,
   inRanges,
 } from "./contract.js";
-import { ApiError, CancelledError, ClientError, UploadError, UsageError } from "./errors.js";
+import { ApiError, CancelledError, ClientError, halfName, UploadError, UsageError } from "./errors.js";
 import { describe, errorDetail, exchange, sleep as cancellableSleep } from "./http.js";
-import { Backoff, type BackoffOptions, isTransient } from "./retry.js";
+import { GrantPrefetch } from "./prefetch.js";
+import { Backoff, type BackoffOptions, isExpired, isTransient } from "./retry.js";
 
 export interface UploadClientOptions {
   /** The API's base URL (the stack output `apiUrl`). */
@@ -43,6 +46,11 @@ export interface UploadClientOptions {
   sha256?: Sha256;
   /** How the client waits between attempts (tests replace it). */
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>;
+  /** A grant asked for ahead of its PUT (uploadWindows' prefetch) whose URL has less than this to live when its PUT
+   * is due (at most half the URL's life) is asked for again, in ms (default 30,000). */
+  grantMarginMs?: number;
+  /** The client's clock, in ms (default Date.now; tests replace it). */
+  clock?: () => number;
 }
 
 /** A window's media: its audio, and for an audio_video session its frames bundle (a ZIP, one entry per frame). */
@@ -107,6 +115,9 @@ export interface BatchOptions extends CallOptions {
   concurrency?: number;
   /** Skip windows the session already reports recorded (default true). */
   skipRecorded?: boolean;
+  /** How many halves' grants may be asked for ahead of their PUTs, several a request (default twice `concurrency`):
+   * also how many halves are read (hashed) ahead. 0 asks for each grant on its half's own route just before its PUT. */
+  prefetch?: number;
   onProgress?: (progress: BatchProgress) => void;
 }
 
@@ -119,6 +130,36 @@ export interface BatchResult {
   failed: Map<number, UploadError>;
   readonly ok: boolean;
 }
+
+/** One half of a window to upload, as the caller gave it. */
+interface HalfMedia {
+  windowIndex: number;
+  half: Half;
+  body: Body;
+  frameCount?: number;
+}
+
+/** A half ready to be granted: its size, and the body of the grant request that asks for its URL (size, frame count,
+ * SHA-256). */
+interface PreparedHalf extends HalfMedia {
+  sessionId: string;
+  size: number;
+  request: Record<string, unknown>;
+}
+
+/** The API's grant, when it was asked for (the client's clock) and how many ms its URL lives (`expiresIn`; forever
+ * when the API did not say). */
+interface Granted {
+  grant: UploadGrant;
+  askedAt: number;
+  lifetimeMs: number;
+}
+
+/** What a grant request gave one half: its grant, or the failure its own route would have answered. */
+type GrantOutcome = Granted | Attempt;
+
+/** A half about to be uploaded, and its grant request's outcome when that was asked for ahead of time. */
+type Ready = { prepared: PreparedHalf; granted?: GrantOutcome };
 
 /** One attempt failed; `transient` says whether a fresh attempt may succeed. */
 class Attempt extends Error {
@@ -141,6 +182,8 @@ export class UploadClient {
   readonly retries: number;
   readonly backoff: Backoff;
   readonly sendSha256: boolean;
+  readonly grantMarginMs: number;
+  private readonly clock: () => number;
   private readonly token: () => string | Promise<string>;
   private readonly fetchImpl: typeof fetch;
   private readonly sha256: Sha256;
@@ -150,6 +193,8 @@ export class UploadClient {
     if (!options.apiUrl) throw new UsageError("apiUrl is required");
     const retries = options.retries ?? 5;
     if (!Number.isInteger(retries) || retries < 0) throw new UsageError("retries must be an integer, 0 or more");
+    const grantMarginMs = options.grantMarginMs ?? 30_000;
+    if (!(grantMarginMs >= 0)) throw new UsageError("grantMarginMs must be 0 or more");
     const fetchImpl = options.fetch ?? (typeof fetch === "function" ? fetch.bind(globalThis) : undefined);
     if (!fetchImpl) throw new UsageError("no fetch here: pass the `fetch` option");
     const token = options.token;
@@ -163,6 +208,8 @@ export class UploadClient {
     this.sendSha256 = options.sendSha256 ?? true;
     this.sha256 = options.sha256 ?? webCryptoSha256;
     this.sleep = options.sleep ?? cancellableSleep;
+    this.grantMarginMs = grantMarginMs;
+    this.clock = options.clock ?? Date.now;
   }
 
   // -- the API ---------------------------------------------------------------------------------------------------
@@ -306,43 +353,124 @@ export class UploadClient {
     media: Body | WindowMedia,
     options: UploadOptions = {},
   ): Promise<WindowUploadResult> {
-    const { audio, frames } = asMedia(media);
-    const result: WindowUploadResult = {
-      windowIndex,
-      audio: await this.uploadHalf(sessionId, windowIndex, "audio", audio, {}, options),
-    };
-    if (frames) {
-      if (!Number.isInteger(frames.frameCount) || frames.frameCount < 1) {
-        throw new UsageError(`window ${windowIndex}: frameCount must be a positive integer`);
-      }
-      result.frames = await this.uploadHalf(sessionId, windowIndex, "frames", frames.body, { frameCount: frames.frameCount }, options);
+    return this.sendWindow(halvesOf(windowIndex, media), (half) => this.prepareOnly(sessionId, half), options);
+  }
+
+  /** A window's halves, in order, each taken from `take` (prepared, its grant perhaps asked for ahead) and uploaded. */
+  private async sendWindow(
+    halves: HalfMedia[],
+    take: (half: HalfMedia) => Promise<Ready>,
+    options: UploadOptions,
+  ): Promise<WindowUploadResult> {
+    const results: Partial<Record<Half, HalfUploadResult>> = {};
+    for (const half of halves) {
+      const { prepared, granted } = await take(half);
+      results[half.half] = await this.uploadHalf(prepared, options, granted);
     }
+    const result: WindowUploadResult = { windowIndex: halves[0]!.windowIndex, audio: results.audio! };
+    if (results.frames) result.frames = results.frames;
     return result;
   }
 
-  private async uploadHalf(
-    sessionId: string,
-    windowIndex: number,
-    half: Half,
-    body: Body,
-    extra: Record<string, number>,
-    options: UploadOptions,
-  ): Promise<HalfUploadResult> {
+  /** A half ready to be granted, its grant not asked for: its first attempt asks just before its PUT. */
+  private async prepareOnly(sessionId: string, half: HalfMedia): Promise<Ready> {
+    return { prepared: await this.prepare(sessionId, half) };
+  }
+
+  /** A half ready to be granted: its size, frame count and SHA-256 read. UsageError for bad input, before anything is
+   * sent. */
+  private async prepare(sessionId: string, media: HalfMedia): Promise<PreparedHalf> {
+    const { windowIndex, half, body, frameCount } = media;
+    if (half === "frames" && !(Number.isInteger(frameCount) && frameCount! >= 1)) {
+      throw new UsageError(`window ${windowIndex}: frameCount must be a positive integer`);
+    }
     const size = sizeOf(body);
-    const request: Record<string, unknown> = { sizeBytes: size, ...extra };
+    const request: Record<string, unknown> = half === "frames" ? { sizeBytes: size, frameCount } : { sizeBytes: size };
     if (this.sendSha256) request["sha256"] = await this.sha256(await bytesOf(body));
+    return { ...media, sessionId, size, request };
+  }
+
+  /** One grant request on the half's own route (POST /sessions/{id}/audio or /frames); throws Attempt. */
+  private async grant(upload: PreparedHalf, signal: AbortSignal | undefined): Promise<Granted> {
+    const { sessionId, windowIndex, half } = upload;
     const path = `/sessions/${encodeURIComponent(sessionId)}/${half}?windowIndex=${windowIndex}`;
-    const what = half === "audio" ? `window ${windowIndex}` : `window ${windowIndex} (frames)`;
+    const askedAt = this.clock();
+    const grant = (await this.api("POST", path, upload.request, signal, halfName(windowIndex, half))) as UploadGrant;
+    return granted(grant, askedAt);
+  }
+
+  private async grantOrRefusal(upload: PreparedHalf, signal: AbortSignal | undefined): Promise<GrantOutcome> {
+    try {
+      return await this.grant(upload, signal);
+    } catch (failure) {
+      if (failure instanceof Attempt) return failure;
+      throw failure;
+    }
+  }
+
+  /**
+   * The grants of several halves of one session, in their order, asked for in one request (POST /sessions/{id}/grants):
+   * each its grant, or the Attempt its own route would have thrown (a 409 for a half already recorded). When the
+   * request fails for good (a 400, 404, 409; or a deployment without the route), each half is asked for on its own
+   * route, so that each gets its own answer; when it may pass (a network error, 5xx, 429), that failure is each
+   * half's first attempt.
+   */
+  private async grants(halves: PreparedHalf[], signal: AbortSignal | undefined): Promise<GrantOutcome[]> {
+    if (halves.length === 1) return [await this.grantOrRefusal(halves[0]!, signal)];
+    const sessionId = halves[0]!.sessionId;
+    const uploads = halves.map(({ half, windowIndex, request }) => ({ half, windowIndex, ...request }));
+    const askedAt = this.clock();
+    let answer: Grants;
+    try {
+      const path = `/sessions/${encodeURIComponent(sessionId)}/grants`;
+      answer = (await this.api("POST", path, { uploads }, signal, `grants of session ${sessionId}`)) as Grants;
+    } catch (failure) {
+      if (!(failure instanceof Attempt)) throw failure;
+      if (failure.transient) return halves.map(() => failure);
+      const outcomes: GrantOutcome[] = [];
+      for (const upload of halves) outcomes.push(await this.grantOrRefusal(upload, signal));
+      return outcomes;
+    }
+    const outcomes = new Map<string, GrantOutcome>();
+    for (const grant of Array.isArray(answer.grants) ? answer.grants : []) {
+      outcomes.set(`${grant?.windowIndex}/${grant?.half}`, granted(grant, askedAt));
+    }
+    for (const refused of Array.isArray(answer.refused) ? answer.refused : []) {
+      // Exactly what the half's own route answers: a 409, resolved as write-once.
+      const conflict = new Attempt(String(refused?.error ?? "already recorded"), 409, false);
+      outcomes.set(`${refused?.windowIndex}/${refused?.half}`, conflict);
+    }
+    const missing = new Attempt("the API's grants answer left this half out", null, true);
+    return halves.map(({ windowIndex, half }) => outcomes.get(`${windowIndex}/${half}`) ?? missing);
+  }
+
+  /**
+   * Grant and PUT one half, with retries. `prefetched`: the outcome of the first attempt's grant request, asked for
+   * ahead of time (by uploadWindows' prefetch): used when its URL still has `grantMarginMs` to live, else asked for
+   * again; a URL that S3 refuses as expired all the same is asked for again once, at once, without spending a retry.
+   */
+  private async uploadHalf(
+    upload: PreparedHalf,
+    options: UploadOptions,
+    prefetched?: GrantOutcome,
+  ): Promise<HalfUploadResult> {
+    const { sessionId, windowIndex, half, body, size, request } = upload;
+    const what = halfName(windowIndex, half);
     const report = (phase: UploadProgress["phase"], attempt: number, more: Partial<UploadProgress> = {}) =>
       options.onProgress?.({ sessionId, windowIndex, half, phase, attempt, sentBytes: 0, totalBytes: size, ...more });
 
-    for (let attempt = 0; ; attempt++) {
+    for (let attempt = 0, retry = 0; ; attempt++) {
       const result = { half, s3Key: null as string | null, sizeBytes: size, attempts: attempt + 1, etag: null as string | null };
+      let ahead = false; // this attempt PUTs to a URL granted ahead of time
       try {
         report("granting", attempt + 1);
         let grant: UploadGrant;
         try {
-          grant = (await this.api("POST", path, request, options.signal, what)) as UploadGrant;
+          const taken = prefetched;
+          prefetched = undefined;
+          if (taken instanceof Attempt) throw taken; // the first attempt's grant request failed ahead of time
+          ahead = taken !== undefined && usable(taken, this.clock(), this.grantMarginMs);
+          grant = ahead ? taken!.grant : (await this.grant(upload, options.signal)).grant;
         } catch (refused) {
           // A write-once grant refused because this half is already recorded: the upload asked for has happened.
           if (refused instanceof Attempt && refused.status === 409) {
@@ -360,7 +488,7 @@ export class UploadClient {
         if (put.alreadyStored) {
           // S3 holds an object at the key (If-None-Match: * met it): these bytes, or another writer's?
           const recorded = await this.recordedHalf(sessionId, windowIndex, half, options.signal);
-          if (recorded === null && attempt === 0) {
+          if (recorded === null && retry === 0) {
             // Stored, not recorded yet, and no earlier attempt of ours could have stored it: ask again once its
             // event is handled (or, if it fails validation, once it is moved out of the way, freeing the key).
             throw new Attempt(`the window's ${half} is stored but not recorded yet`, 412, true);
@@ -375,7 +503,9 @@ export class UploadClient {
           if (!(failure instanceof CancelledError)) report("failed", attempt + 1, { reason: describe(failure) });
           throw failure;
         }
-        if (!failure.transient || attempt >= this.retries) {
+        // It expired while waiting its turn (or the clocks disagree): not a failure of the upload.
+        if (ahead && isExpired(failure.status, failure.code, failure.detail)) continue;
+        if (!failure.transient || retry >= this.retries) {
           report("failed", attempt + 1, { reason: failure.detail });
           throw new UploadError(windowIndex, failure.detail, {
             half,
@@ -384,7 +514,7 @@ export class UploadClient {
             transient: failure.transient,
           });
         }
-        const delay = this.backoff.delayMs(attempt);
+        const delay = this.backoff.delayMs(retry++);
         report("retrying", attempt + 1, { retryInMs: delay, reason: failure.detail });
         await this.wait(delay, options.signal, what);
       }
@@ -452,13 +582,18 @@ export class UploadClient {
 
   /**
    * Upload many windows, `concurrency` at a time, skipping those the session already reports recorded. One window
-   * failing does not stop the others: its error is in the result's `failed`. Cancelling stops them all.
+   * failing does not stop the others: its error is in the result's `failed`. Cancelling stops them all. The grants are
+   * asked for ahead of the PUTs, in upload order, several halves a request (`prefetch`).
    */
   async uploadWindows(
     sessionId: string,
     windows: Iterable<[number, Body | WindowMedia]> | Map<number, Body | WindowMedia>,
     options: BatchOptions = {},
   ): Promise<BatchResult> {
+    // Twice the PUTs in flight: a grants request waits for half the places to be free, and the other half keeps the
+    // workers going for its round trip, which under load is about as long as a PUT's.
+    const prefetch = options.prefetch ?? 2 * Math.max(1, options.concurrency ?? 4);
+    if (!Number.isInteger(prefetch) || prefetch < 0) throw new UsageError("prefetch must be an integer, 0 or more");
     const all = [...windows].sort(([a], [b]) => a - b);
     const skipped: number[] = [];
     let todo = all;
@@ -467,33 +602,30 @@ export class UploadClient {
       todo = all.filter(([index]) => !inRanges(status.recordedWindows, index));
       skipped.push(...all.filter(([index]) => inRanges(status.recordedWindows, index)).map(([index]) => index));
     }
-    const sizes = new Map<number, number>();
-    for (const [index, media] of todo) {
-      const { audio, frames } = asMedia(media);
-      sizes.set(index, sizeOf(audio) + (frames ? sizeOf(frames.body) : 0));
-    }
-    const totalBytes = [...sizes.values()].reduce((a, b) => a + b, 0);
+    const halves = new Map(todo.map(([index, media]) => [index, halvesOf(index, media)]));
+    const progress = batchProgress(todo, options.onProgress);
     const uploaded: number[] = [];
     const results = new Map<number, WindowUploadResult>();
     const failed = new Map<number, UploadError>();
-    let sentBytes = 0;
-    let windowsDone = 0;
-    const progressOf = (media: Body | WindowMedia) => {
-      const lastHalf: Half = asMedia(media).frames ? "frames" : "audio";
-      return (step: UploadProgress) => {
-        if (step.phase === "uploaded") sentBytes += step.totalBytes;
-        if ((step.phase === "uploaded" && step.half === lastHalf) || step.phase === "failed") windowsDone++;
-        options.onProgress?.({ sentBytes, totalBytes, windowsDone, windowsTotal: todo.length, step });
-      };
-    };
+    const grants =
+      prefetch > 0 && todo.length > 0
+        ? new GrantPrefetch(
+            [...halves.values()].flat(),
+            prefetch,
+            (half) => this.prepare(sessionId, half),
+            (prepared) => this.grants(prepared, options.signal),
+            options.signal,
+          )
+        : null;
+    const take = (half: HalfMedia): Promise<Ready> => (grants ? grants.take(half) : this.prepareOnly(sessionId, half));
     let next = 0;
     let cancelled: CancelledError | null = null;
     const worker = async () => {
       while (next < todo.length && !cancelled) {
         const [index, media] = todo[next++]!;
         try {
-          const onProgress = progressOf(media);
-          results.set(index, await this.uploadWindow(sessionId, index, media, { signal: options.signal, onProgress }));
+          const onProgress = progress(media);
+          results.set(index, await this.sendWindow(halves.get(index)!, take, { signal: options.signal, onProgress }));
           uploaded.push(index);
         } catch (error) {
           if (error instanceof CancelledError) {
@@ -505,11 +637,17 @@ export class UploadClient {
           } else {
             throw error;
           }
+        } finally {
+          grants?.drop(index); // a window that failed sends no more halves: their grants are not waited for
         }
       }
     };
     const concurrency = Math.max(1, Math.min(options.concurrency ?? 4, todo.length || 1));
-    await Promise.all(Array.from({ length: concurrency }, worker));
+    try {
+      await Promise.all(Array.from({ length: concurrency }, worker));
+    } finally {
+      await grants?.stop();
+    }
     if (cancelled) throw cancelled;
     uploaded.sort((a, b) => a - b);
     return {
@@ -538,6 +676,47 @@ export class UploadClient {
 function corsHint(rules: string, more = ""): string {
   const inBrowser = typeof (globalThis as { document?: unknown }).document !== "undefined";
   return inBrowser ? `: the network failed, or ${rules} refused this origin${more}` : "";
+}
+
+/** A window's halves to upload, in order: its audio, then its frames if it has them. */
+function halvesOf(windowIndex: number, media: Body | WindowMedia): HalfMedia[] {
+  const { audio, frames } = asMedia(media);
+  const halves: HalfMedia[] = [{ windowIndex, half: "audio", body: audio }];
+  if (frames) halves.push({ windowIndex, half: "frames", body: frames.body, frameCount: frames.frameCount });
+  return halves;
+}
+
+/** A batch's progress: each window's steps (given to the function returned for its media) added into the bytes of
+ * the halves done and the windows done. */
+function batchProgress(
+  todo: [number, Body | WindowMedia][],
+  onProgress: BatchOptions["onProgress"],
+): (media: Body | WindowMedia) => (step: UploadProgress) => void {
+  const sizes = todo.flatMap(([index, media]) => halvesOf(index, media).map(({ body }) => sizeOf(body)));
+  const totalBytes = sizes.reduce((a, b) => a + b, 0);
+  let sentBytes = 0;
+  let windowsDone = 0;
+  return (media) => {
+    const lastHalf: Half = asMedia(media).frames ? "frames" : "audio";
+    return (step) => {
+      if (step.phase === "uploaded") sentBytes += step.totalBytes;
+      if ((step.phase === "uploaded" && step.half === lastHalf) || step.phase === "failed") windowsDone++;
+      onProgress?.({ sentBytes, totalBytes, windowsDone, windowsTotal: todo.length, step });
+    };
+  };
+}
+
+function granted(grant: UploadGrant, askedAt: number): Granted {
+  const expiresIn = grant?.expiresIn;
+  const lifetimeMs = typeof expiresIn === "number" && expiresIn > 0 ? expiresIn * 1000 : Infinity;
+  return { grant, askedAt, lifetimeMs };
+}
+
+/** Whether the URL still has more than `marginMs` to live (at most half its lifetime, so that a short-lived grant is
+ * not stale as it arrives). Counted from the request: S3 counts from the signing, a little later, so the URL lives at
+ * least this long. */
+function usable({ askedAt, lifetimeMs }: Granted, now: number, marginMs: number): boolean {
+  return now + Math.min(marginMs, lifetimeMs / 2) < askedAt + lifetimeMs;
 }
 
 function asMedia(media: Body | WindowMedia): WindowMedia {

@@ -17,7 +17,11 @@ export const BAD_SIGNATURE: Step = {
 
 /** An answer (status and body: an object is sent as JSON), a connection cut ("drop"), or no answer at all ("hang"). */
 export type Step = { status: number; body?: unknown; headers?: Record<string, string> } | "drop" | "hang";
-export type Route = "create" | "status" | "windows" | "grant" | "complete" | "put";
+/** The usual answer once `hold` resolves: a request in flight until the test lets it go. */
+type Hold = { hold: () => Promise<void> };
+/** "grant" is a half's own route (POST /sessions/{id}/audio|frames), "grants" the batched one. */
+export type Route = "create" | "status" | "windows" | "grant" | "grants" | "complete" | "put";
+type Half = "audio" | "frames";
 
 export interface Recorded {
   route: Route;
@@ -37,11 +41,21 @@ export class FakeService {
   readonly sessions = new Map<string, Map<number, Set<string>>>();
   /** What the windows route says of a half stored (`session/window/half`): its size and checksum. */
   private readonly records = new Map<string, Record<string, unknown>>();
-  private readonly scripts = new Map<Route, Step[]>();
-  private grants = 0;
+  private readonly scripts = new Map<Route, (Step | Hold)[]>();
+  /** A half's refusal (`refuse`): `window/half` → its answer. */
+  private readonly refusals = new Map<string, { status: number; body: unknown }>();
+  /** Each grant issued, on either route, in order: its window, half and URL signature. */
+  readonly issued: { window: number; half: Half; signature: string }[] = [];
+  /** How long the grants say their URLs live, in seconds. */
+  expiresIn = 300;
 
   script(route: Route, ...steps: Step[]): void {
     this.scripts.set(route, [...(this.scripts.get(route) ?? []), ...steps]);
+  }
+
+  /** The route's next request is answered as usual once `wait` resolves. */
+  hold(route: Route, wait: () => Promise<void>): void {
+    this.scripts.set(route, [...(this.scripts.get(route) ?? []), { hold: wait }]);
   }
 
   newSession(recorded: number[] = []): string {
@@ -55,6 +69,28 @@ export class FakeService {
     const session = this.sessions.get(sessionId)!;
     session.set(window, new Set([...(session.get(window) ?? []), half]));
     this.records.set(`${sessionId}/${window}/${half}`, { sizeBytes: bytes.length, checksumSha256: b64sha(bytes) });
+  }
+
+  /** Every grant of this half answers this refusal on its own route. A grants request asking for it lists it as
+   * refused when the status is 409 (already recorded), and is refused as a whole with any other status, as the API
+   * refuses a half's bad input. */
+  refuse(window: number, half: Half, status: number, body: unknown): void {
+    this.refusals.set(`${window}/${half}`, { status, body });
+  }
+
+  /** The (window, half) pairs of each grants request, in the order they arrived. */
+  batches(): [number, Half][][] {
+    return this.of("grants").map((r) => {
+      const { uploads } = JSON.parse(new TextDecoder().decode(r.body)) as { uploads: { windowIndex: number; half: Half }[] };
+      return uploads.map((u): [number, Half] => [u.windowIndex, u.half]);
+    });
+  }
+
+  /** Whether each window half's PUT went to the URL of the last grant issued for it. */
+  putWithLastGrant(): boolean {
+    const last = new Map(this.issued.map(({ window, half, signature }) => [`${window}/${half}`, signature]));
+    const put = new Map(this.of("put").map((r) => [halfOfKey(r.url), r.url.searchParams.get("X-Amz-Signature")]));
+    return put.size === last.size && [...last].every(([key, signature]) => put.get(key) === signature);
   }
 
   of(route: Route): Recorded[] {
@@ -71,6 +107,10 @@ export class FakeService {
     this.requests.push({ route, method, url, headers, body });
     const step = this.scripts.get(route)?.shift();
     const signal = init.signal ?? undefined;
+    if (typeof step === "object" && "hold" in step) {
+      await step.hold();
+      return this.answer(route, method, url, headers, body);
+    }
     if (step === "drop") throw new TypeError("fetch failed");
     if (step === "hang") {
       return new Promise<Response>((_, reject) => {
@@ -88,6 +128,7 @@ export class FakeService {
     const path = url.pathname;
     if (method === "POST" && path === "/sessions") return "create";
     if (method === "POST" && /\/(audio|frames)$/.test(path)) return "grant";
+    if (method === "POST" && path.endsWith("/grants")) return "grants";
     if (method === "POST" && path.endsWith("/complete")) return "complete";
     if (method === "GET" && path.endsWith("/windows")) return "windows";
     return "status";
@@ -126,26 +167,25 @@ export class FakeService {
         return respond(200, { windows, next: null });
       }
       case "grant": {
-        const [, sessionId, half] = parts as [string, string, string];
+        const [, sessionId, half] = parts as [string, string, Half];
         if (!this.sessions.has(sessionId)) return respond(404, { error: "session not found" });
-        const request = JSON.parse(new TextDecoder().decode(body));
         const window = Number(url.searchParams.get("windowIndex"));
-        const grant: Record<string, string> = {
-          "Content-Type": half === "audio" ? "audio/wav" : "application/zip",
-          "Content-Length": String(request.sizeBytes),
-          "If-None-Match": "*",
-        };
-        if (request.sha256) grant["x-amz-checksum-sha256"] = request.sha256;
-        if (half === "frames") grant["x-amz-meta-frame-count"] = String(request.frameCount);
-        const key = `sessions/${sessionId}/window_${String(window).padStart(3, "0")}/${half === "audio" ? "audio.wav" : "frames.zip"}`;
-        this.grants++;
-        return respond(200, {
-          url: `${S3}/bucket/${key}?X-Amz-Signature=sig${this.grants}`,
-          s3Key: key,
-          windowIndex: window,
-          expiresIn: 300,
-          headers: grant,
-        });
+        const refusal = this.refusals.get(`${window}/${half}`);
+        if (refusal) return respond(refusal.status, refusal.body);
+        return respond(200, this.issue(sessionId, window, half, JSON.parse(new TextDecoder().decode(body))));
+      }
+      case "grants": {
+        const sessionId = parts[1]!;
+        if (!this.sessions.has(sessionId)) return respond(404, { error: "session not found" });
+        const grants: Record<string, unknown>[] = [];
+        const refused: Record<string, unknown>[] = [];
+        for (const { half, windowIndex, ...request } of JSON.parse(new TextDecoder().decode(body)).uploads) {
+          const refusal = this.refusals.get(`${windowIndex}/${half}`);
+          if (refusal?.status === 409) refused.push({ windowIndex, half, error: (refusal.body as { error: string }).error });
+          else if (refusal) return respond(refusal.status, refusal.body);
+          else grants.push({ ...this.issue(sessionId, windowIndex, half, request), half });
+        }
+        return respond(200, { grants, refused });
       }
       case "put": {
         const [, , sessionId, windowDir, file] = parts as [string, string, string, string, string];
@@ -165,6 +205,27 @@ export class FakeService {
     }
   }
 
+  /** A grant as both grant routes answer it: a URL whose signature tells it apart, and the headers it binds. */
+  private issue(
+    sessionId: string,
+    window: number,
+    half: Half,
+    request: { sizeBytes: number; sha256?: string; frameCount?: number },
+  ): Record<string, unknown> {
+    const headers: Record<string, string> = {
+      "Content-Type": half === "audio" ? "audio/wav" : "application/zip",
+      "Content-Length": String(request.sizeBytes),
+      "If-None-Match": "*",
+    };
+    if (request.sha256) headers["x-amz-checksum-sha256"] = request.sha256;
+    if (half === "frames") headers["x-amz-meta-frame-count"] = String(request.frameCount);
+    const key = `sessions/${sessionId}/window_${String(window).padStart(3, "0")}/${half === "audio" ? "audio.wav" : "frames.zip"}`;
+    const signature = `sig${this.issued.length + 1}`;
+    this.issued.push({ window, half, signature });
+    const url = `${S3}/bucket/${key}?X-Amz-Signature=${signature}`;
+    return { url, s3Key: key, windowIndex: window, expiresIn: this.expiresIn, headers };
+  }
+
   statusBody(sessionId: string): Record<string, unknown> {
     const windows = [...this.sessions.get(sessionId)!.keys()].sort((a, b) => a - b);
     return {
@@ -181,6 +242,12 @@ export class FakeService {
       unexpectedWindows: [],
     };
   }
+}
+
+/** "window/half" of a PUT's URL (…/window_003/frames.zip → "3/frames"). */
+function halfOfKey(url: URL): string {
+  const [, window, file] = /window_(\d+)\/(\w+)\./.exec(url.pathname)!;
+  return `${Number(window)}/${file === "audio" ? "audio" : "frames"}`;
 }
 
 function respond(status: number, body: unknown, headers: Record<string, string> = {}): Response {

@@ -103,5 +103,5 @@ test("cancelling a batch stops every window and rejects with CancelledError", as
     onProgress: (p) => p.step.phase === "uploading" && setTimeout(() => controller.abort(), 10),
   });
   await assert.rejects(batch, CancelledError);
-  assert.ok(fake.of("grant").length <= 2, "no window started after the cancel");
+  assert.ok(fake.of("put").length <= 2, "no window started after the cancel");
 });

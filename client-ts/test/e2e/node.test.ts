@@ -29,8 +29,20 @@ function client(options: Partial<ConstructorParameters<typeof UploadClient>[0]> 
   return new UploadClient({ apiUrl, token, backoff: { baseMs: 50 }, ...options });
 }
 
+/** Node's fetch, noting each request as "METHOD /path STATUS" (the last path segment: the route). */
+function recording(): { fetch: typeof fetch; seen: string[] } {
+  const seen: string[] = [];
+  const spy: typeof fetch = async (input, init) => {
+    const response = await fetch(input, init);
+    seen.push(`${init?.method ?? "GET"} ${new URL(String(input)).pathname.split("/").pop()} ${response.status}`);
+    return response;
+  };
+  return { fetch: spy, seen };
+}
+
 test("a session of six windows through the local stack ends ready", async () => {
-  const uploads = client();
+  const { fetch: spy, seen } = recording();
+  const uploads = client({ fetch: spy });
   const created = await uploads.createSession("audio_only");
   assert.equal(created.status, "recording");
   const windows = new Map(Array.from({ length: 6 }, (_, w) => [w, wav(0.25, 300 + 20 * w)] as [number, Uint8Array]));
@@ -49,6 +61,8 @@ test("a session of six windows through the local stack ends ready", async () => 
   assert.equal(steps.length, 6);
   const total = [...windows.values()].reduce((n, b) => n + b.length, 0);
   assert.ok(steps.at(-1)!.endsWith(`${total}/${total}`));
+  // The six grants were asked for ahead of the PUTs (three at a time, so six ahead), in one request.
+  assert.deepEqual(seen.filter((request) => /^POST (grants|audio|frames) /.test(request)), ["POST grants 200"]);
 
   await uploads.complete(created.sessionId, 6);
   const status = await uploads.waitForStatus(created.sessionId, { intervalMs: 200, timeoutMs: 30_000 });
@@ -69,6 +83,21 @@ test("an audio_video session's audio and frames through the local stack end read
     assert.equal(upload.frames?.half, "frames", `window ${w}`);
     assert.match(upload.frames?.s3Key ?? "", new RegExp(`/window_00${w}/frames\\.zip$`));
   }
+
+  // Once recorded, the same batch again: the grants request lists every half as already recorded, and each is found
+  // to be these bytes, nothing sent.
+  for (let polls = 0; (await uploads.status(sessionId)).counts.recorded < 3; polls++) {
+    assert.ok(polls < 150, "the windows were not recorded within 30 s");
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const { fetch: spy, seen } = recording();
+  const batchAgain = await client({ fetch: spy }).uploadWindows(sessionId, windows, { skipRecorded: false });
+  assert.ok(batchAgain.ok, [...batchAgain.failed.values()].join("; "));
+  assert.deepEqual(
+    [...batchAgain.results.values()].map((upload) => [upload.audio.alreadyStored, upload.frames?.alreadyStored]),
+    [[true, true], [true, true], [true, true]],
+  );
+  assert.deepEqual(seen.filter((request) => !request.startsWith("GET windows ")), ["POST grants 200"]);
   await uploads.complete(sessionId, 3);
   const status = await uploads.waitForStatus(sessionId, { intervalMs: 200, timeoutMs: 30_000 });
   assert.equal(status.status, "ready");

@@ -39,9 +39,10 @@ BENCHES = (
                "on the session item returning ALL_NEW, a conditional ADD claim, the invoke) on the same moto in the "
                "same run, early and late in a session. Ours and the baseline alternate call by call."),
     Bench("Client throughput against the local limit", ("bench.upload",),
-          note="The client's `upload_dir`, without (prefetch=0) and with its grant prefetch, against bare "
-               "`requests.put` of the same bytes to presigned URLs through the local stack's presign gate: the local "
-               "limit; and how fast the local API grants while those bare PUTs run."),
+          note="The client's `upload_dir`, without (prefetch=0) and with its grant prefetch (several halves a "
+               "`POST /sessions/{id}/grants`), against bare `requests.put` of the same bytes to presigned URLs "
+               "through the local stack's presign gate: the local limit; and how fast the local API grants while "
+               "those bare PUTs run. Each upload runs in a process of its own, as an app does; the fastest of 5."),
     Bench("Load: 10,000 windows with duplicate and dropped events and failing ingest invokes (`make soak`)",
           ("bench.load",),
           note="100 sessions of 100 windows, 4 sessions at a time with 4 uploads each in flight, through the local "

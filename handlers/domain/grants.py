@@ -12,9 +12,9 @@ from typing import Any
 from handlers import layout
 from handlers.contract import FRAME_COUNT_METADATA, MAX_FRAMES_PER_WINDOW, MAX_GRANTS_PER_REQUEST, Status
 from handlers.domain.entities import Session, Window
-from handlers.domain.errors import BadRequest, Conflict, NotFound
+from handlers.domain.errors import BadRequest, Conflict
 from handlers.domain.ports import SessionRepository
-from handlers.domain.sessions import load_owned_window
+from handlers.domain.sessions import load_owned_window, load_owned_windows
 
 
 @dataclass(frozen=True)
@@ -116,13 +116,7 @@ def grant_uploads(
         if (request.media, request.window_index) in seen:
             raise BadRequest(f"uploads[{position}]: window {request.window_index}'s {request.media} is asked for twice")
         seen.add((request.media, request.window_index))
-    session, windows = (
-        store.get_with_windows(session_id, sorted({r.window_index for r in requests}))
-        if layout.is_session_id(session_id)
-        else (None, {})
-    )
-    if session is None or session.user_id != user_id:
-        raise NotFound("session not found")
+    session, windows = load_owned_windows(session_id, user_id, sorted({r.window_index for r in requests}), store)
     for media in dict.fromkeys(r.media for r in requests):
         _check_session(session, media)
     grants: list[tuple[layout.Media, Grant]] = []

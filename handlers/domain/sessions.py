@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -57,10 +57,20 @@ def load_owned_window(
     session_id: str, user_id: str, window_index: int, store: SessionRepository
 ) -> tuple[Session, Window | None]:
     """The caller's session and one of its windows, in one read; NotFound as `load_owned`."""
-    session, window = store.get_with_window(session_id, window_index) if layout.is_session_id(session_id) else (None,) * 2
+    session, windows = load_owned_windows(session_id, user_id, [window_index], store)
+    return session, windows.get(window_index)
+
+
+def load_owned_windows(
+    session_id: str, user_id: str, window_indexes: Sequence[int], store: SessionRepository
+) -> tuple[Session, dict[int, Window]]:
+    """The caller's session and those of these windows that exist, by index, in one read; NotFound as `load_owned`."""
+    session, windows = (
+        store.get_with_windows(session_id, window_indexes) if layout.is_session_id(session_id) else (None, {})
+    )
     if session is None or session.user_id != user_id:
         raise NotFound("session not found")
-    return session, window
+    return session, windows
 
 
 def status_body(session: Session, windows: Iterable[Window]) -> dict[str, Any]:

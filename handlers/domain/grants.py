@@ -56,6 +56,9 @@ class HalfRequest:
     sha256: str | None = None
     frame_count: int | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "media", layout.Media(self.media))  # "audio" is Media.AUDIO, from here on
+
 
 @dataclass(frozen=True)
 class Refused:
@@ -131,7 +134,7 @@ def grant_uploads(
 
 def _check_input(request: HalfRequest, signer: Signer) -> None:
     """BadRequest naming the first field of the request that is invalid."""
-    media = layout.Media(request.media)
+    media = request.media
     if not layout.is_window_index(request.window_index):
         raise BadRequest(f"windowIndex: must be an integer in the range 0 to {layout.MAX_WINDOW_INDEX}")
     max_bytes = signer.max_bytes[media]
@@ -161,12 +164,12 @@ def _recorded(request: HalfRequest, window: Window | None) -> Refused | None:
     upload is not recorded, so its window may be granted again."""
     if window is not None and window.has(request.media):
         error = f"window {request.window_index}: its {request.media} is already recorded"
-        return Refused(layout.Media(request.media), request.window_index, error)
+        return Refused(request.media, request.window_index, error)
     return None
 
 
 def _presign(request: HalfRequest, session_id: str, signer: Signer) -> Grant:
-    media, size_bytes = layout.Media(request.media), request.size_bytes
+    media, size_bytes = request.media, request.size_bytes
     key = layout.object_key(session_id, request.window_index, media)
     # If-None-Match: * makes the key write-once: S3 answers 412 to a PUT of a key that already holds an object,
     # so a recorded window can never be overwritten, by a retry or by a buggy client.

@@ -274,6 +274,8 @@ class Meter:
         if factor == TRANSACTIONAL:
             return f"{kind}: transaction"
         expression = body.get("UpdateExpression", "")
+        if kind == WINDOW_LABEL and operation == "PutItem":
+            return "window: first half"
         if kind == WINDOW_LABEL and operation == "UpdateItem":
             if "ingestedAt" in expression:
                 return "window: confirm"

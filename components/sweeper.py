@@ -89,9 +89,9 @@ class Sweeper(pulumi.ComponentResource):
                 statements=[
                     statement(["dynamodb:Query"], [args.pending_index_arn], sid="PendingSessions"),
                     # Query: a session's window items (what the heal compares with the listing); BatchGetItem,
-                    # UpdateItem: the completion path's reads and writes (UpdateItem also covers its transactions).
-                    statement(["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
-                              [args.table_arn], sid="Sessions"),
+                    # PutItem, UpdateItem: the completion path's reads and writes (also those of its transactions).
+                    statement(["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query",
+                               "dynamodb:UpdateItem"], [args.table_arn], sid="Sessions"),
                     # The completion path's own grants on the bucket, listing one session's prefix at a time.
                     *object_statements(args.bucket_arn, args.kms_key_arn),
                     statement(["lambda:InvokeFunction"], [args.ingest_function_arn], sid="Ingest"),

@@ -109,10 +109,10 @@ class UploadCompletion(pulumi.ComponentResource):
                 layer_arn=args.layer_arn,
                 log_retention_days=args.log_retention_days,
                 statements=[
-                    # BatchGetItem: a session's header and a window's item in one read; UpdateItem: also each
-                    # update of a TransactWriteItems, which has no IAM action of its own.
-                    statement(["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], [args.table_arn],
-                              sid="Sessions"),
+                    # BatchGetItem: a session's header and a window's item in one read; PutItem (a new window's
+                    # item), UpdateItem: also each write of a TransactWriteItems, which has no IAM action of its own.
+                    statement(["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                              [args.table_arn], sid="Sessions"),
                     statement(["lambda:InvokeFunction"], [args.ingest_function_arn], sid="Ingest"),
                     *args.processing.statements(),
                     *object_statements(args.bucket_arn, args.kms_key_arn),

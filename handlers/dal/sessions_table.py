@@ -126,6 +126,7 @@ def window_from_item(item: dict[str, Any]) -> Window:
         claim_token=claim["token"] if claim else None,
         invalid=item.get("invalid"),
         invalid_half=layout.Media(item["invalidHalf"]) if "invalidHalf" in item else None,
+        stored=True,
     )
 
 
@@ -350,44 +351,70 @@ class SessionsTable:
     def record_half(self, session: Session, seen: Window, half: Half) -> str | None:
         """Add `half` to the window as it was `seen`; StaleRead if the window or the header changed since.
 
-        The conditions pin exactly what the caller decided on: this half absent, each other half as seen, and,
-        when the half completes the window, the header's expected count as seen (so the window counts as
-        unexpected or not by the count it is judged against). Completing the window moves three things in one
-        transaction: the window becomes recorded, its ingest claim is taken (the lease), and the header's counters
-        move by one. Two producers of the window's halves cannot both complete it: the second one's pin fails.
+        The conditions pin exactly what the caller decided on: the window's item absent (the first half creates it
+        whole, with a PutItem), or this half absent and each other half as seen, and, when the half completes the
+        window, the header's expected count as seen (so the window counts as unexpected or not by the count it is
+        judged against). Completing the window moves three things in one transaction: the window becomes recorded,
+        its ingest claim is taken (the lease), and the header's counters move by one. Two producers of the window's
+        halves cannot both complete it: the second one's pin fails.
         """
-        names = {f"#{media.value}": media.value for media in layout.Media}
+        attributes: dict[str, Any] = {
+            half.media.value: _half_attributes(half),
+            "windowIndex": seen.index,
+            contract.TTL_ATTRIBUTE: session.expires_at,
+        }
+        completes = seen.completed_by(half, session.capture_mode)
+        token = uuid.uuid4().hex if completes else None
+        if completes:
+            now = self.now()
+            attributes |= {"recordedAt": _number(now), "claim": self._lease(now, token)}
+        key = self._window_key(seen.session_id, seen.index)
+        if seen.stored:
+            operation, write = "Update", self._add_half(key, seen, half, attributes)
+        else:  # a new window's item is written whole: for DynamoDB the same write, for moto half the work
+            write = {
+                "Item": {**key, **attributes},
+                "ConditionExpression": "attribute_not_exists(#key)",
+                "ExpressionAttributeNames": {"#key": contract.TABLE_HASH_KEY},
+            }
+            operation = "Put"
+        if not completes:
+            # The header was read just before: an event for a session that does not exist never gets here.
+            if not self._write(operation, write):
+                raise StaleRead(f"window {seen.index} of {seen.session_id} changed")
+            return None
+        self._transact([(operation, write), ("Update", self._count_recorded(session, seen.index))], seen)
+        return token
+
+    @staticmethod
+    def _add_half(key: dict[str, str], seen: Window, half: Half, attributes: dict[str, Any]) -> dict[str, Any]:
+        """The update adding `half` (and `attributes`) to the stored window, pinned to its other halves as seen."""
+        names = {f"#{name}": name for name in attributes} | {f"#{media.value}": media.value for media in layout.Media}
         conditions = [f"attribute_not_exists(#{half.media.value})"]
         for media in layout.Media:
             if media is not half.media:
                 state = "attribute_exists" if seen.has(media) else "attribute_not_exists"
                 conditions.append(f"{state}(#{media.value})")
-        update = f"SET #{half.media.value} = :half, windowIndex = :index, #ttl = :ttl"
-        values: dict[str, Any] = {":half": _half_attributes(half), ":index": seen.index, ":ttl": session.expires_at}
-        names["#ttl"] = contract.TTL_ATTRIBUTE
-        completes = seen.completed_by(half, session.capture_mode)
-        token = uuid.uuid4().hex if completes else None
-        if completes:
-            now = self.now()
-            update += ", recordedAt = :now, claim = :claim"
-            values |= {":now": _number(now), ":claim": self._lease(now, token)}
+        update = "SET " + ", ".join(f"#{name} = :{name}" for name in attributes)
         if seen.invalid_half is half.media:  # a valid upload replaces the refused one
             update += " REMOVE invalid, invalidHalf"
-        window_update = {
-            "Key": self._window_key(seen.session_id, seen.index),
+        return {
+            "Key": key,
             "UpdateExpression": update,
             "ConditionExpression": " AND ".join(conditions),
             "ExpressionAttributeNames": names,
-            "ExpressionAttributeValues": values,
+            "ExpressionAttributeValues": {f":{name}": value for name, value in attributes.items()},
         }
-        if not completes:
-            # The header was read just before: an event for a session that does not exist never gets here.
-            key = window_update.pop("Key")
-            if self._update(key, **window_update) is None:
-                raise StaleRead(f"window {seen.index} of {seen.session_id} changed")
-            return None
-        self._transact([window_update, self._count_recorded(session, seen.index)], seen)
-        return token
+
+    def _write(self, operation: str, write: dict[str, Any]) -> bool:
+        """One PutItem or UpdateItem; False when its condition failed, every other error raised."""
+        try:
+            (self._table.put_item if operation == "Put" else self._table.update_item)(**write)
+        except ClientError as error:
+            if _conditional_failed(error):
+                return False
+            raise
+        return True
 
     def _count_recorded(self, session: Session, window_index: int) -> dict[str, Any]:
         unexpected = session.is_unexpected(window_index)
@@ -402,10 +429,10 @@ class SessionsTable:
             "ExpressionAttributeValues": {":one": 1, **values},
         }
 
-    def _transact(self, updates: list[dict[str, Any]], seen: Window) -> None:
+    def _transact(self, writes: list[tuple[str, dict[str, Any]]], seen: Window) -> None:
         # The resource's own client: it serializes Python values as the Table's methods do.
         client = self._table.meta.client
-        items = [{"Update": {"TableName": self._table.name, **update}} for update in updates]
+        items = [{operation: {"TableName": self._table.name, **write}} for operation, write in writes]
         try:
             client.transact_write_items(TransactItems=items)
         except ClientError as error:

@@ -85,6 +85,7 @@ class Window:
     claim_token: str | None = None
     invalid: str | None = None  # why the last refused upload of a half was refused, until a valid one replaces it
     invalid_half: Media | None = None
+    stored: bool = False  # the table held the window's item when it was read (a new window's first half creates it)
 
     @property
     def audio(self) -> Half | None:

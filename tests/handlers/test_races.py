@@ -112,6 +112,22 @@ def test_concurrent_producers_trigger_one_ingest_per_window(table, mode):
     assert outcomes.count(completion.Outcome.INGEST_TRIGGERED) == WINDOWS
 
 
+@pytest.mark.parametrize("first", ["a refusal of the same half", "the other half"])
+def test_a_window_read_as_absent_is_never_overwritten_by_the_half_that_creates_it(table, first):
+    store = SessionsTable(table, time.time, lease_seconds=45)
+    sid = create_session("alice", "audio_video", store=store, retention_days=1)["sessionId"]
+    session, absent = store.get(sid), Window(sid, 0)  # both producers read the window before it was stored
+    if first == "the other half":
+        assert store.record_half(session, absent, Half(layout.Media.FRAMES, 4096, "f", "2027-01-01T00:00:00.000Z")) is None
+    else:
+        store.record_invalid(session, absent, layout.Media.AUDIO, "not a WAV file")
+    stored = store.get_window(sid, 0)
+    with pytest.raises(StaleRead):
+        store.record_half(session, absent, Half(layout.Media.AUDIO, 2048, "a", "2027-01-01T00:00:00.000Z"))
+    assert store.get_window(sid, 0) == stored and stored.stored
+    assert store.get(sid).recorded_count == 0
+
+
 def test_sixteen_simultaneous_takeovers_of_an_expired_claim_have_one_winner(table):
     crashed = SessionsTable(table, time.time, lease_seconds=0)  # its claim expires at once
     store = SessionsTable(table, time.time, lease_seconds=45)

@@ -101,8 +101,10 @@ def test_the_sweeper_holds_exactly_the_grants_of_settling_and_healing_sessions(d
     assert found == {
         "PendingSessions": (["dynamodb:Query"], [f"{TABLE_ARN}/index/{contract.PENDING_INDEX_NAME}"]),
         # The heal: the session's window items (Query), then the completion path's reads and writes.
-        "Sessions": (["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"],
-                     [TABLE_ARN]),
+        "Sessions": (
+            ["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+            [TABLE_ARN],
+        ),
         "ListSessions": (["s3:ListBucket"], [BUCKET_ARN]),
         "ReadUploads": (["s3:DeleteObject", "s3:GetObject"], [f"{BUCKET_ARN}/{layout.SESSIONS_PREFIX}*"]),
         "Quarantine": (["s3:PutObject"], [f"{BUCKET_ARN}/{layout.QUARANTINE_PREFIX}*"]),

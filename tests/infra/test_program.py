@@ -117,7 +117,8 @@ def test_the_api_role_reads_and_writes_sessions_puts_only_under_the_sessions_pre
 def test_the_completion_role_reads_uploads_quarantines_and_invokes_only_the_ingest_target(dev):
     bucket = arn_of(dev, BUCKET)
     assert _grants(dev, "upload-completion") == {
-        "Sessions": (["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:UpdateItem"], [arn_of(dev, TABLE)]),
+        "Sessions": (["dynamodb:BatchGetItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"],
+                     [arn_of(dev, TABLE)]),
         # On the sessions prefix only (its condition: tests/infra/test_completeness.py): a HeadObject of a half already
         # quarantined is then S3's 404, which the completion path skips, not a 403 that would retry into the DLQ.
         "ListSessions": (["s3:ListBucket"], [bucket]),

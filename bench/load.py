@@ -28,10 +28,6 @@ RETRY_DELAYS = (0.2, 0.4)  # Lambda's async retries, shortened: a duplicate that
 CLAIM_LEASE_SECONDS = 2  # another instance) is retried after them; the lease, longer, only covers crashes
 COMPLETION_TIMEOUT_SECONDS = 1  # the sweeper heals and judges sessions this long after complete
 MAX_SWEEPS = 5  # a sweep that runs short of time leaves sessions for the next one
-# Warm instances per function, as a reserved concurrency: with 8, the 1,000-window soak handled its events 8 % faster
-# than with the stack's default 4 (48.0 and 51.0 s against 52.6 and 56.3 s, alternating runs): with 4, the functions'
-# round trips to moto left both processes a quarter idle.
-FUNCTION_CONCURRENCY = 8
 LOG_FILE = Path(".devstack") / "load.log"
 
 
@@ -212,8 +208,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--invoke-failure-rate", type=float, default=0.05)
     parser.add_argument("--drop-rate", type=float, default=0.05, help="S3 events lost, healed by the sweeper")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--function-concurrency", type=int, default=FUNCTION_CONCURRENCY,
-                        help="warm instances per function")
     parser.add_argument("--json", type=Path, help="also write the figures to this file")
     args = parser.parse_args(argv)
     with (
@@ -221,8 +215,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tempfile.TemporaryDirectory() as state,
         handler_output_to(LOG_FILE),
         LocalStack(retry_delays=RETRY_DELAYS, claim_lease_seconds=CLAIM_LEASE_SECONDS,
-                   completion_timeout_seconds=COMPLETION_TIMEOUT_SECONDS, function_concurrency=args.function_concurrency,
-                   state_dir=state) as stack,
+                   completion_timeout_seconds=COMPLETION_TIMEOUT_SECONDS, state_dir=state) as stack,
     ):
         write_windows(Path(directory), args.windows, seconds=0.05)
         figures = run_load(

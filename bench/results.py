@@ -46,8 +46,8 @@ BENCHES = (
     Bench("Load: 10,000 windows with duplicate and dropped events and failing ingest invokes (`make soak`)",
           ("bench.load",),
           note="100 sessions of 100 windows, 4 sessions at a time with 4 uploads each in flight, through the local "
-               "stack (8 warm instances per function) with the real client; 10 % of S3 events delivered twice, "
-               "5 % dropped and 5 % of ingest invokes failed, at random from a seeded RNG. Events dead-lettered after Lambda's two retries (three "
+               "stack with the real client; 10 % of S3 events delivered twice, 5 % dropped and 5 % of ingest "
+               "invokes failed, at random from a seeded RNG. Events dead-lettered after Lambda's two retries (three "
                "injected failures in a row) are redriven with the operator tool (`ops dlq redrive`); the sessions "
                "are then completed and swept once past their timeout, and the sweeper heals the dropped events "
                "before counting. `tests/reliability` runs the same scenario at 40 windows in every `make test`."),

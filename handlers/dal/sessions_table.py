@@ -156,8 +156,12 @@ class SessionsTable:
 
     def _update(self, key: dict[str, str], **kwargs: Any) -> dict | None:
         """UpdateItem; None when its condition failed, every other error raised."""
+        return self._conditional("Update", {"Key": key, **kwargs})
+
+    def _conditional(self, operation: str, write: dict[str, Any]) -> dict | None:
+        """One PutItem or UpdateItem; its response, or None when its condition failed, every other error raised."""
         try:
-            return self._table.update_item(Key=key, **kwargs)
+            return (self._table.put_item if operation == "Put" else self._table.update_item)(**write)
         except ClientError as error:
             if _conditional_failed(error):
                 return None
@@ -380,7 +384,7 @@ class SessionsTable:
             operation = "Put"
         if not completes:
             # The header was read just before: an event for a session that does not exist never gets here.
-            if not self._write(operation, write):
+            if self._conditional(operation, write) is None:
                 raise StaleRead(f"window {seen.index} of {seen.session_id} changed")
             return None
         self._transact([(operation, write), ("Update", self._count_recorded(session, seen.index))], seen)
@@ -405,16 +409,6 @@ class SessionsTable:
             "ExpressionAttributeNames": names,
             "ExpressionAttributeValues": {f":{name}": value for name, value in attributes.items()},
         }
-
-    def _write(self, operation: str, write: dict[str, Any]) -> bool:
-        """One PutItem or UpdateItem; False when its condition failed, every other error raised."""
-        try:
-            (self._table.put_item if operation == "Put" else self._table.update_item)(**write)
-        except ClientError as error:
-            if _conditional_failed(error):
-                return False
-            raise
-        return True
 
     def _count_recorded(self, session: Session, window_index: int) -> dict[str, Any]:
         unexpected = session.is_unexpected(window_index)

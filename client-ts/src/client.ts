@@ -603,7 +603,7 @@ export class UploadClient {
       skipped.push(...all.filter(([index]) => inRanges(status.recordedWindows, index)).map(([index]) => index));
     }
     const halves = new Map(todo.map(([index, media]) => [index, halvesOf(index, media)]));
-    const progress = batchProgress(todo, options.onProgress);
+    const progress = batchProgress([...halves.values()], options.onProgress);
     const uploaded: number[] = [];
     const results = new Map<number, WindowUploadResult>();
     const failed = new Map<number, UploadError>();
@@ -622,10 +622,11 @@ export class UploadClient {
     let cancelled: CancelledError | null = null;
     const worker = async () => {
       while (next < todo.length && !cancelled) {
-        const [index, media] = todo[next++]!;
+        const [index] = todo[next++]!;
+        const windowHalves = halves.get(index)!;
         try {
-          const onProgress = progress(media);
-          results.set(index, await this.sendWindow(halves.get(index)!, take, { signal: options.signal, onProgress }));
+          const onProgress = progress(windowHalves);
+          results.set(index, await this.sendWindow(windowHalves, take, { signal: options.signal, onProgress }));
           uploaded.push(index);
         } catch (error) {
           if (error instanceof CancelledError) {
@@ -686,22 +687,21 @@ function halvesOf(windowIndex: number, media: Body | WindowMedia): HalfMedia[] {
   return halves;
 }
 
-/** A batch's progress: each window's steps (given to the function returned for its media) added into the bytes of
+/** A batch's progress: each window's steps (given to the function returned for its halves) added into the bytes of
  * the halves done and the windows done. */
 function batchProgress(
-  todo: [number, Body | WindowMedia][],
+  windows: HalfMedia[][],
   onProgress: BatchOptions["onProgress"],
-): (media: Body | WindowMedia) => (step: UploadProgress) => void {
-  const sizes = todo.flatMap(([index, media]) => halvesOf(index, media).map(({ body }) => sizeOf(body)));
-  const totalBytes = sizes.reduce((a, b) => a + b, 0);
+): (halves: HalfMedia[]) => (step: UploadProgress) => void {
+  const totalBytes = windows.flat().reduce((total, { body }) => total + sizeOf(body), 0);
   let sentBytes = 0;
   let windowsDone = 0;
-  return (media) => {
-    const lastHalf: Half = asMedia(media).frames ? "frames" : "audio";
+  return (halves) => {
+    const lastHalf = halves[halves.length - 1]!.half;
     return (step) => {
       if (step.phase === "uploaded") sentBytes += step.totalBytes;
       if ((step.phase === "uploaded" && step.half === lastHalf) || step.phase === "failed") windowsDone++;
-      onProgress?.({ sentBytes, totalBytes, windowsDone, windowsTotal: todo.length, step });
+      onProgress?.({ sentBytes, totalBytes, windowsDone, windowsTotal: windows.length, step });
     };
   };
 }

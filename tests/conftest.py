@@ -6,11 +6,13 @@ import contextlib
 import importlib
 import os
 import sys
+import threading
 from collections.abc import Callable
 
 import boto3
 import pytest
 from moto import mock_aws
+from moto.core.botocore_stubber import BotocoreStubber
 
 from devstack import deploy
 from handlers import contract
@@ -43,6 +45,25 @@ def _fake_environment(patch: pytest.MonkeyPatch) -> None:
             patch.delenv(name, raising=False)
     for name, value in FAKE_ENV.items():
         patch.setenv(name, value)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def serialized_dynamodb():
+    """moto's DynamoDB conditional writes are not atomic under concurrent requests; real DynamoDB's are, and the
+    handlers that write from several threads (the sweeper's heal) rely on them. In process, as in the local stack's
+    server (devstack.moto_process.SerializedDynamoDB), moto takes DynamoDB's requests one at a time."""
+    lock, process = threading.Lock(), BotocoreStubber.process_request
+
+    def one_at_a_time(self, request):
+        target = request.headers.get("X-Amz-Target") or b""
+        if (target.decode() if isinstance(target, bytes) else target).startswith("DynamoDB_"):
+            with lock:
+                return process(self, request)
+        return process(self, request)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(BotocoreStubber, "process_request", one_at_a_time)
+        yield
 
 
 @pytest.fixture(autouse=True)

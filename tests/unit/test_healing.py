@@ -1,5 +1,8 @@
 """The sweeper heals before it judges: objects whose events were lost go through the completion path, once."""
 
+import threading
+from dataclasses import replace
+
 import boto3
 import pytest
 from moto import mock_aws
@@ -203,6 +206,67 @@ def test_a_finalizing_session_whose_counters_are_complete_is_healed_of_its_owed_
 
     assert (report.healed, report.triggered) == ({sid: [0]}, [])  # ready, and triggered, by the completion path
     assert env.status(sid)["status"] == "ready" and env.ingested(sid) == [0]
+    assert len(env.trigger.requests) == 1
+
+
+def test_a_sessions_windows_are_healed_side_by_side_and_the_last_one_it_needs_once_the_others_are(env, monkeypatch):
+    sid = env.session()
+    for window in range(5):
+        env.upload(sid, window, event=False)
+    env.complete(sid, 5)
+    env.clock.now += TIMEOUT + 1
+    together = threading.Barrier(4, timeout=10)  # breaks, failing the heal, unless windows 0-3 are in flight at once
+    ended, ended_before_the_last = [], []
+    object_created = completion.object_created
+
+    def heal(obj, deps):
+        window = layout.parse_key(obj.key).window_index
+        if window == 4:
+            ended_before_the_last.append(sorted(ended))
+        else:
+            together.wait()
+        try:
+            return object_created(obj, deps)
+        finally:
+            ended.append(window)
+
+    monkeypatch.setattr(completion, "object_created", heal)
+
+    report = env.sweep()
+
+    assert report.healed == {sid: [0, 1, 2, 3, 4]} and report.failed == []
+    assert ended_before_the_last == [[0, 1, 2, 3]]
+    assert env.status(sid)["status"] == "ready" and env.ingested(sid) == [0, 1, 2, 3, 4]
+    assert len(env.trigger.requests) == 1
+
+
+def test_a_window_whose_heal_fails_leaves_the_session_short_of_its_last_window_until_the_next_heal(env):
+    # Healed side by side, window 1's ingest refused: had window 3 been healed too, the session would be ready with
+    # window 1's ingest owed, and a ready session is never healed again.
+    sid = env.session()
+    for window in range(4):
+        env.upload(sid, window, event=False)
+    env.complete(sid, 4)
+    env.clock.now += TIMEOUT + 1
+    refused = {1}
+
+    def ingest(request):
+        if request["windowIndex"] in refused:
+            raise RuntimeError("ingest unavailable")
+        env.ingest(request)
+
+    env.pipeline = replace(env.pipeline, ingest=ingest)
+
+    report = env.sweep()
+
+    assert report.failed == [sid] and report.marked_incomplete == []
+    body = env.status(sid)
+    missing = {w for first, last in body["missingWindows"] for w in range(first, last + 1)}
+    assert body["status"] == "finalizing" and 3 in missing  # kept back
+    assert 1 not in missing and 1 not in env.ingested(sid)  # recorded, its ingest owed
+    refused.clear()
+    assert {1, 3} <= set(env.sweep().healed[sid])
+    assert env.status(sid)["status"] == "ready" and env.ingested(sid) == [0, 1, 2, 3]
     assert len(env.trigger.requests) == 1
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
@@ -13,8 +14,18 @@ TYPE = "session-uploads:index:LambdaFunction"
 HANDLERS_DIR = "./handlers"
 
 
-def code_archive() -> pulumi.AssetArchive:
-    return pulumi.AssetArchive({"handlers": pulumi.FileArchive(HANDLERS_DIR)})
+def code_archive(directory: str = HANDLERS_DIR) -> pulumi.AssetArchive:
+    """`directory` as the `handlers` package, its sources only: not the __pycache__ a local run of the tests or the
+    local stack writes beside them (a FileArchive takes every file), which Lambda's Python could not use anyway."""
+
+    def tree(path: Path) -> pulumi.AssetArchive:
+        return pulumi.AssetArchive({
+            entry.name: tree(entry) if entry.is_dir() else pulumi.FileAsset(str(entry))
+            for entry in sorted(path.iterdir())
+            if entry.name != "__pycache__" and entry.suffix not in (".pyc", ".pyo")
+        })
+
+    return pulumi.AssetArchive({"handlers": tree(Path(directory))})
 
 
 def statement(actions: Sequence[str], resources: Sequence[pulumi.Input[str]], sid: str | None = None,

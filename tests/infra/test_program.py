@@ -5,9 +5,11 @@ from __future__ import annotations
 import fnmatch
 import json
 
+import pulumi
 import pytest
 
 from components.api import ROUTES
+from components.lambda_function import code_archive
 from handlers import contract, cors, layout
 from handlers.settings import ApiSettings, CompletionSettings, IngestSettings, ProcessingSettings, SweeperSettings
 from offline.program import ACCOUNT_ID, PROJECT_DIR, run_program
@@ -201,8 +203,7 @@ def test_every_function_is_traced_logged_layered_and_ships_handlers_only(dev):
         assert f.inputs["runtime"] == "python3.12"
         assert f.inputs["tracingConfig"] == {"mode": "Active"}
         assert f.inputs["layers"] == [layer]
-        assets = f.inputs["code"].assets
-        assert list(assets) == ["handlers"] and assets["handlers"].path == "./handlers"
+        assert list(f.inputs["code"].assets) == ["handlers"]  # what is in it: the test below
         component = f.name.removesuffix("-handler-function")
         log_group = dev.one("aws:cloudwatch/logGroup:LogGroup", f"{component}-handler-logs")
         assert f.inputs["loggingConfig"]["logGroup"] == f"{log_group.name}-mock"
@@ -493,3 +494,27 @@ def test_a_claim_outlives_the_completion_function_and_expires_before_lambda_retr
     # The exactly-once argument of handlers/domain/completion.py: a live claimant always finishes inside its lease,
     # and Lambda's first async retry (about a minute later) finds a dead claimant's lease expired.
     assert contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS < contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS < 60
+
+
+def _files(archive, prefix=""):
+    """Every file of an archive as the mocks received it, by its path inside the archive."""
+    files = {}
+    for name, member in archive.assets.items():
+        if isinstance(member, pulumi.AssetArchive):
+            files |= _files(member, f"{prefix}{name}/")
+        else:
+            files[f"{prefix}{name}"] = member.path
+    return files
+
+
+def test_each_function_ships_the_handlers_sources_and_no_bytecode_written_beside_them(dev, tmp_path, monkeypatch):
+    sources = sorted(f"handlers/{p.relative_to(PROJECT_DIR / 'handlers')}" for p in (PROJECT_DIR / "handlers").rglob("*")
+                     if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+    for component in ("api", "upload-completion", "ingest", "sweeper"):
+        assert sorted(_files(function(dev, component).inputs["code"])) == sources
+    # A tree where the tests or the local stack ran with bytecode on: the archive leaves their caches out.
+    (tmp_path / "api" / "__pycache__").mkdir(parents=True)
+    (tmp_path / "api" / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\0")
+    (tmp_path / "api" / "app.py").write_text("")
+    (tmp_path / "stale.pyc").write_bytes(b"\0")
+    assert _files(code_archive(str(tmp_path))) == {"handlers/api/app.py": str(tmp_path / "api" / "app.py")}

@@ -4,6 +4,7 @@ the same run, their samples interleaved so that the machine's load falls on both
 
 from __future__ import annotations
 
+import compileall
 import importlib
 import json
 import os
@@ -151,6 +152,11 @@ def cold_starts(
 ) -> list[tuple]:
     """Medians of each (tree, kind, bytecode) over `runs` rounds, a fresh interpreter per sample; the samples of one
     round run back to back, every tree and kind in turn, so the load of the moment falls on all of them."""
+    for root in trees.values():
+        # The .pyc rows read every module's bytecode, the handlers' too: compiled here, as pip compiled the packages'
+        # when it installed them, whether or not the environment lets the children write any (PYTHONDONTWRITEBYTECODE,
+        # which this machine's image sets: the handlers were then compiled from source in those rows as well).
+        compileall.compile_dir(root / "handlers", quiet=1)
     samples: dict[tuple, list[dict]] = {}
     n = 0
     for _ in range(runs):

@@ -56,9 +56,9 @@ class Healer:
     concurrency: int = HEAL_CONCURRENCY
 
     def __call__(self, session: Session) -> list[int]:
-        """The session's windows this heal recorded or ingested, in order. Raises the first failure of a window
-        once those in flight are done, or OutOfTime when it had to stop (what it did stays done: the next heal goes
-        on from there)."""
+        """The session's windows this heal recorded or ingested, in order. Raises, once the windows in flight are
+        done, the failure of the lowest window that failed, or OutOfTime when it had to stop (what it did stays done:
+        the next heal goes on from there)."""
         due, unrecorded = self._due(session.session_id)
         kept = max((w for w in unrecorded if not session.is_unexpected(w)), default=None)
         failed = threading.Event()

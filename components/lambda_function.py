@@ -9,6 +9,8 @@ from pathlib import Path
 import pulumi
 import pulumi_aws as aws
 
+import layer
+
 TYPE = "session-uploads:index:LambdaFunction"
 # Lambda code is handlers/ only, importable as the `handlers` package: never the repo root (it holds the venv).
 HANDLERS_DIR = "./handlers"
@@ -16,13 +18,13 @@ HANDLERS_DIR = "./handlers"
 
 def code_archive(directory: str = HANDLERS_DIR) -> pulumi.AssetArchive:
     """`directory` as the `handlers` package, its sources only: not the __pycache__ a local run of the tests or the
-    local stack writes beside them (a FileArchive takes every file), which Lambda's Python could not use anyway."""
+    local stack writes beside them (a FileArchive takes every file; layer.is_bytecode)."""
 
     def tree(path: Path) -> pulumi.AssetArchive:
         return pulumi.AssetArchive({
             entry.name: tree(entry) if entry.is_dir() else pulumi.FileAsset(str(entry))
             for entry in sorted(path.iterdir())
-            if entry.name != "__pycache__" and entry.suffix not in (".pyc", ".pyo")
+            if not layer.is_bytecode(entry.name)
         })
 
     return pulumi.AssetArchive({"handlers": tree(Path(directory))})

@@ -52,6 +52,13 @@ MARKER_ENVIRONMENT = {
 SITE_DIR_IN_ARCHIVE = "python"
 
 
+def is_bytecode(path: str) -> bool:
+    """Whether a '/'-separated path (or a single name) is bytecode: a __pycache__ folder or what is in one, or a
+    compiled module. Bytecode never ships to Lambda, in the layer or the code archive: the runtime's Python compiles
+    what it imports, and a .pyc of the Python that built them would be dead weight."""
+    return "__pycache__" in path.split("/") or path.endswith((".pyc", ".pyo"))
+
+
 class LayerNotReady(RuntimeError):
     """The layer archive is missing, or was built from other pins or by another builder: run `make package`."""
 

@@ -36,8 +36,6 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can carry
 FILE_MODE, EXTENSION_MODE = 0o100644, 0o100755
 # Wheel .data subfolders an installer merges into site-packages; the others (scripts, headers, data) go elsewhere.
 _SITE_DATA = ("purelib", "platlib")
-_SKIPPED_PARTS = ("__pycache__",)
-_SKIPPED_SUFFIXES = (".pyc", ".pyo")
 
 
 class BuildError(RuntimeError):
@@ -133,10 +131,7 @@ def _site_path(name: str, data_dir: str) -> str | None:
     if name.startswith(f"{data_dir}/"):
         kind, _, rest = name[len(data_dir) + 1:].partition("/")
         return rest if kind in _SITE_DATA and rest else None
-    parts = name.split("/")
-    if any(p in _SKIPPED_PARTS for p in parts) or name.endswith(_SKIPPED_SUFFIXES):
-        return None
-    return name
+    return None if layer.is_bytecode(name) else name
 
 
 def unpack(wheel: Wheel) -> tuple[dict[str, bytes], dict]:

@@ -63,13 +63,14 @@ class Healer:
         kept = max((w for w in unrecorded if not session.is_unexpected(w)), default=None)
         failed = threading.Event()
         runs = self._run({w: objects for w, objects in due.items() if w != kept}, failed)
-        if kept is not None and not any(run.exception() or run.result()[1] for run in runs.values()):
+        if kept is not None and not failed.is_set() and not any(run.result()[1] for run in runs.values()):
             runs |= self._run({kept: due[kept]}, failed)
         for window in sorted(runs):
             if runs[window].exception() is not None:
                 raise runs[window].exception()
-        healed = sorted(window for window, run in runs.items() if run.result()[0])
-        if any(run.result()[1] for run in runs.values()):
+        results = {window: run.result() for window, run in runs.items()}
+        healed = sorted(window for window, (done, _) in results.items() if done)
+        if any(stopped for _, stopped in results.values()):
             raise OutOfTime(f"session {session.session_id}: stopped healing with {self.time_left():.1f} s left",
                             healed)
         return healed
@@ -106,7 +107,8 @@ class Healer:
 
     def _heal_window(self, objects: list[StoredObject], failed: threading.Event) -> tuple[bool, bool]:
         """(healed, out of time): whether the completion path did, for one of the window's objects, what a lost event
-        would have done; and whether too little time was left to start one. Starts nothing once a window failed."""
+        would have done; and whether too little time was left to start one. Starts nothing once a window failed, and
+        sets `failed` when it does."""
         healed = False
         for obj in objects:
             if failed.is_set():

@@ -4,7 +4,7 @@ PYTHON ?= python3
 # PYTHONDONTWRITEBYTECODE): otherwise every process of a run compiles again every module it imports, and each pytest
 # process rewrites the asserts of its plugins' 360 modules anew, 5 to 7 s of CPU apiece. `make test-py` took 168.3
 # and 176.8 s against 177.8 and 186.8 s without (alternating runs, caches removed before each, as in a clean clone).
-# The code archive and the layer ship no bytecode (components/lambda_function.py, layer/build.py).
+# The code archive ships no bytecode and the layer only the runtime's own (components/lambda_function.py, layer/build.py).
 export PYTHONDONTWRITEBYTECODE :=
 VENV := .venv
 BIN := $(VENV)/bin

@@ -8,8 +8,12 @@ it was built from. The program deploys that archive and refuses to run when it i
 from __future__ import annotations
 
 import base64
+import glob
 import hashlib
 import json
+import os
+import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,11 +56,43 @@ MARKER_ENVIRONMENT = {
 SITE_DIR_IN_ARCHIVE = "python"
 
 
+# The runtime's interpreter on the building machine, whose bytecode the layer ships (layer/build.py): the one
+# LAYER_PYTHON names, else `python3.12` on the path, else pyenv's.
+PYTHON_VARIABLE = "LAYER_PYTHON"
+
+
 def is_bytecode(path: str) -> bool:
     """Whether a '/'-separated path (or a single name) is bytecode: a __pycache__ folder or what is in one, or a
-    compiled module. Bytecode never ships to Lambda, in the layer or the code archive: the runtime's Python compiles
-    what it imports, and a .pyc of the Python that built them would be dead weight."""
+    compiled module. No bytecode from elsewhere ships to Lambda (a wheel's own, the tests' __pycache__ beside the
+    handlers): the layer's is compiled by its build, with the runtime's Python, and the code archive has none."""
     return "__pycache__" in path.split("/") or path.endswith((".pyc", ".pyo"))
+
+
+def is_runtime_python(candidate: str) -> bool:
+    """Whether `candidate` runs and is the runtime's Python version (pyenv's shim for a version it does not have
+    selected is on the path, and fails)."""
+    try:
+        done = subprocess.run([candidate, "-I", "-c", f"import sys; print(sys.version_info[:2] == {PYTHON_VERSION})"],
+                              capture_output=True, text=True, timeout=30, check=False)
+    except OSError:
+        return False
+    return done.stdout.strip() == "True"
+
+
+def runtime_python() -> str | None:
+    """An interpreter of the runtime's Python version on this machine, or None: LAYER_PYTHON when set (it must be
+    one), else `python3.12` on the path, else the newest of pyenv's 3.12 versions."""
+    chosen = os.environ.get(PYTHON_VARIABLE)
+    if chosen:
+        if not is_runtime_python(chosen):
+            raise ValueError(f"{PYTHON_VARIABLE}={chosen} is not a Python {'.'.join(map(str, PYTHON_VERSION))}")
+        return chosen
+    version = ".".join(map(str, PYTHON_VERSION))
+    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    found = sorted(glob.glob(str(pyenv / "versions" / f"{version}.*" / "bin" / f"python{version}")),
+                   key=lambda p: tuple(int(n) for n in Path(p).parent.parent.name.split(".") if n.isdigit()),
+                   reverse=True)
+    return next((c for c in [shutil.which(f"python{version}"), *found] if c and is_runtime_python(c)), None)
 
 
 class LayerNotReady(RuntimeError):

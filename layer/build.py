@@ -3,8 +3,10 @@
 Each pin's wheel for the Lambda platform is downloaded once (pip, binary wheels only, no dependency resolution: the
 pins are the whole set) into `.build/layer/wheels/`, checked against its own RECORD, and unpacked into the archive
 as an installer would: the wheel's files under `python/`, its `.data/purelib` and `.data/platlib` merged in, and
-its scripts, headers and data left out (a console script's shebang names the build machine's interpreter). Entries
-are sorted, dated 1980-01-01, with fixed permissions and no bytecode. The build fails when the pins are not closed
+its scripts, headers and data left out (a console script's shebang names the build machine's interpreter). Every
+module is then compiled by the runtime's Python (3.12) on this machine into the `__pycache__` beside it, as
+unchecked-hash bytecode: Lambda's /opt is read-only, so without it each cold start compiles every module it imports.
+Entries are sorted, dated 1980-01-01, with fixed permissions. The build fails when the pins are not closed
 under the runtime's markers: a package requiring something that is not pinned, or pinned at a version it refuses.
 """
 
@@ -18,6 +20,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable
@@ -186,6 +189,39 @@ def check_closed(pins: tuple[Pin, ...], requires: dict[str, list[str]]) -> None:
                          + "\n  ".join(sorted(set(problems))))
 
 
+# Run by the runtime's interpreter: its bytecode of every module under argv[1], each recorded as where Lambda mounts it
+# (argv[2]), so that no build folder is written into it. One process, and a fixed hash seed (frozensets of strings
+# in the constants are marshalled in hash order): the same sources give the same bytes. Unchecked-hash .pyc files:
+# the interpreter reads them without opening the sources, which never change in a layer version. A module that does
+# not compile for the runtime gets no bytecode, as pip's install would leave it.
+_COMPILE = """
+import compileall, py_compile, sys
+compileall.compile_dir(sys.argv[1], ddir=sys.argv[2], quiet=2, workers=1,
+                       invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+"""
+
+
+def compile_bytecode(files: dict[str, bytes], python: str) -> dict[str, bytes]:
+    """The `__pycache__/<module>.cpython-312.pyc` of each module in `files`, compiled by `python` (the runtime's)."""
+    with tempfile.TemporaryDirectory(prefix="layer-bytecode-") as tmp:
+        root = Path(tmp)
+        for name, content in files.items():
+            if name.endswith(".py"):
+                (root / name).parent.mkdir(parents=True, exist_ok=True)
+                (root / name).write_bytes(content)
+        done = subprocess.run([python, "-I", "-c", _COMPILE, tmp, f"/opt/{layer.SITE_DIR_IN_ARCHIVE}"],
+                              env={"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", "")},
+                              capture_output=True, text=True, check=False)
+        if done.returncode != 0:
+            raise BuildError(f"{python} could not compile the layer's modules:\n{done.stderr}")
+        return {path.relative_to(root).as_posix(): path.read_bytes() for path in sorted(root.rglob("*.pyc"))}
+
+
+def python_version(python: str) -> str:
+    return subprocess.run([python, "-I", "-c", "import platform; print(platform.python_version())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
 def write_archive(files: dict[str, bytes], path: Path) -> None:
     """A zip whose bytes depend only on `files`: sorted entries under python/, fixed dates and permissions."""
     with zipfile.ZipFile(path, "w") as archive:
@@ -215,6 +251,16 @@ def build(pins_file: Path | None = None, build_dir: Path | None = None, *, wheel
                 raise BuildError(f"{name} is in both {owners[name]} and {wheel.path.name}")
             files[name], owners[name] = content, wheel.path.name
     check_closed(pins, {name: record["requires"] for name, record in records.items()})
+    python = layer.runtime_python()
+    bytecode = None
+    if python is None:
+        log(f"no Python {layer.RUNTIME.removeprefix('python')} on this machine ({layer.PYTHON_VARIABLE} names one): "
+            f"the layer ships its sources only, and each cold start on Lambda compiles every module it imports")
+    else:
+        compiled = compile_bytecode(files, python)
+        bytecode = {"python": python_version(python), "modules": len(compiled),
+                    "of": sum(name.endswith(".py") for name in files)}
+        files.update(compiled)
 
     build_dir.mkdir(parents=True, exist_ok=True)
     archive = build_dir / layer.ARCHIVE_NAME
@@ -227,6 +273,8 @@ def build(pins_file: Path | None = None, build_dir: Path | None = None, *, wheel
         "packages": {p.name: p.version for p in pins},
         "pins": [str(p) for p in pins],
         "runtime": layer.RUNTIME,
+        # Which interpreter compiled the modules' bytecode, and how many of them (null: none, no 3.12 here).
+        "bytecode": bytecode,
         "architecture": layer.ARCHITECTURE,
         "zipped_bytes": archive.stat().st_size,
         "unzipped_bytes": sum(len(content) for content in files.values()),

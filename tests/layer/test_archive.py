@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import shutil
+import subprocess
 import zipfile
 from pathlib import Path
 
@@ -58,7 +59,7 @@ def test_every_package_is_built_for_cpython_312_on_manylinux_x86_64(built):
             assert int.from_bytes(header[18:20], "little") == EM_X86_64, name
 
 
-def test_the_archive_is_normalised_sorted_dated_and_free_of_bytecode_and_scripts(built):
+def test_the_archive_is_normalised_sorted_dated_and_free_of_scripts(built):
     with zipfile.ZipFile(built.archive) as z:
         infos = z.infolist()
     names = [i.filename for i in infos]
@@ -66,8 +67,47 @@ def test_the_archive_is_normalised_sorted_dated_and_free_of_bytecode_and_scripts
     assert all(n.startswith(PREFIX) and not n.endswith("/") for n in names)  # Lambda adds /opt/python to the path
     assert {i.date_time for i in infos} == {ZIP_DATE}
     assert {i.external_attr >> 16 for i in infos} <= {0o100644, 0o100755}
-    assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc") or ".data/" in n
-                or n.startswith(f"{PREFIX}bin/")]
+    assert not [n for n in names if ".data/" in n or n.startswith(f"{PREFIX}bin/")]
+
+
+# Run by the runtime's interpreter on the archive: every .pyc is a module's own, in the __pycache__ beside it, with
+# this interpreter's magic number, unchecked-hash (flags 0b01, PEP 552), over exactly that module's source.
+CHECK_BYTECODE = r"""
+import importlib.util, json, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+names = set(z.namelist())
+problems, compiled = [], 0
+for name in sorted(n for n in names if n.endswith(".pyc")):
+    folder, _, file = name.rpartition("/__pycache__/")
+    module, _, tag = file.rpartition(".")[0].rpartition(".")
+    source = f"{folder}/{module}.py"
+    header = z.read(name)[:16]
+    if tag != sys.implementation.cache_tag or source not in names:
+        problems.append(f"{name}: not the runtime's bytecode of a module in the layer")
+    elif header[:4] != importlib.util.MAGIC_NUMBER or int.from_bytes(header[4:8], "little") != 0b01:
+        problems.append(f"{name}: not unchecked-hash bytecode of this Python")
+    elif header[8:16] != importlib.util.source_hash(z.read(source)):
+        problems.append(f"{name}: compiled from another source than {source}")
+    else:
+        compiled += 1
+print(json.dumps({"problems": problems, "compiled": compiled, "modules": sum(n.endswith(".py") for n in names)}))
+"""
+
+
+def test_every_module_ships_the_runtimes_bytecode_of_its_own_source_and_no_other_bytecode(built):
+    manifest = json.loads((layer.BUILD_DIR / layer.MANIFEST_NAME).read_text())
+    python = layer.runtime_python()
+    with zipfile.ZipFile(built.archive) as z:
+        bytecode = [n for n in z.namelist() if layer.is_bytecode(n)]
+    if python is None:  # no 3.12 on this machine: the build says so and ships the sources only
+        assert manifest["bytecode"] is None and bytecode == []
+        return
+    assert all(n.endswith(".cpython-312.pyc") and "/__pycache__/" in n for n in bytecode)
+    done = subprocess.run([python, "-I", "-c", CHECK_BYTECODE, str(built.archive)], capture_output=True, text=True,
+                          check=True)
+    found = json.loads(done.stdout)
+    assert found["problems"] == []
+    assert found["compiled"] == found["modules"] == len(bytecode) == manifest["bytecode"]["modules"] > 700
 
 
 def test_the_pins_are_closed_under_the_runtimes_markers(built):

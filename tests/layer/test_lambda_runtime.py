@@ -6,8 +6,8 @@ environment paths) that puts exactly those two folders before the standard libra
 Tracing is on, as in Lambda (LAMBDA_TASK_ROOT set), so the tracer's X-Ray SDK and its botocore patching run too;
 AWS is moto in server mode on 127.0.0.1.
 
-The interpreter is Python 3.12 (the runtime's), found as `python3.12` or in pyenv's versions, or named by
-LAYER_TEST_PYTHON. Where none exists, LAYER_TEST_PYTHON=local (or no 3.12 at all) runs the closest honest thing:
+The interpreter is Python 3.12 (the runtime's), the one the layer's build compiles its bytecode with
+(`layer.runtime_python`: LAYER_PYTHON, `python3.12` or pyenv's), or the one LAYER_TEST_PYTHON names. Where none exists, LAYER_TEST_PYTHON=local (or no 3.12 at all) runs the closest honest thing:
 this interpreter, with the layer's compiled packages (cp312 builds that cannot load here) replaced by the same
 versions built for it, and every handler module compiled as 3.12 grammar.
 """
@@ -15,7 +15,6 @@ versions built for it, and every handler module compiled as 3.12 grammar.
 from __future__ import annotations
 
 import ast
-import glob
 import importlib.metadata
 import json
 import os
@@ -31,6 +30,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+import layer
 from devstack import deploy
 from devstack.apigw import http_api_event
 from devstack.s3events import notification, notification_record
@@ -45,8 +45,22 @@ CHILD = r'''
 import importlib, json, sys, uuid
 from pathlib import Path
 
+import importlib._bootstrap_external as external
+
 task, opt, out = sys.argv[1:4]
 sys.path[:0] = [task, opt]  # /var/task, then /opt/python: Lambda's order, before the runtime's own libraries
+
+# Every module the import system compiles from its source, for want of bytecode it can use.
+from_source = []
+_source_to_code = external.SourceLoader.source_to_code
+
+
+def source_to_code(self, data, path, *args, **kwargs):
+    from_source.append(path)
+    return _source_to_code(self, data, path, *args, **kwargs)
+
+
+external.SourceLoader.source_to_code = source_to_code
 
 
 class Context:
@@ -74,7 +88,7 @@ roots = {m.split(".")[0] for m in sys.modules}
 origins = {name: getattr(sys.modules[name], "__file__", None) for name in sorted(roots) if name in sys.modules}
 with open(out, "w") as f:
     json.dump({"python": list(sys.version_info[:2]), "compiled": compiled, "results": results,
-               "session": session, "origins": origins, "path": sys.path}, f)
+               "session": session, "origins": origins, "path": sys.path, "from_source": from_source}, f)
 '''
 TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 USER = "alice"
@@ -86,29 +100,16 @@ class Interpreter:
     exact: bool  # a real Python 3.12; else this interpreter with the compiled packages swapped
 
 
-def _is_python312(candidate: str) -> bool:
-    try:
-        done = subprocess.run([candidate, "-I", "-c", "import sys; print(sys.version_info[:2] == (3, 12))"],
-                              capture_output=True, text=True, timeout=30, check=False)
-    except OSError:
-        return False
-    return done.stdout.strip() == "True"
-
-
 def find_python312() -> Interpreter:
     chosen = os.environ.get("LAYER_TEST_PYTHON")
     if chosen == "local":
         return Interpreter(sys.executable, exact=False)
     if chosen:
-        if not _is_python312(chosen):
+        if not layer.is_runtime_python(chosen):
             pytest.fail(f"LAYER_TEST_PYTHON={chosen} is not a Python 3.12 interpreter")
         return Interpreter(chosen, exact=True)
-    pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates = [shutil.which("python3.12"), *sorted(glob.glob(str(pyenv / "versions" / "3.12*" / "bin" / "python3.12")))]
-    for candidate in filter(None, candidates):
-        if _is_python312(candidate):
-            return Interpreter(candidate, exact=True)
-    return Interpreter(sys.executable, exact=False)
+    found = layer.runtime_python()  # the one the layer's bytecode was compiled with, when this machine has one
+    return Interpreter(found, exact=True) if found else Interpreter(sys.executable, exact=False)
 
 
 @pytest.fixture(scope="module")
@@ -253,6 +254,13 @@ def test_the_handlers_import_and_serve_requests_from_the_layer_alone(built, pyth
     assert outside == {}
     for package in ("boto3", "botocore", "pydantic", "pydantic_core", "aws_lambda_powertools", "aws_xray_sdk"):
         assert Path(out["origins"][package]).is_relative_to(site), package
+    # The cold starts compiled the handlers (the code archive ships no bytecode) and, on the runtime's Python, not
+    # one module of the layer: each was read from the bytecode the build compiled beside it.
+    compiled = [Path(p) for p in out["from_source"]]
+    assert {p.relative_to(task).as_posix() for p in compiled if p.is_relative_to(task)} >= {
+        "handlers/api/app.py", "handlers/upload_complete/app.py", "handlers/ingest/app.py", "handlers/sweeper/app.py"}
+    if python.exact and json.loads((built.archive.parent / layer.MANIFEST_NAME).read_text())["bytecode"]:
+        assert [p for p in compiled if p.is_relative_to(site)] == []
     # The tracer ran as in Lambda: one subsegment per invocation, and the AWS calls inside them (X-Ray's botocore
     # patch), went to the daemon's port.
     segments = _segments(xray)

@@ -1,6 +1,10 @@
 """Handler cold starts in one run against moto server, beside a bare boto3 client (the warm figures are
 bench/throughput.py's). `--baseline REF` measures REF's handlers (its tree exported from git) beside this tree's in
-the same run, their samples interleaved so that the machine's load falls on both alike."""
+the same run, their samples interleaved so that the machine's load falls on both alike.
+
+Each sample runs in one of the setups below: this virtualenv's interpreter with and without bytecode, and, when this
+machine has the runtime's Python 3.12 (layer.runtime_python), that interpreter on the built layer as Lambda mounts it,
+once with the layer's bytecode as the build ships it and once with its sources only."""
 
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import sys
 import tempfile
 import time
 import uuid
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,18 +89,18 @@ class Context:
 # the parent's imports run in it): the event is built by the parent and read from stdin before the clock.
 
 
-def _without_bytecode() -> None:
-    """Every module outside the standard library compiled from source, none read from or written to __pycache__:
-    Lambda's runtime ships its standard library compiled, the layer and the code archive ship no .pyc, and /opt and
-    /var/task are read-only, so each cold start compiles them."""
+def _bytecode_only_under(folders: list[str]) -> None:
+    """Every module outside the standard library and `folders` compiled from source, none read from or written to
+    __pycache__: Lambda's runtime ships its standard library compiled, and /opt and /var/task are read-only, so each
+    cold start compiles whatever the layer and the code archive ship no bytecode for."""
     import importlib._bootstrap_external as external  # noqa: PLC0415
     import sysconfig  # noqa: PLC0415
 
-    stdlib = sysconfig.get_paths()["stdlib"]
+    compiled = (sysconfig.get_paths()["stdlib"], *folders)
     cached = external.cache_from_source
 
     def cache_from_source(path: str, *args: object, **kwargs: object) -> str:
-        if not path.startswith(stdlib):
+        if not path.startswith(compiled):
             raise NotImplementedError  # SourceLoader.get_code then compiles the source and writes nothing
         return cached(path, *args, **kwargs)
 
@@ -103,11 +108,14 @@ def _without_bytecode() -> None:
 
 
 def _child() -> None:
-    sys.path.remove(str(Path(__file__).parent))  # run by path: bench/ first on the path would shadow `handlers`
+    here = str(Path(__file__).parent)
+    if here in sys.path:  # run by path: bench/ first on the path would shadow `handlers` (not there with -I)
+        sys.path.remove(here)
     job = json.loads(sys.stdin.read())
     kind, event = job["kind"], job["event"]
-    if not job["bytecode"]:
-        _without_bytecode()
+    sys.path[:0] = job["path"]
+    if job["bytecode_under"] is not None:
+        _bytecode_only_under(job["bytecode_under"])
     started, cpu = time.perf_counter(), time.process_time()
     if kind in (BARE, XRAY):
         import boto3  # noqa: PLC0415
@@ -147,11 +155,45 @@ def _export(ref: str, into: Path) -> Path:
     return into
 
 
+@dataclass(frozen=True)
+class Setup:
+    """Where a sample's interpreter runs and which modules it may read bytecode for."""
+
+    label: str
+    python: list[str]  # the command that runs this file
+    site: Path | None = None  # the layer's python/ folder, after the handlers on the path (Lambda's /opt/python)
+    bytecode_under: tuple[str, ...] | None = None  # beyond the standard library; None: every module's
+    note: str = ""
+
+    def job(self, root: Path) -> dict:
+        return {"path": [str(root), str(self.site)] if self.site else [],
+                "bytecode_under": None if self.bytecode_under is None else list(self.bytecode_under)}
+
+
+VENV = Setup(".pyc", [sys.executable], note="this virtualenv, every module read from its bytecode (the handlers' "
+             "compiled first)")
+VENV_SOURCES = Setup("no .pyc", [sys.executable], bytecode_under=(),
+                     note="this virtualenv, every module outside the standard library compiled from source")
+
+
+def layer_setups(python: str, site: Path) -> list[Setup]:
+    """The runtime's interpreter on the built layer, isolated (-I -S: no site-packages, nothing from the environment),
+    the handlers' modules compiled from source as from the code archive: the layer as built (its bytecode read), and
+    its sources only (each of its modules compiled too, as before the layer shipped bytecode)."""
+    command = [python, "-I", "-S"]
+    return [Setup("3.12 layer", command, site, (str(site),),
+                  note="Python 3.12 on the built layer as Lambda mounts it: the layer's bytecode read, the handlers "
+                       "compiled from source"),
+            Setup("3.12 src", command, site, (),
+                  note="the same, the layer's sources compiled too (a layer without bytecode)")]
+
+
 def cold_starts(
-    trees: dict[str, Path], env: dict[str, str], jobs: dict[str, Callable[[int], tuple]], runs: int = COLD_RUNS
+    trees: dict[str, Path], env: dict[str, str], jobs: dict[str, Callable[[int], tuple]], setups: list[Setup],
+    runs: int = COLD_RUNS,
 ) -> list[tuple]:
-    """Medians of each (tree, kind, bytecode) over `runs` rounds, a fresh interpreter per sample; the samples of one
-    round run back to back, every tree and kind in turn, so the load of the moment falls on all of them."""
+    """Medians of each (tree, kind, setup) over `runs` rounds, a fresh interpreter per sample; the samples of one
+    round run back to back, every setup, tree and kind in turn, so the load of the moment falls on all of them."""
     for root in trees.values():
         # The .pyc rows read every module's bytecode, the handlers' too: compiled here, as pip compiled the packages'
         # when it installed them, whether or not the environment lets the children write any (PYTHONDONTWRITEBYTECODE,
@@ -160,32 +202,34 @@ def cold_starts(
     samples: dict[tuple, list[dict]] = {}
     n = 0
     for _ in range(runs):
-        for bytecode in (True, False):
+        for setup in setups:
             for kind, make in jobs.items():
                 for label, root in trees.items() if kind not in (BARE, XRAY) else [("", PROJECT_DIR)]:
                     event, expect = make(n)
                     n += 1
-                    job = json.dumps({"kind": kind, "event": event, "expect": expect, "bytecode": bytecode})
+                    job = json.dumps({"kind": kind, "event": event, "expect": expect, **setup.job(root)})
                     out = subprocess.run(
-                        [sys.executable, __file__, "--child"],
+                        [*setup.python, __file__, "--child"],
                         input=job,
                         env={**env, "PYTHONPATH": str(root)},
                         cwd=root,
                         capture_output=True,
                         text=True,
-                        check=True,
+                        check=False,
                     )
-                    samples.setdefault((label, kind, bytecode), []).append(
+                    if out.returncode != 0:
+                        raise RuntimeError(f"{kind} [{setup.label}] failed:\n{out.stderr[-3000:]}")
+                    samples.setdefault((label, kind, setup.label), []).append(
                         json.loads(out.stdout.strip().splitlines()[-1])
                     )
     rows = []
-    for (label, kind, bytecode), got in samples.items():
-        bare = samples[("", BARE, bytecode)]
+    for (label, kind, setup), got in samples.items():
+        bare = samples[("", BARE, setup)]
         rows.append(
             (
                 label,
                 kind,
-                bytecode,
+                setup,
                 *(statistics.median(s[measure] for s in got) for measure in ("import_ms", "total_ms", "cpu_ms")),
                 # Paired: each sample against the bare client's of its round, which ran beside it under the same load.
                 statistics.median(s["total_ms"] / b["total_ms"] for s, b in zip(got, bare, strict=True)),
@@ -195,22 +239,24 @@ def cold_starts(
     return rows
 
 
-def print_cold_starts(rows: list[tuple], runs: int = COLD_RUNS) -> None:
-    print(f"{'cold start':<46} {'.pyc':>5} {'import ms':>10} {'total ms':>9} {'x bare':>7} {'CPU ms':>7} {'x bare':>7}")
-    for label, kind, bytecode, imported, total, cpu, ratio, cpu_ratio in sorted(
-        rows, key=lambda r: (not r[2], r[1] != BARE, r[1], r[0])
+def print_cold_starts(rows: list[tuple], setups: list[Setup], runs: int = COLD_RUNS) -> None:
+    order = [s.label for s in setups]
+    print(f"{'cold start':<46} {'setup':>10} {'import ms':>10} {'total ms':>9} {'x bare':>7} {'CPU ms':>7} "
+          f"{'x bare':>7}")
+    for label, kind, setup, imported, total, cpu, ratio, cpu_ratio in sorted(
+        rows, key=lambda r: (order.index(r[2]), r[1] != BARE, r[1], r[0])
     ):
         name = f"{kind} [{label}]" if label else kind
         print(
-            f"{name:<46} {'yes' if bytecode else 'no':>5} {imported:>10.0f} {total:>9.0f} {ratio:>7.2f} "
-            f"{cpu:>7.0f} {cpu_ratio:>7.2f}"
+            f"{name:<46} {setup:>10} {imported:>10.0f} {total:>9.0f} {ratio:>7.2f} {cpu:>7.0f} {cpu_ratio:>7.2f}"
         )
     print(
         f"(fresh interpreter per sample, nothing but the standard library imported before the clock: import + first "
-        f"invocation, median of {runs}, in Lambda's environment: tracing on. .pyc no: every module outside the "
-        f"standard library compiled from source, as from the layer on Lambda. x bare: median over the rounds of the "
-        f"ratio to the bare client's sample of the same round. CPU ms: the process's CPU time over the same span, "
-        f"less sensitive than wall time to a shared machine's load)"
+        f"invocation, median of {runs}, in Lambda's environment: tracing on. x bare: median over the rounds of the "
+        f"ratio to the bare client's sample of the same round and setup. CPU ms: the process's CPU time over the same "
+        f"span, less sensitive than wall time to a shared machine's load. Setups: "
+        + "; ".join(f"{s.label}: {s.note}" for s in setups)
+        + ")"
     )
 
 
@@ -219,6 +265,7 @@ def main() -> None:
 
     import boto3  # noqa: PLC0415
 
+    import layer  # noqa: PLC0415
     from devstack import (
         deploy,  # noqa: PLC0415
         s3events,  # noqa: PLC0415
@@ -235,6 +282,16 @@ def main() -> None:
     args = parser.parse_args()
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    setups = [VENV, VENV_SOURCES]
+    python = layer.runtime_python()
+    work = tempfile.TemporaryDirectory(prefix="bench-layer-")
+    if python is None:
+        print(f"no Python 3.12 on this machine ({layer.PYTHON_VARIABLE} names one): the built layer's rows are left "
+              f"out", file=sys.stderr)
+    else:
+        with zipfile.ZipFile(layer.require_built().archive) as archive:
+            archive.extractall(work.name)
+        setups += layer_setups(python, Path(work.name) / layer.SITE_DIR_IN_ARCHIVE)
 
     server = MotoServer()
     server.start()
@@ -278,17 +335,18 @@ def main() -> None:
             if args.baseline:
                 trees = {args.baseline: _export(args.baseline, Path(tmp)), **trees}
             started = time.monotonic()
-            rows = cold_starts(trees, {**env, **lambda_env(xray.getsockname()[1])}, jobs, args.runs)
+            rows = cold_starts(trees, {**env, **lambda_env(xray.getsockname()[1])}, jobs, setups, args.runs)
             cold_wall = time.monotonic() - started
     finally:
         xray.close()
         server.stop()
+        work.cleanup()
 
     print(
         f"\nCold starts ({sys.platform}, Python {sys.version.split()[0]}, {os.cpu_count()} cores, "
         f"load {os.getloadavg()[0]:.1f}, {cold_wall:.0f} s)"
     )
-    print_cold_starts(rows, args.runs)
+    print_cold_starts(rows, setups, args.runs)
 
 
 if __name__ == "__main__":

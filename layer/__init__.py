@@ -74,7 +74,7 @@ def is_runtime_python(candidate: str) -> bool:
     try:
         done = subprocess.run([candidate, "-I", "-c", f"import sys; print(sys.version_info[:2] == {PYTHON_VERSION})"],
                               capture_output=True, text=True, timeout=30, check=False)
-    except OSError:
+    except (OSError, subprocess.TimeoutExpired):
         return False
     return done.stdout.strip() == "True"
 

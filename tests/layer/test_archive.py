@@ -6,6 +6,7 @@ import importlib.metadata
 import json
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 
@@ -167,3 +168,34 @@ def test_an_archive_changed_after_its_build_is_refused(rebuilt, tmp_path):
         z.writestr(f"{PREFIX}extra.py", "")
     with pytest.raises(LayerNotReady, match="not the archive its manifest describes"):
         layer.require_built(rebuilt / "requirements.txt", build_dir)
+
+
+def test_without_the_runtimes_python_the_layer_ships_its_sources_and_says_so(rebuilt, tmp_path, monkeypatch):
+    monkeypatch.setattr(layer, "runtime_python", lambda: None)
+    said: list[str] = []
+    manifest = build(rebuilt / "requirements.txt", tmp_path, wheels_dir=layer.BUILD_DIR / "wheels", offline=True,
+                     log=said.append)
+    assert manifest["bytecode"] is None
+    assert any("ships its sources only" in line for line in said)
+    with zipfile.ZipFile(tmp_path / layer.ARCHIVE_NAME) as z:
+        assert not [n for n in z.namelist() if layer.is_bytecode(n)]
+    assert layer.require_built(rebuilt / "requirements.txt", tmp_path).packages == _pins()  # fresh all the same
+
+
+def test_the_runtimes_python_is_the_one_named_else_found_on_the_path_or_in_pyenv(tmp_path, monkeypatch):
+    monkeypatch.setenv(layer.PYTHON_VARIABLE, sys.executable)  # this interpreter: 3.11, not the runtime's
+    with pytest.raises(ValueError, match=f"{layer.PYTHON_VARIABLE}=.* is not a Python 3.12"):
+        layer.runtime_python()
+    monkeypatch.delenv(layer.PYTHON_VARIABLE)
+    real = layer.runtime_python()
+    monkeypatch.setenv("PATH", str(tmp_path / "bin"))  # nothing there
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "pyenv"))
+    assert layer.runtime_python() is None
+    if real is not None:  # a pyenv-like tree: the newest working 3.12 by version number, not by name
+        for version, target in (("3.12.9", real), ("3.12.10", real), ("3.12.11", "/bin/false"), ("3.13.0", real)):
+            binary = tmp_path / "pyenv" / "versions" / version / "bin" / "python3.12"
+            binary.parent.mkdir(parents=True)
+            binary.symlink_to(target)
+        assert layer.runtime_python() == str(tmp_path / "pyenv" / "versions" / "3.12.10" / "bin" / "python3.12")
+        monkeypatch.setenv(layer.PYTHON_VARIABLE, real)
+        assert layer.runtime_python() == real

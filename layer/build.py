@@ -196,16 +196,18 @@ def check_closed(pins: tuple[Pin, ...], requires: dict[str, list[str]]) -> None:
 # (argv[2]), so that no build folder is written into it. One process, and a fixed hash seed (frozensets of strings
 # in the constants are marshalled in hash order): the same sources give the same bytes. Unchecked-hash .pyc files:
 # the interpreter reads them without opening the sources, which never change in a layer version. A module that does
-# not compile for the runtime gets no bytecode, as pip's install would leave it.
+# not compile for the runtime gets no bytecode, as pip's install would leave it. It prints its own version.
 _COMPILE = """
-import compileall, py_compile, sys
+import compileall, platform, py_compile, sys
 compileall.compile_dir(sys.argv[1], ddir=sys.argv[2], quiet=2, workers=1,
                        invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
+print(platform.python_version())
 """
 
 
-def compile_bytecode(files: dict[str, bytes], python: str) -> dict[str, bytes]:
-    """The `__pycache__/<module>.cpython-312.pyc` of each module in `files`, compiled by `python` (the runtime's)."""
+def compile_bytecode(files: dict[str, bytes], python: str) -> tuple[str, dict[str, bytes]]:
+    """The version of `python` (the runtime's), and the `__pycache__/<module>.cpython-312.pyc` it compiled of each
+    module in `files`."""
     with tempfile.TemporaryDirectory(prefix="layer-bytecode-") as tmp:
         root = Path(tmp)
         for name, content in files.items():
@@ -217,12 +219,8 @@ def compile_bytecode(files: dict[str, bytes], python: str) -> dict[str, bytes]:
                               capture_output=True, text=True, check=False)
         if done.returncode != 0:
             raise BuildError(f"{python} could not compile the layer's modules:\n{done.stderr}")
-        return {path.relative_to(root).as_posix(): path.read_bytes() for path in sorted(root.rglob("*.pyc"))}
-
-
-def python_version(python: str) -> str:
-    return subprocess.run([python, "-I", "-c", "import platform; print(platform.python_version())"],
-                          capture_output=True, text=True, check=True).stdout.strip()
+        return done.stdout.strip(), {path.relative_to(root).as_posix(): path.read_bytes()
+                                     for path in sorted(root.rglob("*.pyc"))}
 
 
 def write_archive(files: dict[str, bytes], path: Path) -> None:
@@ -260,8 +258,8 @@ def build(pins_file: Path | None = None, build_dir: Path | None = None, *, wheel
         log(f"no Python {layer.RUNTIME.removeprefix('python')} on this machine ({layer.PYTHON_VARIABLE} names one): "
             f"the layer ships its sources only, and each cold start on Lambda compiles every module it imports")
     else:
-        compiled = compile_bytecode(files, python)
-        bytecode = {"python": python_version(python), "modules": len(compiled),
+        version, compiled = compile_bytecode(files, python)
+        bytecode = {"python": version, "modules": len(compiled),
                     "of": sum(name.endswith(".py") for name in files)}
         files.update(compiled)
 

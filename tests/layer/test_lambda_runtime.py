@@ -7,9 +7,10 @@ Tracing is on, as in Lambda (LAMBDA_TASK_ROOT set), so the tracer's X-Ray SDK an
 AWS is moto in server mode on 127.0.0.1.
 
 The interpreter is Python 3.12 (the runtime's), the one the layer's build compiles its bytecode with
-(`layer.runtime_python`: LAYER_PYTHON, `python3.12` or pyenv's), or the one LAYER_TEST_PYTHON names. Where none exists, LAYER_TEST_PYTHON=local (or no 3.12 at all) runs the closest honest thing:
-this interpreter, with the layer's compiled packages (cp312 builds that cannot load here) replaced by the same
-versions built for it, and every handler module compiled as 3.12 grammar.
+(`layer.runtime_python`: LAYER_PYTHON, `python3.12` or pyenv's), or the one LAYER_TEST_PYTHON names. Where none
+exists, LAYER_TEST_PYTHON=local (or no 3.12 at all) runs the closest honest thing: this interpreter, with the layer's
+compiled packages (cp312 builds that cannot load here) replaced by the same versions built for it, and every handler
+module compiled as 3.12 grammar.
 """
 
 from __future__ import annotations

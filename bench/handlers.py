@@ -1,6 +1,7 @@
-"""Handler cold starts in one run against moto server, beside a bare boto3 client (the warm figures are
-bench/throughput.py's). `--baseline REF` measures REF's handlers (its tree exported from git) beside this tree's in
-the same run, their samples interleaved so that the machine's load falls on both alike.
+"""Handler cold starts in one run against moto server, beside a bare boto3 client and the floor under the API's (an
+API with only the features kept: bench/floor_api.py); the warm figures are bench/throughput.py's. `--baseline REF`
+measures REF's handlers (its tree exported from git) beside this tree's in the same run, their samples interleaved so
+that the machine's load falls on both alike.
 
 Each sample runs in one of the setups below: this virtualenv's interpreter with and without bytecode, and, when this
 machine has the runtime's Python 3.12 (layer.runtime_python), that interpreter on the built layer as Lambda mounts it,
@@ -38,7 +39,13 @@ BARE = "bare boto3.client('s3')"
 # the difference between a handler's cold start with tracing on and one with POWERTOOLS_TRACE_DISABLED (which
 # imports the SDK all the same).
 XRAY = "bare + X-Ray SDK (import, botocore patched)"
+# The floor under the API's: the least an API does with what issue 16 keeps (logging, metrics, tracing, a resolver
+# validating a pydantic body) and one PutItem, none of our code (bench/floor_api.py).
+FLOOR = "floor: Powertools API, validated, 1 PutItem"
+# Measured once a round, from this tree, beside the handlers of each tree measured.
+BESIDE = (BARE, XRAY, FLOOR)
 KINDS = {
+    FLOOR: "bench.floor_api",
     "api (POST /sessions)": "handlers.api.app",
     "upload_complete (1 record)": "handlers.upload_complete.app",
     "ingest (1 request)": "handlers.ingest.app",
@@ -199,12 +206,13 @@ def cold_starts(
         # when it installed them, whether or not the environment lets the children write any (PYTHONDONTWRITEBYTECODE,
         # which this machine's image sets: the handlers were then compiled from source in those rows as well).
         compileall.compile_dir(root / "handlers", quiet=1)
+    compileall.compile_file(PROJECT_DIR / "bench" / "floor_api.py", quiet=1)
     samples: dict[tuple, list[dict]] = {}
     n = 0
     for _ in range(runs):
         for setup in setups:
             for kind, make in jobs.items():
-                for label, root in trees.items() if kind not in (BARE, XRAY) else [("", PROJECT_DIR)]:
+                for label, root in trees.items() if kind not in BESIDE else [("", PROJECT_DIR)]:
                     event, expect = make(n)
                     n += 1
                     job = json.dumps({"kind": kind, "event": event, "expect": expect, **setup.job(root)})
@@ -326,6 +334,7 @@ def main() -> None:
         jobs = {
             BARE: lambda _: (None, None),
             XRAY: lambda _: (None, None),
+            FLOOR: lambda _: (create_event, 201),
             "api (POST /sessions)": lambda _: (create_event, 201),
             "upload_complete (1 record)": completion_job,
             "ingest (1 request)": lambda _: (ingest_event, None),

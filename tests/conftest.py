@@ -13,6 +13,7 @@ import boto3
 import pytest
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
+from schemathesis.pytest.plugin import SchemathesisFunction
 
 from devstack import deploy
 from handlers import contract
@@ -36,6 +37,19 @@ HANDLER_ENV = {
     contract.ENV_INGEST_FUNCTION_NAME: INGEST_FUNCTION,
     contract.ENV_PROCESSING_EVENT_BUS_NAME: "default",  # every account (and moto) has it
 }
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test has an id of its own. schemathesis names each API operation's test `test_x[GET /path]`, but pytest 9
+    builds a test's id from its original name and parametrization only, so the operations of one test shared one id,
+    and xdist's `--dist loadfile` (make test), which schedules by id, ran one operation of seven. Each gets the id its
+    name spells (as schemathesis's own lazy schemas set theirs); a duplicate left fails the collection."""
+    for item in items:
+        if isinstance(item, SchemathesisFunction) and item.id.params is None and "[" in item.name:
+            item._id = item.id.with_params(item.name.partition("[")[2].removesuffix("]"))
+    seen: set[str] = set()
+    if shared := sorted({item.nodeid for item in items if item.nodeid in seen or seen.add(item.nodeid)}):
+        raise pytest.UsageError(f"tests sharing an id (xdist would run one of each): {', '.join(shared)}")
 
 
 def _fake_environment(patch: pytest.MonkeyPatch) -> None:

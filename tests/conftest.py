@@ -7,6 +7,7 @@ import importlib
 import os
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable
 
 import boto3
@@ -43,12 +44,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Every test has an id of its own. schemathesis names each API operation's test `test_x[GET /path]`, but pytest 9
     builds a test's id from its original name and parametrization only, so the operations of one test shared one id,
     and xdist's `--dist loadfile` (make test), which schedules by id, ran one operation of seven. Each gets the id its
-    name spells (as schemathesis's own lazy schemas set theirs); a duplicate left fails the collection."""
+    name spells, set as schemathesis's own lazy schemas set theirs: through pytest's private id, which has no public
+    setter. A duplicate left (this hook broken by an upgrade, say) fails the collection."""
     for item in items:
         if isinstance(item, SchemathesisFunction) and item.id.params is None and "[" in item.name:
             item._id = item.id.with_params(item.name.partition("[")[2].removesuffix("]"))
-    seen: set[str] = set()
-    if shared := sorted({item.nodeid for item in items if item.nodeid in seen or seen.add(item.nodeid)}):
+    if shared := sorted(nodeid for nodeid, count in Counter(item.nodeid for item in items).items() if count > 1):
         raise pytest.UsageError(f"tests sharing an id (xdist would run one of each): {', '.join(shared)}")
 
 

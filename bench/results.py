@@ -31,9 +31,9 @@ BENCHES = (
                "its first request, in Lambda's environment (tracing on), beside a bare boto3 import and S3 client "
                "creation in the same run and setup, and beside the floor under the API's: an API with only the "
                "features issue 16 keeps (Powertools' logger, metrics, tracer and validating resolver, a pydantic "
-               "body, one PutItem; bench/floor_api.py). Setups: this virtualenv with and without bytecode for what is not the "
-               "standard library, and Python 3.12 (the runtime's) on the built layer, with the bytecode it ships and "
-               "with its sources only."),
+               "body, one PutItem; bench/floor_api.py). Setups: this virtualenv with and without bytecode for what "
+               "is not the standard library, and Python 3.12 (the runtime's) on the built layer, with the bytecode "
+               "it ships and with its sources only."),
     Bench("Handlers: warm grant latency and completion events per second, beside the old system's",
           ("bench.throughput",),
           note="In-process against moto server on 127.0.0.1: the AWS calls cost a local round trip, not a regional "

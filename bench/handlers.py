@@ -294,7 +294,7 @@ def main() -> None:
     python = layer.runtime_python()
     work = tempfile.TemporaryDirectory(prefix="bench-layer-")
     if python is None:
-        print(f"no Python 3.12 on this machine ({layer.PYTHON_VARIABLE} names one): the built layer's rows are left "
+        print(f"no Python {layer.PYTHON_VERSION_TEXT} on this machine ({layer.PYTHON_VARIABLE} names one): the built layer's rows are left "
               f"out", file=sys.stderr)
     else:
         with zipfile.ZipFile(layer.require_built().archive) as archive:

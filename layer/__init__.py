@@ -33,6 +33,7 @@ BUILD_COMMAND = "make package"
 RUNTIME = "python3.12"
 ARCHITECTURE = "x86_64"
 PYTHON_VERSION = (3, 12)
+PYTHON_VERSION_TEXT = ".".join(map(str, PYTHON_VERSION))  # "3.12"
 ABI = "cp312"
 # manylinux2014 (glibc 2.17) and older: wheels that run on the runtime's Amazon Linux 2023 (glibc 2.34). Order is
 # preference, newest first, as pip's --platform takes it.
@@ -85,9 +86,9 @@ def runtime_python() -> str | None:
     chosen = os.environ.get(PYTHON_VARIABLE)
     if chosen:
         if not is_runtime_python(chosen):
-            raise ValueError(f"{PYTHON_VARIABLE}={chosen} is not a Python {'.'.join(map(str, PYTHON_VERSION))}")
+            raise ValueError(f"{PYTHON_VARIABLE}={chosen} is not a Python {PYTHON_VERSION_TEXT}")
         return chosen
-    version = ".".join(map(str, PYTHON_VERSION))
+    version = PYTHON_VERSION_TEXT
     pyenv = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
     found = sorted(glob.glob(str(pyenv / "versions" / f"{version}.*" / "bin" / f"python{version}")),
                    key=lambda p: tuple(int(n) for n in Path(p).parent.parent.name.split(".") if n.isdigit()),

@@ -85,7 +85,7 @@ def download(pins: Iterable[Pin], wheels_dir: Path, log: Callable[[str], None]) 
     log(f"downloading {len(wanted)} wheel(s): {', '.join(wanted)}")
     command = [sys.executable, "-m", "pip", "download", "--quiet", "--disable-pip-version-check", "--no-deps",
                "--only-binary=:all:", "--implementation", "cp",
-               "--python-version", ".".join(map(str, layer.PYTHON_VERSION)), "--abi", layer.ABI,
+               "--python-version", layer.PYTHON_VERSION_TEXT, "--abi", layer.ABI,
                *(arg for platform in layer.PLATFORMS for arg in ("--platform", platform)),
                "--dest", str(wheels_dir), *wanted]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -255,7 +255,7 @@ def build(pins_file: Path | None = None, build_dir: Path | None = None, *, wheel
     python = layer.runtime_python()
     bytecode = None
     if python is None:
-        log(f"no Python {layer.RUNTIME.removeprefix('python')} on this machine ({layer.PYTHON_VARIABLE} names one): "
+        log(f"no Python {layer.PYTHON_VERSION_TEXT} on this machine ({layer.PYTHON_VARIABLE} names one): "
             f"the layer ships its sources only, and each cold start on Lambda compiles every module it imports")
     else:
         version, compiled = compile_bytecode(files, python)

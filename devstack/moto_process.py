@@ -9,6 +9,7 @@ cost (devstack/motofix.py, installed by importing devstack).
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections.abc import Callable
@@ -64,6 +65,9 @@ def main() -> None:
     print(server.server_port, flush=True)
     sys.stdin.read()  # until the parent closes our stdin, or dies
     server.shutdown()
+    # Nothing to write or close: moto's state lives and dies with the process. Skipping the interpreter's teardown of
+    # moto's modules and backends takes a stack's stop from about 0.45 s to 0.07 s (every test module stops one).
+    os._exit(0)
 
 
 if __name__ == "__main__":

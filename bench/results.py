@@ -61,9 +61,13 @@ BENCHES = (
                "ingest requests to an existing function (not this stack's bill) and keeps objects 30 days; dev "
                "keeps them 7. Fixed monthly costs (alarms, custom metrics, the sweeper's schedule) are not per "
                "session and are left out."),
+    Bench("Local stack: start and stop", ("bench.stack",),
+          note="A fresh local stack started and stopped in turn, as each e2e test module, `make demo` and `make dev` "
+               "do (`make test` starts 15 in its pytest run and 2 in its TypeScript e2e)."),
     Bench("Offline preview (program under mocks + policy pack)", ("offline.preview", "--stack", "dev"), tail=3),
-    Bench("Test suite", ("pytest", "-q", "-p", "no:cacheprovider", "-n", "auto"), tail=1,
-          note="The whole suite, as `make test` runs it (one worker per core; tests/reliability included)."),
+    Bench("Test suite", ("pytest", "-q", "-p", "no:cacheprovider", "-n", "auto", "--dist", "loadfile"), tail=1,
+          note="The Python suite, as `make test` runs it (one worker per core, a file's tests on one; "
+               "tests/reliability included); `make test` runs the TypeScript client's suite beside it."),
 )
 
 

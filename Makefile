@@ -50,7 +50,6 @@ test:
 
 # One pytest worker per core: the suite is CPU-bound (moto, the local stack and the handlers share each interpreter).
 # A file's tests on one worker: a module's own local stack then starts once, not on both (180.7 s against 206.8 s).
-
 test-py: $(BIN)/.installed $(LAYER) $(OPS)
 	$(BIN)/python -m pytest -n auto --dist loadfile
 

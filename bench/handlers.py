@@ -206,7 +206,7 @@ def cold_starts(
         # when it installed them, whether or not the environment lets the children write any (PYTHONDONTWRITEBYTECODE,
         # which this machine's image sets: the handlers were then compiled from source in those rows as well).
         compileall.compile_dir(root / "handlers", quiet=1)
-    compileall.compile_file(PROJECT_DIR / "bench" / "floor_api.py", quiet=1)
+    compileall.compile_file(PROJECT_DIR.joinpath(*KINDS[FLOOR].split(".")).with_suffix(".py"), quiet=1)
     samples: dict[tuple, list[dict]] = {}
     n = 0
     for _ in range(runs):
@@ -294,8 +294,8 @@ def main() -> None:
     python = layer.runtime_python()
     work = tempfile.TemporaryDirectory(prefix="bench-layer-")
     if python is None:
-        print(f"no Python {layer.PYTHON_VERSION_TEXT} on this machine ({layer.PYTHON_VARIABLE} names one): the built layer's rows are left "
-              f"out", file=sys.stderr)
+        print(f"no Python {layer.PYTHON_VERSION_TEXT} on this machine ({layer.PYTHON_VARIABLE} names one): the built "
+              f"layer's rows are left out", file=sys.stderr)
     else:
         with zipfile.ZipFile(layer.require_built().archive) as archive:
             archive.extractall(work.name)

@@ -14,9 +14,11 @@ RUNS = 5
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m bench.stack", description=__doc__)
     parser.add_argument("--runs", type=int, default=RUNS)
     args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
     started = time.perf_counter()
     from devstack.stack import LocalStack  # noqa: PLC0415 - its import is measured on its own
 
@@ -33,10 +35,9 @@ def main() -> None:
     # The first start also imports the handlers and moto's backends: printed on its own, as is its stop.
     first, starts, stops = starts[0], starts[1:], stops[1:]
     print(f"import devstack.stack {imported * 1000:.0f} ms; first start {first * 1000:.0f} ms")
-    print(f"start: median {statistics.median(starts) * 1000:.0f} ms, min {min(starts) * 1000:.0f} ms, "
-          f"max {max(starts) * 1000:.0f} ms over {args.runs}")
-    print(f"stop:  median {statistics.median(stops) * 1000:.0f} ms, min {min(stops) * 1000:.0f} ms, "
-          f"max {max(stops) * 1000:.0f} ms over {args.runs}")
+    for name, seconds in (("start:", starts), ("stop: ", stops)):
+        print(f"{name} median {statistics.median(seconds) * 1000:.0f} ms, min {min(seconds) * 1000:.0f} ms, "
+              f"max {max(seconds) * 1000:.0f} ms over {len(seconds)}")
 
 
 if __name__ == "__main__":

@@ -1,20 +1,27 @@
-"""`python -m devstack.moto_process`: moto server in a process of its own, on a free port of 127.0.0.1.
+"""moto server in a process of its own, on a free port of 127.0.0.1, forked from a warm moto (devstack/servers.py).
 
 Its own process because moto's IAM enforcement is process-wide state (a request counter and a setting): switched on
 for the local stack, it would refuse the calls of every in-process `mock_aws` test sharing the interpreter. A process
-of its own also gives moto a core of its own. It prints its port on the first line of stdout, then serves until
-stdin closes (its parent died or stopped it), with DynamoDB requests serialized and moto's transactions at constant
-cost (devstack/motofix.py, installed by importing devstack).
+of its own also gives moto a core of its own. It sends its port to its parent, then serves until the parent closes
+its end of the pipe (or dies), with DynamoDB requests serialized and moto's transactions at constant cost
+(devstack/motofix.py, installed by importing devstack).
+
+Importing this module is the expensive part of a moto process, done once per parent process: it is the forkserver's
+preload (devstack/servers.py), and every moto server forks from it with moto's services imported, their models read
+and their request routing built. Their state stays empty: nothing is created before the fork.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import sys
 import threading
 from collections.abc import Callable
+from multiprocessing.connection import Connection
 from typing import Any
 
+from moto.backends import get_backend
+from moto.core.utils import get_service_model
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
@@ -45,31 +52,33 @@ class SerializedDynamoDB:
             return list(self._app(environ, start_response))
 
 
-# The services the program's resources and the handlers use: moto imports each backend on its first request; here,
-# while the parent runs the program (the first requests come a second later), so that no request waits for one.
+# The services the program's resources and the handlers use. moto would import each on its first request, read its
+# botocore model, and build its routing; here, before the fork.
 PRELOADED = ("s3", "dynamodb", "sqs", "events", "iam", "sts", "logs", "sns", "cloudwatch", "cognito-idp")
 
 
-def _preload() -> None:
-    from moto.backends import get_backend  # noqa: PLC0415
-
+def _warm_dispatcher() -> DomainDispatcherApplication:
+    dispatcher = DomainDispatcherApplication(create_backend_app)
     for service in PRELOADED:
         get_backend(service)
+        get_service_model(service)
+        dispatcher.app_instances[service] = create_backend_app(service)
+    dispatcher.app_instances["moto_api"] = create_backend_app("moto_api")
+    return dispatcher
 
 
-def main() -> None:
-    app = SerializedDynamoDB(DomainDispatcherApplication(create_backend_app))
-    server = make_server(HOST, 0, app, threaded=True, request_handler=_QuietMotoHandler)
+_DISPATCHER = _warm_dispatcher()
+
+
+def serve(parent: Connection) -> None:
+    """The forked moto process's body: serve until `parent` closes."""
+    server = make_server(HOST, 0, SerializedDynamoDB(_DISPATCHER), threaded=True, request_handler=_QuietMotoHandler)
     threading.Thread(target=server.serve_forever, args=(0.05,), name="moto", daemon=True).start()
-    threading.Thread(target=_preload, name="moto-preload", daemon=True).start()
-    print(server.server_port, flush=True)
-    sys.stdin.read()  # until the parent closes our stdin, or dies
+    parent.send(server.server_port)
+    with contextlib.suppress(EOFError):
+        parent.recv()  # until the parent closes its end, or dies
     server.shutdown()
     # Nothing to write or close: moto's state lives and dies with the process. Skipping the interpreter's teardown of
     # moto's modules and backends takes a stack's stop from about 0.45 s to under 0.1 s (python -m bench.stack), and
     # every e2e test module stops one.
     os._exit(0)
-
-
-if __name__ == "__main__":
-    main()

@@ -3,20 +3,21 @@ each stops and frees its port."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import subprocess
-import sys
+import multiprocessing
 import threading
 from collections.abc import Callable
-from pathlib import Path
+from multiprocessing.connection import Connection
 from typing import Any
 
 import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
 
 HOST = "127.0.0.1"
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+# moto's servers fork from one forkserver per process, which imports devstack.moto_process (moto, its services' models
+# and routing) once: a stack's moto then starts without importing or warming anything.
+_MOTO = multiprocessing.get_context("forkserver")
+_MOTO.set_forkserver_preload(["devstack.moto_process"])
+_START_TIMEOUT = 60
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -43,27 +44,35 @@ class WsgiServer:
         self._thread.join()
 
 
+def _serve_moto(parent: Connection) -> None:
+    from devstack import moto_process  # noqa: PLC0415 - the forkserver's import: this process does not import moto
+
+    moto_process.serve(parent)
+
+
 class MotoServer:
     """moto server in a child process (devstack/moto_process.py): its IAM enforcement, when switched on, stays its
-    own. Stopped by closing the child's stdin; killed if it does not stop."""
+    own. The child forks from this process's forkserver, which imported moto and warmed it once; stopped by closing
+    the pipe to it, killed if it does not stop."""
 
     def __init__(self) -> None:
-        self._process: subprocess.Popen | None = None
+        self._process: multiprocessing.process.BaseProcess | None = None
+        self._pipe: Connection | None = None
         self.port: int | None = None
 
     def start(self) -> None:
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "devstack.moto_process"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            cwd=PROJECT_DIR,
-            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(PROJECT_DIR), os.environ.get("PYTHONPATH")]))},
-        )
-        line = self._process.stdout.readline()
-        if not line.strip().isdigit():
+        self._pipe, child = _MOTO.Pipe()
+        self._process = _MOTO.Process(target=_serve_moto, args=(child,), name="moto", daemon=True)
+        self._process.start()
+        child.close()
+        if not self._pipe.poll(_START_TIMEOUT):
             self.stop()
-            raise RuntimeError(f"moto server did not start: {line!r}")
-        self.port = int(line)
+            raise RuntimeError(f"moto server did not start in {_START_TIMEOUT} s")
+        try:
+            self.port = self._pipe.recv()
+        except EOFError:
+            self.stop()
+            raise RuntimeError("moto server exited before it started (its error is above)") from None
 
     @property
     def url(self) -> str:
@@ -77,11 +86,9 @@ class MotoServer:
         if self._process is None:
             return
         process, self._process = self._process, None
-        with contextlib.suppress(OSError):
-            process.stdin.close()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
+        self._pipe.close()
+        process.join(10)
+        if process.is_alive():
             process.kill()
-            process.wait()
-        process.stdout.close()
+            process.join()
+        process.close()

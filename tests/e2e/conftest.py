@@ -6,9 +6,11 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import socket
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import requests
@@ -100,6 +102,18 @@ def put(grant: dict, body: bytes) -> None:
 
 def sha256_b64(body: bytes) -> str:
     return base64.b64encode(hashlib.sha256(body).digest()).decode()
+
+
+def refuses(url: str) -> bool:
+    """Whether nothing listens at the URL's port any more (a connection reset while its server exits: not yet)."""
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname, parts.port), timeout=1).close()
+    except ConnectionRefusedError:
+        return True
+    except ConnectionResetError:
+        return False
+    return False
 
 
 def s3_error(response: requests.Response) -> tuple[str, str]:

@@ -5,42 +5,32 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import threading
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import requests
 
 from devstack import samples
 from devstack.__main__ import main as devstack_cli
 from devstack.stack import ENDPOINTS_FILE, LocalStack
+from tests.e2e.conftest import refuses
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-def _refuses(url: str) -> bool:
-    parts = urlsplit(url)
-    try:
-        socket.create_connection((parts.hostname, parts.port), timeout=1).close()
-    except ConnectionRefusedError:
-        return True
-    return False
 
 
 def test_leaving_the_stack_stops_every_server_and_thread(tmp_path):
     before = set(threading.enumerate())
     with LocalStack(state_dir=tmp_path) as stack:
         urls = [stack.api_url, stack.aws_endpoint, stack.s3_endpoint, stack.lambda_endpoint]
-        assert not any(_refuses(url) for url in urls)
+        assert not any(refuses(url) for url in urls)
         written = json.loads((tmp_path / ENDPOINTS_FILE).read_text())
         assert written == stack.endpoints
         assert {"apiUrl", "awsEndpoint", "region", "bucket", "table", "dlqUrl", "token"} <= set(written)
 
-    assert all(_refuses(url) for url in urls)
+    assert all(refuses(url) for url in urls)
     assert [t.name for t in threading.enumerate() if t not in before and t.is_alive()] == []
 
 
@@ -102,7 +92,7 @@ def test_serve_answers_cli_tokens_logs_session_ready_sweeps_from_the_cli_and_sto
 
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
-        assert _refuses(endpoints["apiUrl"])
+        assert refuses(endpoints["apiUrl"])
     finally:
         if server.poll() is None:
             server.kill()

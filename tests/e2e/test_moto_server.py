@@ -4,33 +4,21 @@ starts empty, answers on its own port, and goes away when stopped or when the pr
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import boto3
 
 from devstack.servers import MotoServer
+from tests.e2e.conftest import refuses
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def _s3(server: MotoServer):
     return boto3.session.Session("test", "test", region_name="us-east-1").client("s3", endpoint_url=server.url)
-
-
-def _refuses(url: str) -> bool:
-    parts = urlsplit(url)
-    try:
-        socket.create_connection((parts.hostname, parts.port), timeout=1).close()
-    except ConnectionRefusedError:
-        return True
-    except ConnectionResetError:  # accepted as the process exits: ask again
-        return False
-    return False
 
 
 def test_each_server_starts_empty_and_holds_its_own_state():
@@ -53,7 +41,7 @@ def test_each_server_starts_empty_and_holds_its_own_state():
         assert _s3(third).list_buckets()["Buckets"] == []
     finally:
         third.stop()
-    assert _refuses(first.url) and _refuses(second.url)
+    assert refuses(first.url) and refuses(second.url)
 
 
 def test_a_server_goes_away_when_the_process_that_started_it_is_killed():
@@ -62,11 +50,11 @@ def test_a_server_goes_away_when_the_process_that_started_it_is_killed():
                               text=True)
     try:
         url = parent.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:") and not _refuses(url)
+        assert url.startswith("http://127.0.0.1:") and not refuses(url)
         parent.send_signal(signal.SIGKILL)
         parent.wait(10)
         deadline = time.monotonic() + 10
-        while not _refuses(url):
+        while not refuses(url):
             assert time.monotonic() < deadline, f"moto at {url} still answers after its parent died"
             time.sleep(0.05)
     finally:

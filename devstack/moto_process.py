@@ -8,7 +8,8 @@ its end of the pipe (or dies), with DynamoDB requests serialized and moto's tran
 
 Importing this module is the expensive part of a moto process, done once per parent process: it is the forkserver's
 preload (devstack/servers.py), and every moto server forks from it with moto's services imported, their models read
-and their request routing built. Their state stays empty: nothing is created before the fork.
+and their request routing built. No resource is created before the fork (only moto's empty backends of its
+default account), so each server starts as empty as a new moto (tests/e2e/test_moto_server.py).
 """
 
 from __future__ import annotations

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
-from moto.backends import get_backend
 from moto.core.utils import get_service_model
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
@@ -61,7 +60,6 @@ PRELOADED = ("s3", "dynamodb", "sqs", "events", "iam", "sts", "logs", "sns", "cl
 def _warm_dispatcher() -> DomainDispatcherApplication:
     dispatcher = DomainDispatcherApplication(create_backend_app)
     for service in PRELOADED:
-        get_backend(service)
         get_service_model(service)
         dispatcher.app_instances[service] = create_backend_app(service)
     dispatcher.app_instances["moto_api"] = create_backend_app("moto_api")

@@ -7,17 +7,17 @@ import logging
 import threading
 from typing import Any
 
-log = logging.getLogger("devstack")
+from devstack import polling
 
-POLL_INTERVAL_SECONDS = 0.25
+log = logging.getLogger("devstack")
 
 
 class SessionReadyCapture:
     """Keeps every SessionReady event's detail, in arrival order, and logs one line for each as it arrives.
 
-    A background thread drains the queue so that `make dev` shows events live; `details()` drains it too, so a
-    caller sees every event already delivered (moto delivers a rule's SQS target within PutEvents) without
-    waiting for the next poll.
+    A background thread long-polls the queue so that `make dev` shows events live. `details()` drains the queue
+    too, and waits for the messages the thread has received and not yet kept, so a caller sees every event already
+    delivered (moto delivers a rule's SQS target within PutEvents).
     """
 
     def __init__(self, sqs: Any, queue_url: str, stopping: threading.Event):
@@ -25,39 +25,52 @@ class SessionReadyCapture:
         self._queue_url = queue_url
         self._stopping = stopping
         self._details: list[dict] = []
-        self._lock = threading.Lock()  # one drain at a time: a message is received, kept and deleted once
+        # Held while messages are kept (each kept and deleted once); notified when the thread has kept a batch.
+        self._kept = threading.Condition()
         self._thread = threading.Thread(target=self._poll, name="devstack-session-ready", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
 
-    def join(self) -> None:
-        if self._thread.is_alive():
-            self._thread.join()
+    def stop(self) -> None:
+        """Once the stack's `stopping` is set: the poll ended now, the thread joined."""
+        polling.stop(self._thread, self._sqs, self._queue_url)
 
     def details(self) -> list[dict]:
-        self._drain()
-        with self._lock:
-            return list(self._details)
+        with self._kept:
+            while True:
+                while messages := polling.receive(self._sqs, self._queue_url, wait=False):
+                    self._keep(messages)
+                # Received by the thread and not yet kept: invisible until it deletes them, under this lock.
+                if not self._in_flight():
+                    return list(self._details)
+                self._kept.wait(0.1)
+
+    def _in_flight(self) -> int:
+        attributes = self._sqs.get_queue_attributes(
+            QueueUrl=self._queue_url, AttributeNames=["ApproximateNumberOfMessagesNotVisible"]
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessagesNotVisible"])
 
     def _poll(self) -> None:
-        while not self._stopping.wait(POLL_INTERVAL_SECONDS):
+        while not self._stopping.is_set():
             try:
-                self._drain()
+                messages = polling.receive(self._sqs, self._queue_url)
+                with self._kept:
+                    self._keep(messages)
+                    self._kept.notify_all()
             except Exception:  # noqa: BLE001 - keep capturing; moto may be going away while we stop
                 if not self._stopping.is_set():
                     log.exception("receiving SessionReady events failed")
+                    self._stopping.wait(0.5)
 
-    def _drain(self) -> None:
-        with self._lock:
-            while messages := self._sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10).get(
-                "Messages", []
-            ):
-                for message in messages:
-                    detail = json.loads(message["Body"])["detail"]
-                    self._details.append(detail)
-                    log.info(
-                        "SessionReady: session %s of %s, %s windows",
-                        detail.get("sessionId"), detail.get("userId"), detail.get("windowCount"),
-                    )
-                    self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+    def _keep(self, messages: list[dict]) -> None:
+        for message in messages:
+            if message["Body"] != polling.WAKE_BODY:
+                detail = json.loads(message["Body"])["detail"]
+                self._details.append(detail)
+                log.info(
+                    "SessionReady: session %s of %s, %s windows",
+                    detail.get("sessionId"), detail.get("userId"), detail.get("windowCount"),
+                )
+            self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])

@@ -10,11 +10,10 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from devstack import polling
 from devstack.runtime import AsyncInvoker
 
 log = logging.getLogger("devstack")
-
-POLL_INTERVAL_SECONDS = 0.1
 
 
 def failure_record(function_arn: str, event: Any, request_id: str, error: BaseException, attempts: int) -> dict:
@@ -60,27 +59,21 @@ class EventRelay:
     def start(self) -> None:
         self._thread.start()
 
-    def join(self) -> None:
-        if self._thread.is_alive():
-            self._thread.join()
+    def stop(self) -> None:
+        """Once the stack's `stopping` is set: the poll ended now, the thread joined."""
+        polling.stop(self._thread, self._sqs, self._queue_url)
 
     def _poll(self) -> None:
         while not self._stopping.is_set():
             try:
-                # Short polls: a long poll would hold stop() for up to a second.
-                messages = self._sqs.receive_message(QueueUrl=self._queue_url, MaxNumberOfMessages=10).get(
-                    "Messages", []
-                )
-                if messages:
+                messages = polling.receive(self._sqs, self._queue_url)
+                if messages and not self._stopping.is_set():
                     self.relay(messages)
             except Exception:  # noqa: BLE001 - keep relaying; moto may be going away while we stop
                 # A batch not deleted comes back once its visibility times out: a duplicate, as S3 sometimes sends.
                 if not self._stopping.is_set():
                     log.exception("relaying S3 events failed")
                     self._stopping.wait(0.5)
-                continue
-            if not messages:
-                self._stopping.wait(POLL_INTERVAL_SECONDS)
 
     def relay(self, messages: list[dict]) -> None:
         """Each message's event to the invoker, then the messages deleted in one request: Lambda has accepted the

@@ -271,7 +271,7 @@ class LocalStack:
         self._stopping.set()
         for poller in (self._relay, self._capture):
             if poller is not None:
-                poller.join()
+                poller.stop()
         for invoker in self._invokers:
             invoker.join()
         # Together: each server notices a shutdown only at its next poll (every half second).

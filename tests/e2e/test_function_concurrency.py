@@ -240,6 +240,9 @@ def test_a_batch_the_relay_cannot_delete_is_logged_and_the_relay_goes_on_polling
         def delete_message_batch(self, **_: Any) -> None:
             raise RuntimeError("moto went away for a moment")
 
+        def send_message(self, **_: Any) -> None:  # the stop's wake-up
+            pass
+
     queue, stopping = Queue(), threading.Event()
     relay = EventRelay(queue, "url", AsyncInvoker(Function("f", lambda: lambda e, c: None, REGION, WAIT), (),
                                                   Activity(), stopping), stopping)
@@ -248,7 +251,7 @@ def test_a_batch_the_relay_cannot_delete_is_logged_and_the_relay_goes_on_polling
         _wait_until(lambda: queue.receives >= 3, "the relay polling after the failed delete")
     finally:
         stopping.set()
-        relay.join()
+        relay.stop()
     assert "relaying S3 events failed" in caplog.text
 
 

@@ -25,7 +25,7 @@ from moto.core.utils import get_service_model
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import make_server
 
-import devstack  # noqa: F401 - installs devstack.motofix
+from devstack import motofix  # importing devstack installs it
 
 HOST = "127.0.0.1"
 
@@ -63,6 +63,7 @@ def _warm_dispatcher() -> DomainDispatcherApplication:
         get_service_model(service)
         dispatcher.app_instances[service] = create_backend_app(service)
     dispatcher.app_instances["moto_api"] = create_backend_app("moto_api")
+    motofix.preload()
     return dispatcher
 
 

@@ -1,5 +1,5 @@
-"""Five of moto's costs that grow with what it holds or with each request, made constant (or per partition), each
-giving moto's own answer.
+"""Seven of moto's costs that grow with what it holds or that it pays again for each request or resource, made
+constant (or per partition) or paid once, each giving moto's own answer.
 
 - TransactWriteItems: moto 5.2.5 rolls a failed transaction back by deep-copying every table it touches before it
   starts, so the cost of each transaction grows with the table, and a 10,000-window session spends seconds per
@@ -19,6 +19,11 @@ giving moto's own answer.
 - ReceiveMessage: for each message it returns, moto checks the queue's retention period by computing all the
   queue's attributes, three of which count every message in it: a receive of 10 from a queue of 500 cost 0.5 s of
   CPU. The same check here reads the period from the queue.
+- Each request's action: moto lists every function of the handling class (`inspect.getmembers`) to tell whether
+  it has the action, 0.1 to 0.2 ms a request (DynamoDB, SQS, S3); a class's functions are listed once here.
+- Each user pool's signing key: moto ships one private key (jwks-private.json) and imports it again for each new
+  user pool, 0.2 to 0.4 s of CPU (joserfc recovers its primes), once per local stack start. It is imported once
+  here, and the pools share the key, which only signs.
 """
 
 from __future__ import annotations
@@ -26,13 +31,17 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import json
 import types
 from typing import Any
 
 import moto.backends
+import moto.cognitoidp.models as cognitoidp_models
+import moto.core.responses
 import moto.dynamodb.models as dynamodb_models
+from joserfc import jwk
 from moto.core.serialize import BaseJSONSerializer
-from moto.core.utils import unix_time
+from moto.core.utils import method_names_from_class, unix_time
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
@@ -174,6 +183,31 @@ def _listed_once() -> tuple[str, ...]:
     return tuple(_MOTO_MODULES())
 
 
+_method_names_once = functools.cache(method_names_from_class)
+
+
+class _RSAKey(jwk.RSAKey):
+    @classmethod
+    def import_key(cls, value: Any, *args: Any, **kwargs: Any) -> jwk.RSAKey:
+        if isinstance(value, dict) and not args and not kwargs:
+            return _imported(json.dumps(value, sort_keys=True))
+        return super().import_key(value, *args, **kwargs)
+
+
+@functools.cache
+def _imported(key: str) -> jwk.RSAKey:
+    return jwk.RSAKey.import_key(json.loads(key))
+
+
+# joserfc's `jwk` module as moto's Cognito models see it: the same, with RSA keys given as a JWK imported once.
+_COGNITO_JWK = types.SimpleNamespace(**{**vars(jwk), "RSAKey": _RSAKey})
+
+
+def preload() -> None:
+    """What the local stack's forkserver computes once before it forks each moto (devstack/moto_process.py)."""
+    cognitoidp_models.jwk.RSAKey.import_key(cognitoidp_models.load_resource("cognitoidp/resources/jwks-private.json"))
+
+
 def install() -> None:
     """Idempotent; for the local stack's moto server and the tests' in-process moto alike."""
     DynamoDBBackend.transact_write_items = transact_write_items
@@ -181,3 +215,5 @@ def install() -> None:
     BaseJSONSerializer._serialize_type_structure = serialize_type_structure
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
     moto.backends.list_of_moto_modules = _listed_once
+    moto.core.responses.method_names_from_class = _method_names_once
+    cognitoidp_models.jwk = _COGNITO_JWK

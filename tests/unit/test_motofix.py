@@ -3,18 +3,23 @@ grow with what moto holds."""
 
 from __future__ import annotations
 
+import inspect
 import time
 
 import boto3
 import moto.backends
+import moto.core.responses
 import pytest
 from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from joserfc import jwk, jwt
 from moto import mock_aws
 from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.models.table import Table
 from moto.sqs.models import SQSBackend
+from moto.sqs.responses import SQSResponse
+from moto.utilities.utils import load_resource
 
 from devstack import motofix
 
@@ -160,3 +165,40 @@ def test_the_listing_of_moto_s_services_is_read_once_and_is_moto_s_own():
     assert list(moto.backends.list_of_moto_modules()) == list(motofix._MOTO_MODULES())
     assert "s3" in moto.backends.list_of_moto_modules() and "dynamodb" in moto.backends.list_of_moto_modules()
     assert moto.backends.list_of_moto_modules() is moto.backends.list_of_moto_modules()
+
+
+def test_each_response_class_s_actions_are_listed_once_and_are_moto_s_own(monkeypatch):
+    listed: list[object] = []
+    getmembers = inspect.getmembers
+    monkeypatch.setattr(inspect, "getmembers", lambda cls, *a, **k: listed.append(cls) or getmembers(cls, *a, **k))
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = sqs.create_queue(QueueName="listed")["QueueUrl"]
+        for _ in range(3):
+            sqs.send_message(QueueUrl=url, MessageBody="m")
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])
+    assert listed.count(SQSResponse) <= 1  # moto's own code lists the class for each of the 7 requests
+    assert moto.core.responses.method_names_from_class(SQSResponse) == motofix.method_names_from_class(SQSResponse)
+
+
+def test_user_pools_share_moto_s_one_signing_key_imported_once_and_their_tokens_verify():
+    with mock_aws():
+        cognito = boto3.client("cognito-idp", region_name=REGION)
+        pools = [cognito.create_user_pool(PoolName=name)["UserPool"]["Id"] for name in ("a", "b")]
+        backend = moto.backends.get_backend("cognito-idp")["123456789012"][REGION]
+        first, second = (backend.user_pools[pool].json_web_key for pool in pools)
+        assert first is second
+        # The key moto ships, as its own import gives it: its public half is the one moto publishes for every pool.
+        shipped = jwk.RSAKey.import_key(load_resource("cognitoidp/resources/jwks-private.json"))
+        assert first.as_dict(private=True) == shipped.as_dict(private=True)
+        client = cognito.create_user_pool_client(UserPoolId=pools[1], ClientName="c",
+                                                 ExplicitAuthFlows=["ADMIN_NO_SRP_AUTH"])["UserPoolClient"]
+        cognito.admin_create_user(UserPoolId=pools[1], Username="u", TemporaryPassword="Temp-pass-1",
+                                  MessageAction="SUPPRESS")
+        cognito.admin_set_user_password(UserPoolId=pools[1], Username="u", Password="Final-pass-1", Permanent=True)
+        token = cognito.admin_initiate_auth(UserPoolId=pools[1], ClientId=client["ClientId"],
+                                            AuthFlow="ADMIN_NO_SRP_AUTH",
+                                            AuthParameters={"USERNAME": "u", "PASSWORD": "Final-pass-1"})
+        published = jwk.KeySet.import_key_set(load_resource("cognitoidp/resources/jwks-public.json"))
+        claims = jwt.decode(token["AuthenticationResult"]["IdToken"], published).claims
+        assert claims["cognito:username"] == "u"

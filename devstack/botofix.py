@@ -1,4 +1,4 @@
-"""botocore's service models read once per process, not once per session.
+"""botocore's service models read, and its event names aliased, once per process, not once per session or client.
 
 botocore gives every session a loader of its own, and a loader reads and parses a service's JSON files (about 1 MB
 for DynamoDB or S3) for its session's first client of that service. The local stack makes a session per function
@@ -6,14 +6,28 @@ instance, role and operator, and the tests one per fixture and stack, so the sam
 about 0.9 s of CPU per local stack start (`python -m bench.stack`). Here every session made after `install()` shares
 one loader per data path. What a loader returns is read-only data that botocore already shares between one session's
 clients; a session's credentials, config and region stay its own.
+
+Each client also gets its own copy of its session's event aliaser, whose cache of aliased event names starts empty:
+for each event a client registers or emits the first time, it tries each of botocore's 60 aliases in turn. Under
+botocore's own aliases an event name's alias never changes, so those aliasers share one cache here.
+
+And botocore checks that each event handler it registers accepts `**kwargs` with `inspect.getfullargspec`: 136
+times for a new boto3 session, 5 to 12 times for a new client. For a function or a bound method, the answer is a
+flag of its code object, read here; any other callable is still asked of `inspect`.
 """
 
 from __future__ import annotations
 
 import functools
+import inspect
+import types
+from collections.abc import Callable
 
+import botocore.compat
+import botocore.hooks
 import botocore.loaders
 import botocore.session
+from botocore.utils import EVENT_ALIASES
 
 
 class _Paths(list):
@@ -31,6 +45,26 @@ def _shared_loader(search_path_string: str | None = None) -> botocore.loaders.Lo
     return botocore.loaders.Loader(extra_search_paths=_Paths(paths), include_default_search_paths=False)
 
 
+_ALIASED: dict[str, str] = {}  # event name -> its name under EVENT_ALIASES
+_ALIASER_INIT = botocore.hooks.EventAliaser.__init__
+
+
+def _aliaser_init(self: botocore.hooks.EventAliaser, *args: object, **kwargs: object) -> None:
+    _ALIASER_INIT(self, *args, **kwargs)
+    if self._event_aliases == EVENT_ALIASES:
+        self._alias_name_cache = _ALIASED
+
+
+def _accepts_kwargs(func: Callable) -> bool:
+    if isinstance(func, types.MethodType):
+        func = func.__func__
+    if isinstance(func, types.FunctionType):
+        return bool(func.__code__.co_flags & inspect.CO_VARKEYWORDS)
+    return bool(botocore.compat.accepts_kwargs(func))
+
+
 def install() -> None:
     """Idempotent; sessions made before it keep loaders of their own."""
     botocore.session.create_loader = _shared_loader
+    botocore.hooks.EventAliaser.__init__ = _aliaser_init
+    botocore.hooks.accepts_kwargs = _accepts_kwargs

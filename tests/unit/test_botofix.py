@@ -1,13 +1,20 @@
-"""botocore as the local stack and the tests run it (devstack/botofix.py): one loader of service models per process,
-each session's credentials and region its own."""
+"""botocore as the local stack and the tests run it (devstack/botofix.py): one loader of service models and one
+cache of aliased event names per process, each session's credentials and region its own, and each handler's
+`**kwargs` checked as botocore checks it."""
 
 from __future__ import annotations
 
+import functools
+
 import boto3
+import botocore.compat
+import botocore.hooks
 import botocore.loaders
 import botocore.session
+import pytest
 
 import devstack  # noqa: F401 - installs devstack.botofix
+from devstack import botofix
 
 
 def _loader(session: boto3.session.Session) -> botocore.loaders.Loader:
@@ -52,3 +59,50 @@ def test_another_data_path_gets_a_loader_of_its_own(tmp_path):
 
     assert loader is not _loader(boto3.session.Session(region_name="us-east-1"))
     assert loader.search_paths[0] == str(tmp_path)
+
+
+def _botocore_aliaser(aliases: dict | None = None) -> botocore.hooks.EventAliaser:
+    """An aliaser as botocore makes it, with a cache of its own."""
+    aliaser = botocore.hooks.EventAliaser.__new__(botocore.hooks.EventAliaser)
+    botofix._ALIASER_INIT(aliaser, botocore.hooks.HierarchicalEmitter(), aliases)
+    return aliaser
+
+
+def test_clients_alias_event_names_as_botocore_does_through_one_cache():
+    session = boto3.session.Session("a", "b", region_name="eu-west-1")
+    clients = [session.client(service, endpoint_url="http://127.0.0.1:1") for service in ("events", "s3")]
+    other = boto3.session.Session("a", "b", region_name="eu-west-1").client("cognito-idp",
+                                                                            endpoint_url="http://127.0.0.1:1")
+    caches = {id(client.meta.events._alias_name_cache) for client in [*clients, other]}
+    assert len(caches) == 1
+    names = ["before-call.events.PutEvents", "creating-client-class.cognito-idp", "before-call.s3.PutObject",
+             "provide-client-params.data.iot.Publish", "before-call.api.pricing.GetProducts", "needs-retry.sqs"]
+    own = _botocore_aliaser()
+    assert [other.meta.events._alias_event_name(name) for name in names] == [own._alias_event_name(n) for n in names]
+    assert own._alias_event_name("before-call.events.PutEvents") == "before-call.eventbridge.PutEvents"
+    # Other aliases than botocore's keep a cache of their own.
+    custom = botocore.hooks.EventAliaser(botocore.hooks.HierarchicalEmitter(), {"s3": "x"})
+    assert custom._alias_name_cache is not other.meta.events._alias_name_cache
+    assert custom._alias_event_name("before-call.s3.PutObject") == "before-call.x.PutObject"
+
+
+class _Handler:
+    def with_kwargs(self, a, **kwargs): ...
+    def without(self, a): ...
+    def __call__(self, **kwargs): ...
+
+
+def test_a_handler_accepts_kwargs_as_botocore_asks_of_inspect():
+    def plain(**kwargs): ...
+    def positional(a, b=1): ...
+    def star_args(*args): ...
+    handler = _Handler()
+    callables = [plain, positional, star_args, handler.with_kwargs, handler.without, handler, _Handler.with_kwargs,
+                 lambda **k: None, lambda a: None, functools.partial(handler.with_kwargs, 1),
+                 functools.partial(positional, 1), print]
+    assert [botofix._accepts_kwargs(f) for f in callables] == [bool(botocore.compat.accepts_kwargs(f))
+                                                                for f in callables]
+    events = boto3.session.Session(region_name="eu-west-1").events
+    events.register("before-call.s3", handler.with_kwargs)
+    with pytest.raises(ValueError, match="must accept keyword arguments"):
+        events.register("before-call.s3", handler.without)

@@ -129,6 +129,21 @@ def _token(stack, claims: dict, key, algorithm: str, **headers) -> str:
     return jwt.encode(payload, key, algorithm=algorithm, headers=headers or None)
 
 
+@pytest.fixture(scope="module")
+def tokens(stack, tmp_path_factory) -> dict[str, str]:
+    """A token the authorizer accepts (`token`), and tokens it must refuse: made once, each key loaded or made once."""
+    key = DevKey.load(stack.state_dir)
+    return {
+        "token": stack.token(user="alice"),
+        "none": _token(stack, {}, None, "none"),
+        "hs256": _token(stack, {}, "a-guessed-secret-that-is-long-enough-for-hs256", "HS256"),
+        "other_key": _token(stack, {}, DevKey.load_or_create(tmp_path_factory.mktemp("other-key"))._private, "RS256"),
+        "no_sub": _token(stack, {"sub": None}, key._private, "RS256"),
+        "wrong_issuer": _token(stack, {"iss": "https://elsewhere.example/"}, key._private, "RS256"),
+        "wrong_audience": _token(stack, {"aud": "another-app-client"}, key._private, "RS256"),
+    }
+
+
 @pytest.mark.parametrize(
     "authorization",
     [
@@ -147,19 +162,10 @@ def _token(stack, claims: dict, key, algorithm: str, **headers) -> str:
         "Bearer {other_key}",
         "Bearer {no_sub}",
         "Bearer {wrong_issuer}",
+        "Bearer {wrong_audience}",
     ],
 )
-def test_an_authorization_that_is_not_a_valid_bearer_jwt_is_401(stack, tmp_path, authorization):
-    key = DevKey.load(stack.state_dir)
-    tokens = {
-        "token": stack.token(user="alice"),
-        "none": _token(stack, {}, None, "none"),
-        "hs256": _token(stack, {}, "a-guessed-secret-that-is-long-enough-for-hs256", "HS256"),
-        "other_key": _token(stack, {}, DevKey.load_or_create(tmp_path)._private, "RS256"),
-        "no_sub": _token(stack, {"sub": None}, key._private, "RS256"),
-        "wrong_issuer": _token(stack, {"iss": "https://elsewhere.example/"}, key._private, "RS256"),
-        "wrong_audience": _token(stack, {"aud": "another-app-client"}, key._private, "RS256"),
-    }
+def test_an_authorization_that_is_not_a_valid_bearer_jwt_is_401(stack, tokens, authorization):
     header = authorization.format(**tokens).encode("utf-8").decode("latin-1")  # as the bytes arrive
     response = requests.get(f"{stack.api_url}/sessions/any", headers={"Authorization": header}, timeout=10)
     assert (response.status_code, response.json()) == (401, {"error": "missing or invalid bearer token"})

@@ -16,9 +16,8 @@ import requests
 from devstack import samples
 from devstack.__main__ import main as devstack_cli
 from devstack.stack import ENDPOINTS_FILE, LocalStack
+from offline.program import PROJECT_DIR
 from tests.e2e.conftest import refuses
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def test_leaving_the_stack_stops_every_server_and_thread(tmp_path):
@@ -47,14 +46,14 @@ def test_serve_answers_cli_tokens_logs_session_ready_sweeps_from_the_cli_and_sto
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         server = subprocess.Popen(
-            [*command, "serve", "--completion-timeout", "1"], cwd=REPO, stdout=out, stderr=subprocess.STDOUT
+            [*command, "serve", "--completion-timeout", "1"], cwd=PROJECT_DIR, stdout=out, stderr=subprocess.STDOUT
         )
     try:
         endpoints_file = tmp_path / ENDPOINTS_FILE
         _wait_for(endpoints_file.exists, "serve did not come up", server, log)
         endpoints = json.loads(endpoints_file.read_text())
         token = subprocess.run(
-            [*command, "token", "--user", "alice"], cwd=REPO, capture_output=True, text=True, check=True
+            [*command, "token", "--user", "alice"], cwd=PROJECT_DIR, capture_output=True, text=True, check=True
         ).stdout.strip()
 
         api, auth = endpoints["apiUrl"], {"Authorization": f"Bearer {token}"}
@@ -84,7 +83,7 @@ def test_serve_answers_cli_tokens_logs_session_ready_sweeps_from_the_cli_and_sto
         _wait_for(lambda: f"SessionReady: session {whole}" in log.read_text(), "no SessionReady line", server, log)
 
         time.sleep(1.1)  # past the completion timeout
-        swept = subprocess.run([*command, "sweep"], cwd=REPO, capture_output=True, text=True)
+        swept = subprocess.run([*command, "sweep"], cwd=PROJECT_DIR, capture_output=True, text=True)
         assert swept.returncode == 0, swept.stderr
         assert json.loads(swept.stdout) == {
             "markedIncomplete": [partial], "triggered": [], "failed": [], "healed": {}, "deferred": []}

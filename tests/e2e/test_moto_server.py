@@ -7,14 +7,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import boto3
 
 from devstack.servers import MotoServer
+from offline.program import PROJECT_DIR
 from tests.e2e.conftest import refuses
-
-REPO = Path(__file__).resolve().parents[2]
 
 
 def _s3(server: MotoServer):
@@ -46,7 +44,7 @@ def test_each_server_starts_empty_and_holds_its_own_state():
 
 def test_a_server_goes_away_when_the_process_that_started_it_is_killed():
     script = "from devstack.servers import MotoServer; s = MotoServer(); s.start(); print(s.url, flush=True); input()"
-    parent = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    parent = subprocess.Popen([sys.executable, "-c", script], cwd=PROJECT_DIR, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                               text=True)
     try:
         url = parent.stdout.readline().strip()

@@ -6,11 +6,10 @@ import os
 import shutil
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from ops.target import PROJECT_DIR
 
 
 @pytest.mark.skipif(shutil.which("make") is None, reason="no make on this machine")
@@ -19,7 +18,7 @@ def test_make_ops_writes_a_command_that_runs_the_tool_from_anywhere(tmp_path):
     bin_dir.mkdir(parents=True)
     (bin_dir / "python").symlink_to(sys.executable)
     (bin_dir / ".installed").touch()  # this virtualenv counts as set up: make installs nothing here
-    made = subprocess.run(["make", "-s", "ops", f"BIN={bin_dir}"], cwd=REPO, capture_output=True, text=True,
+    made = subprocess.run(["make", "-s", "ops", f"BIN={bin_dir}"], cwd=PROJECT_DIR, capture_output=True, text=True,
                           check=False)
     assert made.returncode == 0, made.stderr
     script = bin_dir / "session-uploads-ops"

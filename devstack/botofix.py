@@ -1,4 +1,5 @@
-"""botocore's service models read, and its event names aliased, once per process, not once per session or client.
+"""botocore's service models read, its event names aliased and its endpoint rules built once per process, not once
+per session or client.
 
 botocore gives every session a loader of its own, and a loader reads and parses a service's JSON files (about 1 MB
 for DynamoDB or S3) for its session's first client of that service. The local stack makes a session per function
@@ -10,6 +11,10 @@ clients; a session's credentials, config and region stay its own.
 Each client also gets its own copy of its session's event aliaser, whose cache of aliased event names starts empty:
 for each event a client registers or emits the first time, it tries each of botocore's 60 aliases in turn. Under
 botocore's own aliases an event name's alias never changes, so those aliasers share one cache here.
+
+Each client builds its endpoint resolver's rule tree from its service's ruleset (2.5 ms of CPU for S3, 0.5 ms for
+DynamoDB). The tree is read-only, so the clients of one ruleset, which the shared loader returns as one object,
+share one here.
 
 And botocore checks that each event handler it registers accepts `**kwargs` with `inspect.getfullargspec`: 136
 times for a new boto3 session, 5 to 12 times for a new client. For a function or a bound method, the answer is a
@@ -26,7 +31,9 @@ from collections.abc import Callable
 import botocore.compat
 import botocore.hooks
 import botocore.loaders
+import botocore.regions
 import botocore.session
+from botocore.endpoint_provider import EndpointProvider
 from botocore.utils import EVENT_ALIASES
 
 
@@ -63,8 +70,23 @@ def _accepts_kwargs(func: Callable) -> bool:
     return bool(botocore.compat.accepts_kwargs(func))
 
 
+_PROVIDERS: dict[tuple, tuple[dict, dict, EndpointProvider]] = {}
+
+
+def _endpoint_provider(ruleset_data: dict, partition_data: dict, excluded_params: set | None = None
+                       ) -> EndpointProvider:
+    key = (id(ruleset_data), id(partition_data), frozenset(excluded_params or ()))
+    shared = _PROVIDERS.get(key)
+    if shared is None or shared[0] is not ruleset_data or shared[1] is not partition_data:
+        # Kept with its ruleset and partitions, so that their ids name them for as long as the entry lives.
+        shared = _PROVIDERS[key] = (ruleset_data, partition_data,
+                                    EndpointProvider(ruleset_data, partition_data, excluded_params))
+    return shared[2]
+
+
 def install() -> None:
     """Idempotent; sessions made before it keep loaders of their own."""
     botocore.session.create_loader = _shared_loader
     botocore.hooks.EventAliaser.__init__ = _aliaser_init
     botocore.hooks.accepts_kwargs = _accepts_kwargs
+    botocore.regions.EndpointProvider = _endpoint_provider

@@ -1,6 +1,6 @@
-"""botocore as the local stack and the tests run it (devstack/botofix.py): one loader of service models and one
-cache of aliased event names per process, each session's credentials and region its own, and each handler's
-`**kwargs` checked as botocore checks it."""
+"""botocore as the local stack and the tests run it (devstack/botofix.py): one loader of service models, one cache
+of aliased event names and one endpoint rule tree per service per process, each session's credentials and region
+its own, each endpoint resolved and each handler's `**kwargs` checked as botocore's own code does."""
 
 from __future__ import annotations
 
@@ -10,8 +10,11 @@ import boto3
 import botocore.compat
 import botocore.hooks
 import botocore.loaders
+import botocore.regions
 import botocore.session
 import pytest
+from botocore.config import Config
+from botocore.endpoint_provider import EndpointProvider
 
 import devstack  # noqa: F401 - installs devstack.botofix
 from devstack import botofix
@@ -106,3 +109,29 @@ def test_a_handler_accepts_kwargs_as_botocore_asks_of_inspect():
     events.register("before-call.s3", handler.with_kwargs)
     with pytest.raises(ValueError, match="must accept keyword arguments"):
         events.register("before-call.s3", handler.without)
+
+
+def _endpoints() -> list[str]:
+    """Where clients of each region, service and S3 addressing send requests, and where S3 presigns a PUT."""
+    found = []
+    for region in ("eu-west-1", "us-east-1", "ap-southeast-2", "eu-west-1"):
+        session = boto3.session.Session("a", "b", region_name=region)
+        for config in (None, Config(signature_version="s3v4",
+                                    s3={"us_east_1_regional_endpoint": "regional", "addressing_style": "virtual"})):
+            found += [session.client(service, config=config).meta.endpoint_url
+                      for service in ("s3", "dynamodb", "sqs", "events", "lambda", "sts")]
+            for endpoint in (None, "http://127.0.0.1:9"):
+                s3 = session.client("s3", config=config, endpoint_url=endpoint)
+                found.append(s3.generate_presigned_url("put_object", Params={"Bucket": "a-bucket", "Key": "k"})
+                             .split("?")[0])
+    return found
+
+
+def test_clients_of_a_service_share_its_endpoint_rules_and_resolve_endpoints_as_botocore_does(monkeypatch):
+    first = boto3.session.Session("a", "b", region_name="eu-west-1").client("s3")
+    second = boto3.session.Session("a", "b", region_name="us-east-1").client("s3")
+    assert first._ruleset_resolver._provider is second._ruleset_resolver._provider
+    shared = _endpoints()
+    monkeypatch.setattr(botocore.regions, "EndpointProvider", EndpointProvider)  # a provider per client, as botocore
+    assert shared == _endpoints()
+    assert "https://a-bucket.s3.eu-west-1.amazonaws.com/k" in shared

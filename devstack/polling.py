@@ -2,8 +2,9 @@
 (each queue wakes its waiting receives when a message is added), ended at once by a message when the stack stops.
 
 Short polls cost each stack about 14 requests a second while it idled (the relay every 0.1 s, the SessionReady
-capture every 0.25 s), each signed and parsed by botocore and dispatched by moto: about a tenth of the CPU of a
-`make test` run, in which each pytest worker keeps its stack for the whole run.
+capture every 0.25 s), each signed and parsed by botocore and dispatched by moto. In a `make test` run, where each
+pytest worker keeps its stack for the whole run, the pollers' side alone was 6 % of the CPU samples; an idle stack
+used 1.25 s of CPU in 10 s, and 0.12 s with long polls.
 """
 
 from __future__ import annotations

@@ -76,12 +76,10 @@ _PROVIDERS: dict[tuple, tuple[dict, dict, EndpointProvider]] = {}
 def _endpoint_provider(ruleset_data: dict, partition_data: dict, excluded_params: set | None = None
                        ) -> EndpointProvider:
     key = (id(ruleset_data), id(partition_data), frozenset(excluded_params or ()))
-    shared = _PROVIDERS.get(key)
-    if shared is None or shared[0] is not ruleset_data or shared[1] is not partition_data:
-        # Kept with its ruleset and partitions, so that their ids name them for as long as the entry lives.
-        shared = _PROVIDERS[key] = (ruleset_data, partition_data,
-                                    EndpointProvider(ruleset_data, partition_data, excluded_params))
-    return shared[2]
+    if key not in _PROVIDERS:
+        # Kept with its ruleset and partitions: alive, their ids cannot name other objects.
+        _PROVIDERS[key] = (ruleset_data, partition_data, EndpointProvider(ruleset_data, partition_data, excluded_params))
+    return _PROVIDERS[key][2]
 
 
 def install() -> None:

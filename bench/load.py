@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bench import machine
 from client import UploadClient
 from client.report import windows_in
 from devstack.demo import handler_output_to, write_windows
@@ -57,6 +58,7 @@ class LoadFigures:
     redrive_seconds: float = 0.0
     sweep_seconds: float = 0.0  # the sessions completed, their timeout waited for, then swept
     check_seconds: float = 0.0
+    machine_cpu: machine.CpuTimes | None = None  # what the machine gave the whole run (set by main)
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -89,6 +91,8 @@ class LoadFigures:
             ("  then: every window counted", f"{self.check_seconds:.1f} s"),
             ("wall time in all", f"{self.total_seconds:.1f} s"),
         ]
+        if self.machine_cpu is not None:
+            rows.append(("machine, over the run", self.machine_cpu.describe()))
         return "\n".join(f"{name:<44} {value}" for name, value in rows)
 
 
@@ -218,6 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    completion_timeout_seconds=COMPLETION_TIMEOUT_SECONDS, state_dir=state) as stack,
     ):
         write_windows(Path(directory), args.windows, seconds=0.05)
+        before = machine.cpu_times()
         figures = run_load(
             stack,
             Path(directory),
@@ -230,6 +235,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             drop_rate=args.drop_rate,
             seed=args.seed,
         )
+        after = machine.cpu_times()
+        if before is not None and after is not None:
+            figures.machine_cpu = after - before
     print(f"Load through the local stack (handler logs in {LOG_FILE})")
     print(figures.table())
     for problem in figures.problems:

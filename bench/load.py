@@ -222,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                    completion_timeout_seconds=COMPLETION_TIMEOUT_SECONDS, state_dir=state) as stack,
     ):
         write_windows(Path(directory), args.windows, seconds=0.05)
-        before = machine.cpu_times()
+        started = machine.cpu_times()
         figures = run_load(
             stack,
             Path(directory),
@@ -235,9 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             drop_rate=args.drop_rate,
             seed=args.seed,
         )
-        after = machine.cpu_times()
-        if before is not None and after is not None:
-            figures.machine_cpu = after - before
+        figures.machine_cpu = machine.since(started)
     print(f"Load through the local stack (handler logs in {LOG_FILE})")
     print(figures.table())
     for problem in figures.problems:

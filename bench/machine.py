@@ -1,5 +1,5 @@
 """What the machine gave a bench run: the CPU time all its processes used, and the time its hypervisor stole from
-it (Linux's /proc/stat). This machine's 2 cores are shared: on one morning the steal counter took 15 to 37 % of them
+it (Linux's /proc/stat). This machine's 2 cores are shared: on one morning the steal counter took 6 to 38 % of them
 in each 10 s of a `bench.load` run, and the run's wall time followed it while its CPU time stayed put. Figures from
 different hours can be read side by side only with these beside them."""
 
@@ -49,3 +49,9 @@ def cpu_times() -> CpuTimes | None:
         return parse(PROC_STAT.read_text(), os.sysconf("SC_CLK_TCK"))
     except (OSError, ValueError):
         return None
+
+
+def since(started: CpuTimes | None) -> CpuTimes | None:
+    """What the machine gave since `started` (a `cpu_times()`), or None where either reading is missing."""
+    now = cpu_times()
+    return now - started if started is not None and now is not None else None

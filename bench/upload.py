@@ -198,10 +198,10 @@ def main() -> None:
     windows = parser.parse_args().windows
     if windows < 1:
         parser.error("--windows must be at least 1")
-    before = machine.cpu_times()
+    started = machine.cpu_times()
     with handler_output_to(LOG_FILE):
         rows, beside, per_window, size = measure(windows)
-    after = machine.cpu_times()
+    spent = machine.since(started)
     megabytes = size / 1e6
     print(f"Upload throughput to the local stack: {windows} windows of {size / windows / 1e6:.2f} MB "
           f"({megabytes:.1f} MB), sha256 on; handler logs in {LOG_FILE}")
@@ -221,9 +221,9 @@ def main() -> None:
     print(f"{'window':>8}  {'window bytes':>12}  {'API body B/window':>17}  {'API requests/window':>19}  by route")
     for label, (window_bytes, per, requests_per, routes) in per_window.items():
         print(f"{label:>8}  {window_bytes:>12}  {per:>17.1f}  {requests_per:>19.2f}  {json.dumps(dict(routes))}")
-    if before is not None and after is not None:
+    if spent is not None:
         # The ratios compare runs minutes apart: a hypervisor taking the cores in some of them moves a ratio by points.
-        print(f"\nMachine, over the bench: {(after - before).describe()}")
+        print(f"\nMachine, over the bench: {spent.describe()}")
 
 
 def measure(windows: int) -> tuple[list, dict, int]:

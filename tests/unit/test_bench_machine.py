@@ -39,3 +39,15 @@ def test_no_cpu_line_is_an_error_and_no_proc_stat_is_none(tmp_path, monkeypatch)
 def test_the_running_machine_reads():
     times = machine.cpu_times()
     assert times is not None and times.busy > 0
+
+
+def test_since_is_the_difference_to_now_or_none_without_a_reading(tmp_path, monkeypatch):
+    monkeypatch.setattr(machine, "PROC_STAT", tmp_path / "stat")
+    (tmp_path / "stat").write_text("cpu  300 0 0 500 0 0 0 40\n")
+    started = machine.cpu_times()
+    (tmp_path / "stat").write_text("cpu  900 0 0 700 0 0 0 90\n")
+    ticks = machine.os.sysconf("SC_CLK_TCK")
+    assert machine.since(started) == machine.CpuTimes(busy=600 / ticks, idle=200 / ticks, steal=50 / ticks)
+    assert machine.since(None) is None
+    (tmp_path / "stat").unlink()
+    assert machine.since(started) is None

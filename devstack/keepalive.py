@@ -38,11 +38,12 @@ class _Body(LimitedStream):
         return super().read(remaining if size < 0 else min(size, remaining))
 
 
-def _content_length(value: str | None) -> int | None:
-    if value is None:
+def _content_length(values: list[str]) -> int | None:
+    """The body's length a request's Content-Length headers give (none: no body), or None when they give none."""
+    if not values:
         return 0
-    value = value.strip()
-    return int(value) if value.isascii() and value.isdigit() else None
+    value = values[0].strip()
+    return int(value) if len(values) == 1 and value.isascii() and value.isdigit() else None
 
 
 class KeepAliveHandler(WSGIRequestHandler):
@@ -57,7 +58,7 @@ class KeepAliveHandler(WSGIRequestHandler):
         super().finish()
 
     def run_wsgi(self) -> None:
-        length = _content_length(self.headers.get("Content-Length"))
+        length = _content_length(self.headers.get_all("Content-Length", []))
         if length is None or "Transfer-Encoding" in self.headers or self.request_version != "HTTP/1.1":
             self.close_connection = True
         if self.close_connection:

@@ -10,10 +10,9 @@ import socket
 import threading
 
 import pytest
-from werkzeug.wrappers import Request, Response
-
 from botocore.credentials import Credentials
 from werkzeug.test import Client
+from werkzeug.wrappers import Request, Response
 
 from devstack.gate import PresignGate
 from devstack.moto_process import HOST
@@ -85,7 +84,7 @@ def test_requests_sent_back_to_back_are_each_answered_in_order(server):
     assert replies.index(b"ignored") < replies.index(b"second")
 
 
-def test_a_request_that_asks_to_close_or_has_a_chunked_body_closes_the_connection(server):
+def test_a_request_that_asks_to_close_or_whose_body_length_is_not_one_content_length_closes_it(server):
     connection = _connect(server)
     try:
         assert _ask(connection, "GET", "/echo", headers={"Connection": "close"}) == (200, b"", "close")
@@ -93,6 +92,12 @@ def test_a_request_that_asks_to_close_or_has_a_chunked_body_closes_the_connectio
         connection.request("POST", "/echo", body=iter([b"chun", b"ked"]), encode_chunked=True)
         response = connection.getresponse()
         assert (response.status, response.read(), response.getheader("Connection")) == (200, b"chunked", "close")
+        connection.putrequest("POST", "/ignore")
+        for length in ("2", "2"):
+            connection.putheader("Content-Length", length)
+        connection.endheaders(b"ab")
+        response = connection.getresponse()
+        assert (response.status, response.read(), response.getheader("Connection")) == (200, b"ignored", "close")
     finally:
         connection.close()
 

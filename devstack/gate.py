@@ -7,6 +7,7 @@ import base64
 import calendar
 import hashlib
 import hmac
+import http.client
 import re
 import time
 from collections.abc import Callable
@@ -14,7 +15,6 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import escape
 
-import urllib3
 from botocore.auth import SIGV4_TIMESTAMP, S3SigV4Auth, S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
@@ -35,7 +35,6 @@ _SIGV4_DATE = re.compile(r"[0-9]{8}T[0-9]{6}Z", re.ASCII)
 _DIGITS = re.compile(r"[0-9]+", re.ASCII)
 _ACCESS_KEY = re.compile(r"[A-Z0-9]{16,128}", re.ASCII)
 _SIGNATURE = re.compile(r"[0-9a-f]{64}", re.ASCII)
-_UPSTREAM_CONNECTIONS = 64
 _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade", "proxy-connection", "host"}
 _SIGV2_PARAMS = ("AWSAccessKeyId", "Signature", "Expires")
 # Any of these in the query makes a request presigned, by either version: S3 authenticates it from the query.
@@ -82,9 +81,7 @@ class PresignGate:
     def __init__(self, upstream: str, signers: Signer, region: str, forward_as: Credentials,
                  clock: Callable[[], float] = time.time):
         parts = urlsplit(upstream)
-        # Connections kept open to moto, one per request in flight (each thread of the gate's server serves one).
-        self._upstream = urllib3.HTTPConnectionPool(parts.hostname, parts.port, maxsize=_UPSTREAM_CONNECTIONS,
-                                                    timeout=60, retries=False)
+        self._upstream = (parts.hostname, parts.port)
         self._upstream_url = upstream
         self._signers = signers
         self._forward_as = forward_as
@@ -215,13 +212,18 @@ class PresignGate:
     def _send(self, method: str, raw_uri: str, body: bytes, headers: dict[str, str]) -> Response:
         if body or method in ("PUT", "POST"):
             headers["Content-Length"] = str(len(body))
-        upstream = self._upstream.urlopen(method, raw_uri, body=body, headers=headers, redirect=False,
-                                          assert_same_host=False, decode_content=False)
-        reply_headers = [(k, v) for k, v in upstream.headers.items() if k.lower() not in _HOP_BY_HOP]
-        if method == "HEAD":
-            # No body, and the object's Content-Length as S3 gave it: a body would make werkzeug count it (0).
-            return Response(None, status=upstream.status, headers=reply_headers)
-        return Response(upstream.data, status=upstream.status, headers=reply_headers)
+        connection = http.client.HTTPConnection(*self._upstream, timeout=60)
+        try:
+            connection.request(method, raw_uri, body=body, headers=headers)
+            upstream = connection.getresponse()
+            content = upstream.read()
+            reply_headers = [(k, v) for k, v in upstream.getheaders() if k.lower() not in _HOP_BY_HOP]
+            if method == "HEAD":
+                # No body, and the object's Content-Length as S3 gave it: a body would make werkzeug count it (0).
+                return Response(None, status=upstream.status, headers=reply_headers)
+            return Response(content, status=upstream.status, headers=reply_headers)
+        finally:
+            connection.close()
 
 
 def refuse_sigv2(params: dict[str, str]) -> None:

@@ -23,13 +23,14 @@ from typing import Any
 
 from moto.core.utils import get_service_model
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import make_server
 
-from devstack import keepalive, motofix  # importing devstack installs motofix
+from devstack import motofix  # importing devstack installs it
 
 HOST = "127.0.0.1"
 
 
-class _QuietMotoHandler(keepalive.KeepAliveHandler, MotoRequestHandler):
+class _QuietMotoHandler(MotoRequestHandler):
     def log_request(self, *args: Any, **kwargs: Any) -> None:  # one line per request drowns the handlers' logs
         pass
 
@@ -71,7 +72,7 @@ _DISPATCHER = _warm_dispatcher()
 
 def serve(parent: Connection) -> None:
     """The forked moto process's body: serve until `parent` closes."""
-    server = keepalive.server(HOST, SerializedDynamoDB(_DISPATCHER), _QuietMotoHandler)
+    server = make_server(HOST, 0, SerializedDynamoDB(_DISPATCHER), threaded=True, request_handler=_QuietMotoHandler)
     threading.Thread(target=server.serve_forever, args=(0.05,), name="moto", daemon=True).start()
     parent.send(server.server_port)
     with contextlib.suppress(EOFError):

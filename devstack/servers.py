@@ -1,5 +1,5 @@
 """Servers on 127.0.0.1 (free ports): moto in its own process, and the stack's own fronts as threaded WSGI servers;
-all keep their clients' connections (devstack/keepalive.py); each stops, ends those and frees its port."""
+each stops and frees its port."""
 
 from __future__ import annotations
 
@@ -10,8 +10,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 import requests
-
-from devstack import keepalive
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 HOST = "127.0.0.1"
 # moto's servers fork from one forkserver per process, which imports devstack.moto_process (moto, its services' models
@@ -21,16 +20,16 @@ _MOTO.set_forkserver_preload(["devstack.moto_process"])
 _START_TIMEOUT = 60
 
 
-class _QuietHandler(keepalive.KeepAliveHandler):
+class _QuietHandler(WSGIRequestHandler):
     def log_request(self, *args: Any, **kwargs: Any) -> None:  # one line per request drowns the handlers' logs
         pass
 
 
 class WsgiServer:
-    """One WSGI app served by threads on a free port of 127.0.0.1, a thread per connection kept open."""
+    """One WSGI app served by threads on a free port of 127.0.0.1."""
 
     def __init__(self, app: Callable, name: str):
-        self._server = keepalive.server(HOST, app, _QuietHandler)
+        self._server = make_server(HOST, 0, app, threaded=True, request_handler=_QuietHandler)
         # A short poll: stop() waits for the next one, and every test stops its stack.
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name=name, daemon=True)
         self._thread.start()
@@ -41,7 +40,6 @@ class WsgiServer:
 
     def stop(self) -> None:
         self._server.shutdown()
-        self._server.connections.close()
         self._server.server_close()
         self._thread.join()
 

@@ -15,6 +15,7 @@ default account), so each server starts as empty as a new moto (tests/e2e/test_m
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import threading
 from collections.abc import Callable
@@ -68,6 +69,10 @@ def _warm_dispatcher() -> DomainDispatcherApplication:
 
 
 _DISPATCHER = _warm_dispatcher()
+# Every moto server forks from here: frozen, what it inherits (moto's modules, models and routing) is never walked by
+# its collector's full collections (0.14 s to 0.01 s over a 25 s run of e2e tests), nor written to by them, so the
+# forked processes keep sharing those pages.
+gc.freeze()
 
 
 def serve(parent: Connection) -> None:

@@ -3,6 +3,7 @@ runs from the CLI, and it stops cleanly on SIGTERM."""
 
 from __future__ import annotations
 
+import gc
 import json
 import signal
 import subprocess
@@ -20,9 +21,12 @@ from offline.program import PROJECT_DIR
 from tests.e2e.conftest import refuses
 
 
-def test_leaving_the_stack_stops_every_server_and_thread(tmp_path):
+def test_a_started_stack_is_frozen_and_leaving_it_stops_every_server_and_thread(tmp_path):
     before = set(threading.enumerate())
+    gc.unfreeze()  # what the stacks earlier tests of this process started froze
     with LocalStack(state_dir=tmp_path) as stack:
+        # What it holds is out of the collector's generations (LocalStack._start), the stack itself among it.
+        assert gc.get_freeze_count() > 0 and not any(tracked is stack for tracked in gc.get_objects())
         urls = [stack.api_url, stack.aws_endpoint, stack.s3_endpoint, stack.lambda_endpoint]
         assert not any(refuses(url) for url in urls)
         written = json.loads((tmp_path / ENDPOINTS_FILE).read_text())

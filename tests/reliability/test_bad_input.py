@@ -228,9 +228,10 @@ class Table:
     request, and emptied before each example, so that the comparison reads one example's items and not every
     session the module's earlier examples created (a scan of hundreds of items, twice per example)."""
 
+    KEYS = (contract.TABLE_HASH_KEY, contract.TABLE_RANGE_KEY)
+
     def __init__(self, stack: LocalStack):
         self._dynamodb, self._name = stack.client("dynamodb"), stack.names.table
-        self._keys = [key["AttributeName"] for key in self._dynamodb.describe_table(TableName=self._name)["Table"]["KeySchema"]]
 
     def items(self) -> list[str]:
         return sorted(map(str, self._dynamodb.scan(TableName=self._name, ConsistentRead=True)["Items"]))
@@ -238,7 +239,7 @@ class Table:
     def clear(self) -> None:
         for page in self._dynamodb.get_paginator("scan").paginate(TableName=self._name, ConsistentRead=True):
             for item in page["Items"]:
-                self._dynamodb.delete_item(TableName=self._name, Key={key: item[key] for key in self._keys})
+                self._dynamodb.delete_item(TableName=self._name, Key={key: item[key] for key in self.KEYS})
 
 
 @pytest.fixture(scope="module")

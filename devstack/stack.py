@@ -265,8 +265,8 @@ class LocalStack:
         # What the process holds now (the program's and moto's modules, every instance's clients and models: a
         # million objects and more) lives as long as the stack. Frozen, the collector's full collections no longer
         # walk it: in `make test`'s pytest run, each worker spent 9 to 14 s in 28 to 41 of them, about 350 ms apiece,
-        # and 3 to 6 s after this. Nothing is unfrozen at stop (that would give it all back to the collector while other stacks of the
-        # process run): what a stopped stack leaves in reference cycles stays, about 17 MB per start.
+        # and 3 to 6 s after this. Nothing is unfrozen at stop (that would give it all back to the collector while
+        # other stacks of the process run): what a stopped stack leaves in reference cycles stays, about 17 MB a start.
         gc.freeze()
         # Written whole, then renamed: whoever waits for the file (a test in another process) never reads half of it.
         partial = self.state_dir / f".{ENDPOINTS_FILE}.partial"

@@ -13,6 +13,7 @@ import compileall
 import importlib
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -158,6 +159,7 @@ def _percentile(values: list[float], q: float) -> float:
 def _export(ref: str, into: Path) -> Path:
     """REF's tree, as git holds it, in a folder of its own: the baseline's handlers."""
     archive = subprocess.run(["git", "-C", str(PROJECT_DIR), "archive", ref], capture_output=True, check=True).stdout
+    into.mkdir(parents=True)
     subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
     return into
 
@@ -171,10 +173,26 @@ class Setup:
     site: Path | None = None  # the layer's python/ folder, after the handlers on the path (Lambda's /opt/python)
     bytecode_under: tuple[str, ...] | None = None  # beyond the standard library; None: every module's
     note: str = ""
+    archived: bool = False  # the handlers as the code archive ships them (Lambda's /var/task), its bytecode read
 
-    def job(self, root: Path) -> dict:
-        return {"path": [str(root), str(self.site)] if self.site else [],
-                "bytecode_under": None if self.bytecode_under is None else list(self.bytecode_under)}
+    def job(self, root: Path, task: Path) -> dict:
+        """`root`: the tree measured; `task`: its code archive extracted (`extract_code`)."""
+        bytecode_under = self.bytecode_under
+        if self.archived and bytecode_under is not None:
+            bytecode_under = (*bytecode_under, str(task))
+        return {"path": [*([str(task)] if self.archived else []), str(root), str(self.site)] if self.site else [],
+                "bytecode_under": None if bytecode_under is None else list(bytecode_under)}
+
+
+def extract_code(root: Path, into: Path) -> Path:
+    """The code archive of `root`'s handlers, extracted into `into` as Lambda extracts it into /var/task
+    (components/code.py). A tree from before components/code.py (a --baseline) shipped its sources only."""
+    from components import code  # noqa: PLC0415
+
+    if (root / "components" / "code.py").is_file():
+        return code.extract(root / "handlers", into)
+    shutil.copytree(root / "handlers", into / "handlers", ignore=shutil.ignore_patterns("__pycache__"))
+    return into
 
 
 VENV = Setup(".pyc", [sys.executable], note="this virtualenv, every module read from its bytecode (the handlers' "
@@ -184,23 +202,26 @@ VENV_SOURCES = Setup("no .pyc", [sys.executable], bytecode_under=(),
 
 
 def layer_setups(python: str, site: Path) -> list[Setup]:
-    """The runtime's interpreter on the built layer, isolated (-I -S: no site-packages, nothing from the environment),
-    the handlers' modules compiled from source as from the code archive: the layer as built (its bytecode read), and
-    its sources only (each of its modules compiled too, as before the layer shipped bytecode)."""
+    """The runtime's interpreter on the built layer and the code archive, isolated (-I -S: no site-packages, nothing
+    from the environment): both as built (their bytecode read), and their sources only (each module compiled, as
+    before the layer and the code archive shipped bytecode)."""
     command = [python, "-I", "-S"]
-    return [Setup("3.12 layer", command, site, (str(site),),
-                  note="Python 3.12 on the built layer as Lambda mounts it: the layer's bytecode read, the handlers "
-                       "compiled from source"),
-            Setup("3.12 src", command, site, (),
-                  note="the same, the layer's sources compiled too (a layer without bytecode)")]
+    return [Setup("3.12 layer", command, site, (str(site),), archived=True,
+                  note="Python 3.12 on the built layer and the code archive as Lambda mounts them: their bytecode "
+                       "read"),
+            Setup("3.12 src", command, site, (), archived=True,
+                  note="the same, every module compiled from its source (a layer and a code archive without "
+                       "bytecode)")]
 
 
 def cold_starts(
     trees: dict[str, Path], env: dict[str, str], jobs: dict[str, Callable[[int], tuple]], setups: list[Setup],
-    runs: int = COLD_RUNS,
+    runs: int = COLD_RUNS, tasks: dict[str, Path] | None = None,
 ) -> list[tuple]:
     """Medians of each (tree, kind, setup) over `runs` rounds, a fresh interpreter per sample; the samples of one
-    round run back to back, every setup, tree and kind in turn, so the load of the moment falls on all of them."""
+    round run back to back, every setup, tree and kind in turn, so the load of the moment falls on all of them.
+    `tasks`: each tree's code archive extracted (`extract_code`), for the setups that read it."""
+    tasks = tasks or {}
     for root in trees.values():
         # The .pyc rows read every module's bytecode, the handlers' too: compiled here, as pip compiled the packages'
         # when it installed them, whether or not the environment lets the children write any (PYTHONDONTWRITEBYTECODE,
@@ -215,7 +236,8 @@ def cold_starts(
                 for label, root in trees.items() if kind not in BESIDE else [("", PROJECT_DIR)]:
                     event, expect = make(n)
                     n += 1
-                    job = json.dumps({"kind": kind, "event": event, "expect": expect, **setup.job(root)})
+                    task = tasks.get(label if kind not in BESIDE else "", root)
+                    job = json.dumps({"kind": kind, "event": event, "expect": expect, **setup.job(root, task)})
                     out = subprocess.run(
                         [*setup.python, __file__, "--child"],
                         input=job,
@@ -342,9 +364,12 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
             trees = {"this tree" if args.baseline else "": PROJECT_DIR}
             if args.baseline:
-                trees = {args.baseline: _export(args.baseline, Path(tmp)), **trees}
+                trees = {args.baseline: _export(args.baseline, Path(tmp) / "tree"), **trees}
+            # Each tree's handlers as its code archive ships them; the floor's and the bare rows' as this tree's.
+            tasks = {label: extract_code(root, Path(tmp) / f"task-{n}") for n, (label, root) in enumerate(trees.items())}
+            tasks.setdefault("", tasks["this tree" if args.baseline else ""])
             started = time.monotonic()
-            rows = cold_starts(trees, {**env, **lambda_env(xray.getsockname()[1])}, jobs, setups, args.runs)
+            rows = cold_starts(trees, {**env, **lambda_env(xray.getsockname()[1])}, jobs, setups, args.runs, tasks)
             cold_wall = time.monotonic() - started
     finally:
         xray.close()

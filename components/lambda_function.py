@@ -4,30 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pulumi
 import pulumi_aws as aws
 
-import layer
+from components.code import code_archive
 
 TYPE = "session-uploads:index:LambdaFunction"
-# Lambda code is handlers/ only, importable as the `handlers` package: never the repo root (it holds the venv).
-HANDLERS_DIR = "./handlers"
-
-
-def code_archive(directory: str = HANDLERS_DIR) -> pulumi.AssetArchive:
-    """`directory` as the `handlers` package, its sources only: not the __pycache__ a local run of the tests or the
-    local stack writes beside them (a FileArchive takes every file; layer.is_bytecode)."""
-
-    def tree(path: Path) -> pulumi.AssetArchive:
-        return pulumi.AssetArchive({
-            entry.name: tree(entry) if entry.is_dir() else pulumi.FileAsset(str(entry))
-            for entry in sorted(path.iterdir())
-            if not layer.is_bytecode(entry.name)
-        })
-
-    return pulumi.AssetArchive({"handlers": tree(Path(directory))})
 
 
 def statement(actions: Sequence[str], resources: Sequence[pulumi.Input[str]], sid: str | None = None,

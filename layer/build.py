@@ -205,20 +205,21 @@ print(platform.python_version())
 """
 
 
-def compile_bytecode(files: dict[str, bytes], python: str) -> tuple[str, dict[str, bytes]]:
+def compile_bytecode(files: dict[str, bytes], python: str,
+                     mounted_at: str = f"/opt/{layer.SITE_DIR_IN_ARCHIVE}") -> tuple[str, dict[str, bytes]]:
     """The version of `python` (the runtime's), and the `__pycache__/<module>.cpython-312.pyc` it compiled of each
-    module in `files`."""
+    module in `files`, whose paths are relative to `mounted_at` on Lambda (the layer's: /opt/python)."""
     with tempfile.TemporaryDirectory(prefix="layer-bytecode-") as tmp:
         root = Path(tmp)
         for name, content in files.items():
             if name.endswith(".py"):
                 (root / name).parent.mkdir(parents=True, exist_ok=True)
                 (root / name).write_bytes(content)
-        done = subprocess.run([python, "-I", "-c", _COMPILE, tmp, f"/opt/{layer.SITE_DIR_IN_ARCHIVE}"],
+        done = subprocess.run([python, "-I", "-c", _COMPILE, tmp, mounted_at],
                               env={"PYTHONHASHSEED": "0", "PATH": os.environ.get("PATH", "")},
                               capture_output=True, text=True, check=False)
         if done.returncode != 0:
-            raise BuildError(f"{python} could not compile the layer's modules:\n{done.stderr}")
+            raise BuildError(f"{python} could not compile the modules of {mounted_at}:\n{done.stderr}")
         return done.stdout.strip(), {path.relative_to(root).as_posix(): path.read_bytes()
                                      for path in sorted(root.rglob("*.pyc"))}
 

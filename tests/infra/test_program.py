@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import fnmatch
 import json
+from pathlib import Path
 
 import pulumi
 import pytest
 
+import layer
+from components import code
 from components.api import ROUTES
-from components.lambda_function import code_archive
 from handlers import contract, cors, layout
 from handlers.settings import ApiSettings, CompletionSettings, IngestSettings, ProcessingSettings, SweeperSettings
 from offline.program import ACCOUNT_ID, PROJECT_DIR, run_program
@@ -507,14 +509,18 @@ def _files(archive, prefix=""):
     return files
 
 
-def test_each_function_ships_the_handlers_sources_and_no_bytecode_written_beside_them(dev, tmp_path, monkeypatch):
+def test_each_function_ships_the_handlers_sources_and_the_runtimes_bytecode_of_each_module(dev):
     sources = sorted(f"handlers/{p.relative_to(PROJECT_DIR / 'handlers')}" for p in (PROJECT_DIR / "handlers").rglob("*")
                      if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
-    for component in ("api", "upload-completion", "ingest", "sweeper"):
-        assert sorted(_files(function(dev, component).inputs["code"])) == sources
-    # A tree where the tests or the local stack ran with bytecode on: the archive leaves their caches out.
-    (tmp_path / "api" / "__pycache__").mkdir(parents=True)
-    (tmp_path / "api" / "__pycache__" / "app.cpython-311.pyc").write_bytes(b"\0")
-    (tmp_path / "api" / "app.py").write_text("")
-    (tmp_path / "stale.pyc").write_bytes(b"\0")
-    assert _files(code_archive(str(tmp_path))) == {"handlers/api/app.py": str(tmp_path / "api" / "app.py")}
+    shipped = _files(function(dev, "api").inputs["code"])
+    for component in ("upload-completion", "ingest", "sweeper"):
+        assert _files(function(dev, component).inputs["code"]) == shipped
+    assert sorted(n for n in shipped if not layer.is_bytecode(n)) == sources
+    # Not the __pycache__ a local run writes beside the sources: the runtime's, compiled for the archive
+    # (tests/infra/test_code.py checks each is its module's).
+    bytecode = {n: path for n, path in shipped.items() if layer.is_bytecode(n)}
+    assert all(Path(path).is_relative_to(code.BUILD_DIR) for path in bytecode.values())
+    expected = {f"{folder}/__pycache__/{module}.cpython-312.pyc" for folder, _, module in
+                (name.removesuffix(".py").rpartition("/") for name in sources if name.endswith(".py"))}
+    if bytecode or layer.runtime_python():  # none only on a machine without Python 3.12
+        assert set(bytecode) == expected

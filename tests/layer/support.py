@@ -88,3 +88,28 @@ def third_party_imports(root: Path, entry_modules: list[str], own: str = "handle
             elif top not in sys.stdlib_module_names and top != "__future__" and top not in RUNTIME_PROVIDED:
                 found.setdefault(top, set()).add(module)
     return found
+
+
+# Run by the runtime's interpreter on a zip (the layer, or the functions' code archive): every .pyc is a module's own,
+# in the __pycache__ beside it, with this interpreter's magic number, unchecked-hash (flags 0b01, PEP 552), over exactly
+# that module's source.
+CHECK_BYTECODE = r"""
+import importlib.util, json, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+names = set(z.namelist())
+problems, compiled = [], 0
+for name in sorted(n for n in names if n.endswith(".pyc")):
+    folder, _, file = name.rpartition("/__pycache__/")
+    module, _, tag = file.rpartition(".")[0].rpartition(".")
+    source = f"{folder}/{module}.py"
+    header = z.read(name)[:16]
+    if tag != sys.implementation.cache_tag or source not in names:
+        problems.append(f"{name}: not the runtime's bytecode of a module in the archive")
+    elif header[:4] != importlib.util.MAGIC_NUMBER or int.from_bytes(header[4:8], "little") != 0b01:
+        problems.append(f"{name}: not unchecked-hash bytecode of this Python")
+    elif header[8:16] != importlib.util.source_hash(z.read(source)):
+        problems.append(f"{name}: compiled from another source than {source}")
+    else:
+        compiled += 1
+print(json.dumps({"problems": problems, "compiled": compiled, "modules": sum(n.endswith(".py") for n in names)}))
+"""

@@ -18,7 +18,7 @@ from packaging.utils import canonicalize_name
 import layer
 from layer import LayerNotReady
 from layer.build import ZIP_DATE, BuildError, build, check_closed, target_tags
-from tests.layer.support import PREFIX, distributions
+from tests.layer.support import CHECK_BYTECODE, PREFIX, distributions
 
 ELF_MAGIC, ELF_64_BIT, EM_X86_64 = b"\x7fELF", 2, 62
 
@@ -69,30 +69,6 @@ def test_the_archive_is_normalised_sorted_dated_and_free_of_scripts(built):
     assert {i.date_time for i in infos} == {ZIP_DATE}
     assert {i.external_attr >> 16 for i in infos} <= {0o100644, 0o100755}
     assert not [n for n in names if ".data/" in n or n.startswith(f"{PREFIX}bin/")]
-
-
-# Run by the runtime's interpreter on the archive: every .pyc is a module's own, in the __pycache__ beside it, with
-# this interpreter's magic number, unchecked-hash (flags 0b01, PEP 552), over exactly that module's source.
-CHECK_BYTECODE = r"""
-import importlib.util, json, sys, zipfile
-z = zipfile.ZipFile(sys.argv[1])
-names = set(z.namelist())
-problems, compiled = [], 0
-for name in sorted(n for n in names if n.endswith(".pyc")):
-    folder, _, file = name.rpartition("/__pycache__/")
-    module, _, tag = file.rpartition(".")[0].rpartition(".")
-    source = f"{folder}/{module}.py"
-    header = z.read(name)[:16]
-    if tag != sys.implementation.cache_tag or source not in names:
-        problems.append(f"{name}: not the runtime's bytecode of a module in the layer")
-    elif header[:4] != importlib.util.MAGIC_NUMBER or int.from_bytes(header[4:8], "little") != 0b01:
-        problems.append(f"{name}: not unchecked-hash bytecode of this Python")
-    elif header[8:16] != importlib.util.source_hash(z.read(source)):
-        problems.append(f"{name}: compiled from another source than {source}")
-    else:
-        compiled += 1
-print(json.dumps({"problems": problems, "compiled": compiled, "modules": sum(n.endswith(".py") for n in names)}))
-"""
 
 
 def test_every_module_ships_the_runtimes_bytecode_of_its_own_source_and_no_other_bytecode(built):

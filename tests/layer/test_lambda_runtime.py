@@ -32,6 +32,7 @@ import boto3
 import pytest
 
 import layer
+from components import code
 from devstack import deploy
 from devstack.apigw import http_api_event
 from devstack.s3events import notification, notification_record
@@ -160,8 +161,7 @@ def _swap_compiled_packages(site: Path, archive: Path) -> list[str]:
 
 def sandbox(root: Path, archive: Path, python: Interpreter, without: tuple[str, ...] = ()) -> tuple[Path, Path]:
     """The task folder (the code archive: handlers/ only) and the layer's python/ folder, as Lambda mounts them."""
-    task, opt = root / "task", root / "opt"
-    shutil.copytree(PROJECT_DIR / "handlers", task / "handlers", ignore=shutil.ignore_patterns("__pycache__"))
+    task, opt = code.extract(PROJECT_DIR / "handlers", root / "task"), root / "opt"
     with zipfile.ZipFile(archive) as z:
         z.extractall(opt)
     site = opt / "python"
@@ -255,13 +255,17 @@ def test_the_handlers_import_and_serve_requests_from_the_layer_alone(built, pyth
     assert outside == {}
     for package in ("boto3", "botocore", "pydantic", "pydantic_core", "aws_lambda_powertools", "aws_xray_sdk"):
         assert Path(out["origins"][package]).is_relative_to(site), package
-    # The cold starts compiled the handlers (the code archive ships no bytecode) and, on the runtime's Python, not
-    # one module of the layer: each was read from the bytecode the build compiled beside it.
+    # On the runtime's Python, the cold starts compiled not one module, of the handlers or of the layer: each was read
+    # from the bytecode its archive ships (components/code.py, layer/build.py). Elsewhere the handlers compile.
     compiled = [Path(p) for p in out["from_source"]]
-    assert {p.relative_to(task).as_posix() for p in compiled if p.is_relative_to(task)} >= {
-        "handlers/api/app.py", "handlers/upload_complete/app.py", "handlers/ingest/app.py", "handlers/sweeper/app.py"}
+    handlers = {p.relative_to(task).as_posix() for p in compiled if p.is_relative_to(task)}
     if python.exact and json.loads((built.archive.parent / layer.MANIFEST_NAME).read_text())["bytecode"]:
         assert [p for p in compiled if p.is_relative_to(site)] == []
+    if python.exact and code.bytecode(PROJECT_DIR / "handlers"):
+        assert handlers == set()
+    else:
+        assert handlers >= {"handlers/api/app.py", "handlers/upload_complete/app.py", "handlers/ingest/app.py",
+                            "handlers/sweeper/app.py"}
     # The tracer ran as in Lambda: one subsegment per invocation, and the AWS calls inside them (X-Ray's botocore
     # patch), went to the daemon's port.
     segments = _segments(xray)

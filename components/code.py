@@ -69,7 +69,11 @@ def _write(built: Path, compiled: dict[str, bytes]) -> None:
     except OSError:  # already there
         shutil.rmtree(partial, ignore_errors=True)
     for other in BUILD_DIR.iterdir():
-        if other != built and time.time() - other.stat().st_mtime > _KEPT_SECONDS:
+        try:
+            old = time.time() - other.stat().st_mtime > _KEPT_SECONDS
+        except FileNotFoundError:  # removed by a concurrent run
+            continue
+        if other != built and old:
             shutil.rmtree(other, ignore_errors=True)
 
 

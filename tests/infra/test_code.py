@@ -4,7 +4,9 @@ those sources, compiled once per set of sources."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import time
 import zipfile
 from pathlib import Path
 
@@ -92,3 +94,12 @@ def test_sources_compiled_twice_at_once_are_written_once_and_whole(tmp_path, bui
     code._write(built, {"app.pyc": b"second"})  # a concurrent run of the same sources, finishing second
     assert [p.name for p in build_dir.iterdir()] == ["digest"]
     assert (built / "app.pyc").read_bytes() == b"first"
+
+
+def test_a_new_build_removes_the_builds_of_other_sources_an_hour_old_and_keeps_recent_ones(build_dir):
+    code._write(build_dir / "old", {"app.pyc": b"old"})
+    code._write(build_dir / "recent", {"app.pyc": b"recent"})
+    an_hour_ago = time.time() - 3601
+    os.utime(build_dir / "old", (an_hour_ago, an_hour_ago))
+    code._write(build_dir / "new", {"app.pyc": b"new"})
+    assert sorted(p.name for p in build_dir.iterdir()) == ["new", "recent"]

@@ -4,8 +4,8 @@ measures REF's handlers (its tree exported from git) beside this tree's in the s
 that the machine's load falls on both alike.
 
 Each sample runs in one of the setups below: this virtualenv's interpreter with and without bytecode, and, when this
-machine has the runtime's Python 3.12 (layer.runtime_python), that interpreter on the built layer as Lambda mounts it,
-once with the layer's bytecode as the build ships it and once with its sources only."""
+machine has the runtime's Python 3.12 (layer.runtime_python), that interpreter on the built layer and the code archive
+as Lambda mounts them, once with the bytecode their builds ship and once with their sources only."""
 
 from __future__ import annotations
 
@@ -121,6 +121,9 @@ def _child() -> None:
         sys.path.remove(here)
     job = json.loads(sys.stdin.read())
     kind, event = job["kind"], job["event"]
+    # Lambda's /var/task and /opt are read-only: a cold start writes no bytecode for the next one to read (-I, which
+    # the 3.12 setups run with, ignores PYTHONDONTWRITEBYTECODE).
+    sys.dont_write_bytecode = True
     sys.path[:0] = job["path"]
     if job["bytecode_under"] is not None:
         _bytecode_only_under(job["bytecode_under"])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pulumi
 import pytest
 
 from offline.program import ProgramRun, RegisteredResource, run_program
@@ -34,3 +35,14 @@ def statements(run: ProgramRun, component: str) -> dict[str, dict]:
 
 def as_list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else sorted(value)
+
+
+def archive_files(archive: pulumi.AssetArchive, prefix: str = "") -> dict[str, str]:
+    """Every file of an archive as the mocks received it, by its path inside the archive."""
+    files = {}
+    for name, member in archive.assets.items():
+        if isinstance(member, pulumi.AssetArchive):
+            files |= archive_files(member, f"{prefix}{name}/")
+        else:
+            files[f"{prefix}{name}"] = member.path
+    return files

@@ -15,25 +15,15 @@ import pytest
 
 import layer
 from components import code
+from tests.infra.conftest import archive_files
 from tests.layer.support import CHECK_BYTECODE
-
-
-def files(archive: pulumi.AssetArchive, prefix: str = "") -> dict[str, str]:
-    """Every file of an archive, by its path inside it."""
-    found = {}
-    for name, member in archive.assets.items():
-        if isinstance(member, pulumi.AssetArchive):
-            found |= files(member, f"{prefix}{name}/")
-        else:
-            found[f"{prefix}{name}"] = member.path
-    return found
 
 
 def checked(archive: pulumi.AssetArchive, python: str, tmp_path: Path) -> dict:
     """CHECK_BYTECODE's findings over the archive, zipped as Pulumi would ship it."""
     zipped = tmp_path / "code.zip"
     with zipfile.ZipFile(zipped, "w") as z:
-        for name, path in files(archive).items():
+        for name, path in archive_files(archive).items():
             z.write(path, name)
     done = subprocess.run([python, "-I", "-c", CHECK_BYTECODE, str(zipped)], capture_output=True, text=True, check=True)
     return json.loads(done.stdout)
@@ -47,7 +37,7 @@ def build_dir(tmp_path, monkeypatch) -> Path:
 
 def test_every_handler_module_ships_the_runtimes_bytecode_of_its_own_source(tmp_path):
     python = layer.runtime_python()
-    shipped = files(code.code_archive())
+    shipped = archive_files(code.code_archive())
     bytecode = [path for name, path in shipped.items() if layer.is_bytecode(name)]
     assert all(Path(path).is_relative_to(code.BUILD_DIR) for path in bytecode)  # never a cache beside the sources
     if python is None:  # no 3.12 on this machine: the sources only (test_without_the_runtimes_python_...)
@@ -64,7 +54,7 @@ def test_a_tree_ships_the_bytecode_of_its_current_sources_never_a_cache_written_
     (tree / "api" / "__pycache__" / "app.cpython-312.pyc").write_bytes(b"\0")  # what a local 3.12 run wrote
     (tree / "stale.pyc").write_bytes(b"\0")
     (tree / "api" / "app.py").write_text("VERSION = 1\n")
-    first = files(code.code_archive(str(tree)))
+    first = archive_files(code.code_archive(str(tree)))
     pyc = "handlers/api/__pycache__/app.cpython-312.pyc"
     assert sorted(first) == sorted(["handlers/api/app.py", *([pyc] if python else [])])
     if python is None:  # no 3.12 on this machine: nothing compiles (the next test)
@@ -73,7 +63,7 @@ def test_a_tree_ships_the_bytecode_of_its_current_sources_never_a_cache_written_
     assert checked(code.code_archive(str(tree)), python, tmp_path)["problems"] == []
 
     (tree / "api" / "app.py").write_text("VERSION = 2\n")
-    second = files(code.code_archive(str(tree)))
+    second = archive_files(code.code_archive(str(tree)))
     assert second[pyc] != first[pyc]
     found = checked(code.code_archive(str(tree)), python, tmp_path)
     assert found["problems"] == [] and found["compiled"] == found["modules"] == 1
@@ -84,7 +74,7 @@ def test_without_the_runtimes_python_the_archive_ships_the_sources_only(tmp_path
     tree = tmp_path / "handlers"
     tree.mkdir()
     (tree / "app.py").write_text("VERSION = 1\n")
-    assert files(code.code_archive(str(tree))) == {"handlers/app.py": str(tree / "app.py")}
+    assert archive_files(code.code_archive(str(tree))) == {"handlers/app.py": str(tree / "app.py")}
     assert not build_dir.exists()
 
 

@@ -6,7 +6,6 @@ import fnmatch
 import json
 from pathlib import Path
 
-import pulumi
 import pytest
 
 import layer
@@ -16,7 +15,7 @@ from handlers import contract, cors, layout
 from handlers.settings import ApiSettings, CompletionSettings, IngestSettings, ProcessingSettings, SweeperSettings
 from offline.program import ACCOUNT_ID, PROJECT_DIR, run_program
 from stack_config import ConfigError
-from tests.infra.conftest import FUNCTION, as_list, function, statements
+from tests.infra.conftest import FUNCTION, archive_files, as_list, function, statements
 
 NOTIFICATION = "aws:s3/bucketNotification:BucketNotification"
 PERMISSION = "aws:lambda/permission:Permission"
@@ -498,23 +497,12 @@ def test_a_claim_outlives_the_completion_function_and_expires_before_lambda_retr
     assert contract.COMPLETION_FUNCTION_TIMEOUT_SECONDS < contract.DEFAULT_INGEST_CLAIM_LEASE_SECONDS < 60
 
 
-def _files(archive, prefix=""):
-    """Every file of an archive as the mocks received it, by its path inside the archive."""
-    files = {}
-    for name, member in archive.assets.items():
-        if isinstance(member, pulumi.AssetArchive):
-            files |= _files(member, f"{prefix}{name}/")
-        else:
-            files[f"{prefix}{name}"] = member.path
-    return files
-
-
 def test_each_function_ships_the_handlers_sources_and_the_runtimes_bytecode_of_each_module(dev):
     sources = sorted(f"handlers/{p.relative_to(PROJECT_DIR / 'handlers')}" for p in (PROJECT_DIR / "handlers").rglob("*")
                      if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
-    shipped = _files(function(dev, "api").inputs["code"])
+    shipped = archive_files(function(dev, "api").inputs["code"])
     for component in ("upload-completion", "ingest", "sweeper"):
-        assert _files(function(dev, component).inputs["code"]) == shipped
+        assert archive_files(function(dev, component).inputs["code"]) == shipped
     assert sorted(n for n in shipped if not layer.is_bytecode(n)) == sources
     # Not the __pycache__ a local run writes beside the sources: the runtime's, compiled for the archive
     # (tests/infra/test_code.py checks each is its module's).

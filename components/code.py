@@ -1,8 +1,9 @@
 """The functions' code archive: the `handlers` package as Lambda mounts it under /var/task, its sources and, when
 this machine has the runtime's Python, that interpreter's bytecode of each of its modules.
 
-/var/task is read-only, so a module without bytecode there is compiled again at every cold start: 21 to 37 ms of
-the API's, the completion's and the ingest function's cold starts on Python 3.12 (`python -m bench.handlers`). The
+/var/task is read-only, so a module without bytecode there is compiled again at every cold start: 26, 48 and 18 ms of
+the API's, the completion's and the ingest function's cold starts on Python 3.12 (README, "The handlers' bytecode
+too"; `python -m bench.handlers --baseline 62ab16b`). The
 bytecode is unchecked-hash, as the layer's (layer/build.py): the interpreter reads it without opening the source,
 which never changes in a deployed version. It is compiled once per set of sources, into .build/code/<their digest>/,
 where every later run of the program (a preview, the local stack's start, the tests') finds it.

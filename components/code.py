@@ -41,7 +41,12 @@ def bytecode(directory: Path) -> dict[str, Path]:
     """The runtime's bytecode of each module under `directory` (a `handlers` tree), by its path inside it
     (`api/__pycache__/app.cpython-312.pyc`); none when the sources were never compiled and this machine has no
     Python 3.12 (layer.runtime_python)."""
-    modules = {name: path.read_bytes() for name, path in sources(directory).items() if name.endswith(".py")}
+    return _compiled(sources(directory))
+
+
+def _compiled(files: dict[str, Path]) -> dict[str, Path]:
+    """`bytecode` of a tree whose `sources` are `files`."""
+    modules = {name: path.read_bytes() for name, path in files.items() if name.endswith(".py")}
     digest = hashlib.sha256(json.dumps({
         "python": layer.PYTHON_VERSION_TEXT,
         "compiler": hashlib.sha256(layer.BUILDER_FILE.read_bytes()).hexdigest(),
@@ -81,7 +86,8 @@ def _write(built: Path, compiled: dict[str, bytes]) -> None:
 def shipped(directory: Path) -> dict[str, Path]:
     """What the code archive holds of `directory` under `handlers/`: its sources, and the runtime's bytecode of each
     of its modules (`bytecode`)."""
-    return {**sources(directory), **bytecode(directory)}
+    files = sources(directory)
+    return {**files, **_compiled(files)}
 
 
 def extract(directory: Path, task: Path) -> Path:
@@ -102,10 +108,10 @@ def code_archive(directory: str = HANDLERS_DIR) -> pulumi.AssetArchive:
             if not name.startswith(prefix):
                 continue
             first, _, rest = name[len(prefix):].partition("/")
-            if rest:
-                entries.setdefault(first, tree(f"{prefix}{first}/"))
-            else:
+            if not rest:
                 entries[first] = pulumi.FileAsset(files[name])
+            elif first not in entries:  # a folder: built once, from its first file
+                entries[first] = tree(f"{prefix}{first}/")
         return pulumi.AssetArchive(entries)
 
     return pulumi.AssetArchive({"handlers": tree("")})

@@ -37,12 +37,13 @@ def build_dir(tmp_path, monkeypatch) -> Path:
 
 def test_every_handler_module_ships_the_runtimes_bytecode_of_its_own_source(tmp_path):
     python = layer.runtime_python()
-    shipped = archive_files(code.code_archive())
+    archive = code.code_archive()
+    shipped = archive_files(archive)
     bytecode = [path for name, path in shipped.items() if layer.is_bytecode(name)]
     assert all(Path(path).is_relative_to(code.BUILD_DIR) for path in bytecode)  # never a cache beside the sources
     if python is None:  # no 3.12 on this machine: the sources only (test_without_the_runtimes_python_...)
         return
-    found = checked(code.code_archive(), python, tmp_path)
+    found = checked(archive, python, tmp_path)
     assert found["problems"] == []
     assert found["compiled"] == found["modules"] == len([name for name in shipped if name.endswith(".py")]) > 30
 
@@ -54,18 +55,20 @@ def test_a_tree_ships_the_bytecode_of_its_current_sources_never_a_cache_written_
     (tree / "api" / "__pycache__" / "app.cpython-312.pyc").write_bytes(b"\0")  # what a local 3.12 run wrote
     (tree / "stale.pyc").write_bytes(b"\0")
     (tree / "api" / "app.py").write_text("VERSION = 1\n")
-    first = archive_files(code.code_archive(str(tree)))
+    archive = code.code_archive(str(tree))
+    first = archive_files(archive)
     pyc = "handlers/api/__pycache__/app.cpython-312.pyc"
     assert sorted(first) == sorted(["handlers/api/app.py", *([pyc] if python else [])])
     if python is None:  # no 3.12 on this machine: nothing compiles (the next test)
         return
     assert Path(first[pyc]).is_relative_to(build_dir)
-    assert checked(code.code_archive(str(tree)), python, tmp_path)["problems"] == []
+    assert checked(archive, python, tmp_path)["problems"] == []
 
     (tree / "api" / "app.py").write_text("VERSION = 2\n")
-    second = archive_files(code.code_archive(str(tree)))
+    archive = code.code_archive(str(tree))
+    second = archive_files(archive)
     assert second[pyc] != first[pyc]
-    found = checked(code.code_archive(str(tree)), python, tmp_path)
+    found = checked(archive, python, tmp_path)
     assert found["problems"] == [] and found["compiled"] == found["modules"] == 1
 
 

@@ -272,6 +272,20 @@ class UploadClient:
                 stored[window["windowIndex"]] = halves
         return stored
 
+    def _held(self, session_id: str, first: int, last: int) -> tuple[tuple[str, ...], dict[int, set[str]]]:
+        """The halves the session needs, and window -> the halves it holds among windows `first` to `last`. From its
+        status alone when every half it counts is in a recorded window (a new session, an audio-only one, one whose
+        windows are whole): one request, its body the same size however many windows it holds. Otherwise from the
+        windows route, which says which half of a window arrived."""
+        status = self.status(session_id)
+        needed = HALVES if status.get("captureMode") == "audio_video" else (AUDIO,)
+        spans = _whole_windows(status, len(needed))
+        if spans is None:
+            return needed, self.stored_halves(session_id, first, last)
+        return needed, {
+            window: set(needed) for low, high in spans for window in range(max(low, first), min(high, last) + 1)
+        }
+
     def complete(self, session_id: str, expected_window_count: int) -> dict[str, Any]:
         """POST /sessions/{id}/complete: the session is ready once windows 0..expected-1 are all recorded.
 
@@ -509,7 +523,8 @@ class UploadClient:
     ) -> DirUploadResult:
         """Upload every window_NNN.wav (the audio) and window_NNN.zip (the frames bundle, its frame count read from
         the archive) in `directory`, `concurrency` windows at a time, a window's audio before its frames. With
-        `resume`, halves the backend already holds are skipped, each half on its own (the windows route says which).
+        `resume`, halves the backend already holds are skipped, each half on its own: the session's status says which
+        (or, while some window is not whole, the windows route).
 
         The grants are asked for ahead of the PUTs, in upload order, while earlier PUTs are in flight, several halves
         a request (POST /sessions/{id}/grants): at most `prefetch` of them (default: twice `concurrency`) being asked
@@ -528,10 +543,7 @@ class UploadClient:
         result = DirUploadResult()
         stored: dict[int, set[str]] = {}
         if resume and files:
-            with ThreadPoolExecutor(max_workers=1) as beside:  # the two reads at once: one round trip before the PUTs
-                status = beside.submit(self.status, session_id)
-                stored = self.stored_halves(session_id, min(files), max(files))
-                needed = HALVES if status.result().get("captureMode") == "audio_video" else (AUDIO,)
+            needed, stored = self._held(session_id, min(files), max(files))
             result.incomplete = {
                 w: missing for w, f in files.items() if (missing := tuple(h for h in needed if f.of(h) is None))
             }
@@ -730,6 +742,20 @@ class _GrantPrefetch:
         asking = [upload for upload in prepared if isinstance(upload, _Half)]
         granted = iter(self._grants(asking) if asking else [])
         return [upload if isinstance(upload, ClientError) else (upload, next(granted)) for upload in prepared]
+
+
+def _whole_windows(status: dict[str, Any], needed: int) -> list[tuple[int, int]] | None:
+    """The status's recorded windows as (first, last) ranges when they hold every half it counts (each of `needed`
+    halves); None when some half is in a window not yet whole, or the status says too little to tell."""
+    counts, spans = status.get("counts"), status.get("recordedWindows")
+    if not isinstance(counts, dict) or not isinstance(spans, list):
+        return None
+    numbers = [counts.get(name) for name in (*HALVES, "recorded")]
+    if not all(isinstance(n, int) for n in numbers) or sum(numbers[:-1]) != numbers[-1] * needed:
+        return None
+    if not all(isinstance(span, list) and len(span) == 2 and all(isinstance(n, int) for n in span) for span in spans):
+        return None
+    return [(low, high) for low, high in spans]
 
 
 def _same_bytes(recorded: dict[str, Any], body: WindowBody) -> bool | None:

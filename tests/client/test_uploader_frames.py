@@ -131,14 +131,45 @@ def test_upload_dir_resumes_each_half_on_its_own(fake, client, tmp_path, prefetc
 
 def test_upload_dir_pages_through_the_windows_route(fake, client, tmp_path, monkeypatch):
     monkeypatch.setattr(uploader, "WINDOWS_PAGE", 2)
-    write_dir(tmp_path, audio=range(6))
-    session = fake.new_session(recorded=set(range(5)))
+    write_dir(tmp_path, audio=range(7), frames=range(7))
+    # Window 5's audio alone: the status counts a half outside its recorded windows, so only the windows route tells.
+    session = fake.new_session(mode="audio_video", recorded=set(range(5)), stored={5: {"audio": AUDIO + bytes([5])}})
 
     result = client.upload_dir(session, tmp_path)
 
-    assert (result.uploaded, result.skipped) == ([5], [0, 1, 2, 3, 4])
+    assert (result.uploaded, result.skipped) == ([5, 6], [0, 1, 2, 3, 4])
+    assert [window for window, _ in fake.asked("audio")] == [6]
+    assert sorted(window for window, _ in fake.asked("frames")) == [5, 6]
     pages = [r.query for r in fake.of("GET", f"/sessions/{session}/windows")]
     assert pages == [{"from": "0", "limit": "2"}, {"from": "2", "limit": "2"}, {"from": "4", "limit": "2"}]
+
+
+@pytest.mark.parametrize("mode", ["audio_only", "audio_video"])
+def test_upload_dir_resumes_from_the_status_alone_when_every_half_held_is_in_a_whole_window(
+    fake, client, tmp_path, mode
+):
+    write_dir(tmp_path, audio=range(3, 8), frames=range(3, 8) if mode == "audio_video" else ())
+    session = fake.new_session(mode=mode, recorded={0, 1, 2, 3, 4, 9})
+    fresh = fake.new_session(mode=mode)
+
+    result = client.upload_dir(session, tmp_path)
+    assert (result.uploaded, result.skipped, result.failed) == ([5, 6, 7], [3, 4], {})
+    assert sorted(window for window, _ in fake.asked("audio")) == [5, 6, 7]
+    assert fake.sessions[session] == {0, 1, 2, 3, 4, 5, 6, 7, 9}
+    assert client.upload_dir(fresh, tmp_path).uploaded == [3, 4, 5, 6, 7]
+    # One status read each, and not one page of the windows route.
+    assert [r.path for r in fake.of("GET", "/sessions/")] == [f"/sessions/{session}", f"/sessions/{fresh}"]
+
+
+def test_upload_dir_reads_the_windows_route_when_the_status_says_too_little(fake, client, tmp_path):
+    write_dir(tmp_path, audio=range(3))
+    session = fake.new_session(recorded={1})
+    fake.script("status", (200, {"sessionId": session, "captureMode": "audio_only", "status": "recording"}))
+
+    result = client.upload_dir(session, tmp_path)
+
+    assert (result.uploaded, result.skipped) == ([0, 2], [1])
+    assert len(fake.of("GET", f"/sessions/{session}/windows")) == 1
 
 
 def test_upload_dir_reports_the_windows_that_lack_a_half_the_session_needs(fake, client, tmp_path):

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -348,10 +349,16 @@ class UploadClient:
         return self._upload_half(self._half(session_id, index, FRAMES, source, frame_count), progress)
 
     def _half(
-        self, session_id: str, index: int, half: str, source: str | os.PathLike | bytes, frame_count: int | None = None
+        self,
+        session_id: str,
+        index: int,
+        half: str,
+        source: str | os.PathLike | bytes,
+        frame_count: int | None = None,
+        sha256: str | None = None,
     ) -> _Half:
-        """A half ready to be granted: its size, frame count and SHA-256 read. UsageError for bad input, before
-        anything is sent."""
+        """A half ready to be granted: its size, frame count and SHA-256 read (`sha256`: already read). UsageError for
+        bad input, before anything is sent."""
         fields: dict[str, Any] = {}
         if half == FRAMES:
             if frame_count is None:
@@ -364,7 +371,7 @@ class UploadClient:
         body = WindowBody(source)
         request: dict[str, Any] = {"sizeBytes": body.size, **fields}
         if self.send_sha256:
-            request["sha256"] = body.sha256()
+            request["sha256"] = sha256 or body.sha256()
         return _Half(session_id, index, half, body, request)
 
     def _grant(self, half: _Half) -> _Grant:
@@ -542,8 +549,14 @@ class UploadClient:
         files = find_window_files(directory)
         result = DirUploadResult()
         stored: dict[int, set[str]] = {}
+        hashed: dict[Path, str] = {}  # SHA-256s read while the resume check's answer was on its way
         if resume and files:
-            needed, stored = self._held(session_id, min(files), max(files))
+            with ThreadPoolExecutor(max_workers=1) as beside:
+                checked = beside.submit(self._held, session_id, min(files), max(files))
+                if prefetch and self.send_sha256:
+                    in_order = (found.of(half) for found in files.values() for half in found.halves)
+                    hashed = _hash_until(checked, in_order, prefetch)
+                needed, stored = checked.result()
             result.incomplete = {
                 w: missing for w, f in files.items() if (missing := tuple(h for h in needed if f.of(h) is None))
             }
@@ -563,7 +576,10 @@ class UploadClient:
         grants = None
         if prefetch and todo:
             grants = _GrantPrefetch(
-                lambda w, half, path: self._half(session_id, w, half, path), self._grants, list(todo.items()), prefetch
+                lambda w, half, path: self._half(session_id, w, half, path, sha256=hashed.pop(path, None)),
+                self._grants,
+                list(todo.items()),
+                prefetch,
             )
         try:
             with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
@@ -742,6 +758,20 @@ class _GrantPrefetch:
         asking = [upload for upload in prepared if isinstance(upload, _Half)]
         granted = iter(self._grants(asking) if asking else [])
         return [upload if isinstance(upload, ClientError) else (upload, next(granted)) for upload in prepared]
+
+
+def _hash_until(answered: Future, paths: Iterable[Path], limit: int) -> dict[Path, str]:
+    """The SHA-256s of the first of these files, at most `limit`, in order, read until `answered` is done: work that
+    preparing their halves would do after the answer, done while waiting for it."""
+    hashed: dict[Path, str] = {}
+    for path in itertools.islice(paths, limit):
+        if answered.done():
+            break
+        try:
+            hashed[path] = WindowBody(path).sha256()
+        except ClientError:
+            break  # preparing the half says what is wrong with it
+    return hashed
 
 
 def _whole_windows(status: dict[str, Any], needed: int) -> list[tuple[int, int]] | None:

@@ -267,3 +267,32 @@ def test_a_grants_request_refused_for_good_asks_each_half_on_its_own_route_so_on
     assert sorted(int(g.query["windowIndex"]) for g in fake.grants) == [0, 1, 2, 3]
     assert list(result.failed) == [1] and result.failed[1].status == 400 and sleeps == []
     assert fake.sessions[session] == {0, 2, 3}
+
+
+def test_the_first_halves_are_hashed_while_the_status_is_on_its_way_and_no_file_twice(fake, client, tmp_path, monkeypatch):
+    write_windows(tmp_path, 6)
+    session = fake.new_session(recorded={0})
+    events: list[str] = []
+    hashing = threading.Event()
+    real_sha256 = WindowBody.sha256
+
+    def sha256(body: WindowBody) -> str:
+        events.append(body._path.name)
+        hashing.set()
+        return real_sha256(body)
+
+    monkeypatch.setattr(WindowBody, "sha256", sha256)
+    # The status answers once a file is being hashed (or after 5 s, too late for the test).
+    fake.script("status", ("hold", lambda: hashing.wait(5) and events.append("status answered")))
+
+    result = client.upload_dir(session, tmp_path, concurrency=2)
+
+    assert result.ok and (result.uploaded, result.skipped) == ([1, 2, 3, 4, 5], [0])
+    assert events[0] == window_filename(0) and "status answered" in events  # hashed in upload order, stored or not
+    hashed = Counter(name for name in events if name != "status answered")
+    assert {name: count for name, count in hashed.items() if name != window_filename(0)} == {
+        window_filename(w): 1 for w in range(1, 6)
+    }
+    assert {window: body["sha256"] for window, body in fake.asked()} == {
+        w: real_sha256(WindowBody(tmp_path / window_filename(w))) for w in range(1, 6)
+    }

@@ -379,14 +379,15 @@ export class UploadClient {
 
   /** A half ready to be granted: its size, frame count and SHA-256 read. UsageError for bad input, before anything is
    * sent. */
-  private async prepare(sessionId: string, media: HalfMedia): Promise<PreparedHalf> {
+  /** `early`: its SHA-256, read ahead (null when it was not). */
+  private async prepare(sessionId: string, media: HalfMedia, early?: Promise<string | null>): Promise<PreparedHalf> {
     const { windowIndex, half, body, frameCount } = media;
     if (half === "frames" && !(Number.isInteger(frameCount) && frameCount! >= 1)) {
       throw new UsageError(`window ${windowIndex}: frameCount must be a positive integer`);
     }
     const size = sizeOf(body);
     const request: Record<string, unknown> = half === "frames" ? { sizeBytes: size, frameCount } : { sizeBytes: size };
-    if (this.sendSha256) request["sha256"] = await this.sha256(await bytesOf(body));
+    if (this.sendSha256) request["sha256"] = (await early) ?? (await this.sha256(await bytesOf(body)));
     return { ...media, sessionId, size, request };
   }
 
@@ -597,8 +598,14 @@ export class UploadClient {
     const all = [...windows].sort(([a], [b]) => a - b);
     const skipped: number[] = [];
     let todo = all;
+    let hashed = new Map<Body, Promise<string | null>>();
     if (options.skipRecorded ?? true) {
-      const status = await this.status(sessionId, options);
+      const answered = this.status(sessionId, options);
+      if (prefetch > 0 && this.sendSha256) {
+        const first = all.flatMap(([index, media]) => halvesOf(index, media)).slice(0, prefetch);
+        hashed = hashUntil(answered, first.map(({ body }) => body), this.sha256);
+      }
+      const status = await answered;
       todo = all.filter(([index]) => !inRanges(status.recordedWindows, index));
       skipped.push(...all.filter(([index]) => inRanges(status.recordedWindows, index)).map(([index]) => index));
     }
@@ -612,7 +619,7 @@ export class UploadClient {
         ? new GrantPrefetch(
             [...halves.values()].flat(),
             prefetch,
-            (half) => this.prepare(sessionId, half),
+            (half) => this.prepare(sessionId, half, hashed.get(half.body)),
             (prepared) => this.grants(prepared, options.signal),
             options.signal,
           )
@@ -680,6 +687,29 @@ function corsHint(rules: string, more = ""): string {
 }
 
 /** A window's halves to upload, in order: its audio, then its frames if it has them. */
+/**
+ * The SHA-256s of these bodies, read one after another until `answered` settles (null for those not read by then):
+ * work that preparing their halves does after the answer, done while waiting for it. A body that cannot be read fails
+ * in its own preparing, as it would without this.
+ */
+function hashUntil(answered: Promise<unknown>, bodies: Body[], sha256: Sha256): Map<Body, Promise<string | null>> {
+  let settled = false;
+  answered.then(
+    () => void (settled = true),
+    () => void (settled = true),
+  );
+  const hashed = new Map<Body, Promise<string | null>>();
+  let previous: Promise<unknown> = Promise.resolve();
+  for (const body of bodies) {
+    if (hashed.has(body)) continue;
+    const digest = previous.then(async () => (settled ? null : sha256(await bytesOf(body))));
+    digest.catch(() => undefined); // awaited, and so reported, by the half's preparing
+    hashed.set(body, digest);
+    previous = digest.catch(() => null);
+  }
+  return hashed;
+}
+
 function halvesOf(windowIndex: number, media: Body | WindowMedia): HalfMedia[] {
   const { audio, frames } = asMedia(media);
   const halves: HalfMedia[] = [{ windowIndex, half: "audio", body: audio }];

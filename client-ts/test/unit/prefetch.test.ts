@@ -294,3 +294,37 @@ test("cancelling during a PUT stops the prefetch too", async () => {
   assert.equal(fake.batches().length, 1, "the grants were asked for ahead, once");
   assert.ok(fake.issued.length <= 4, `no more than prefetch granted: ${fake.issued.length}`);
 });
+
+test("the first halves are hashed while the status is on its way, and no body twice", async () => {
+  const session = fake.newSession([0]);
+  const events: string[] = [];
+  let hashing!: () => void;
+  const hashed = new Promise<void>((resolve) => (hashing = resolve));
+  // The status answers once a body is being hashed (or after 2 s, too late for the test).
+  fake.hold("status", async () => {
+    await Promise.race([hashed, pause(2000)]);
+    events.push("status answered");
+  });
+  const sha256 = async (bytes: Uint8Array) => {
+    events.push(`window ${bytes[0]}`);
+    hashing();
+    return b64sha(bytes);
+  };
+
+  const result = await client({ sha256 }).uploadWindows(session, audioWindows(6), { concurrency: 2 });
+
+  assert.deepEqual([result.uploaded, result.skipped, [...result.failed.keys()]], [[1, 2, 3, 4, 5], [0], []]);
+  assert.equal(events[0], "window 0"); // hashed in upload order, recorded or not
+  assert.ok(events.includes("status answered"));
+  const counts = new Map<string, number>();
+  for (const event of events.filter((e) => e !== "status answered" && e !== "window 0")) counts.set(event, (counts.get(event) ?? 0) + 1);
+  assert.deepEqual(Object.fromEntries(counts), Object.fromEntries([1, 2, 3, 4, 5].map((w) => [`window ${w}`, 1])));
+  // Each grant asked for, in a grants request or on the half's own route, carries its body's SHA-256.
+  const body = (r: { body: Uint8Array }) => JSON.parse(new TextDecoder().decode(r.body));
+  const sent = [
+    ...fake.of("grants").flatMap((r) => (body(r) as { uploads: { windowIndex: number; sha256: string }[] }).uploads),
+    ...fake.of("grant").map((r) => ({ windowIndex: Number(r.url.searchParams.get("windowIndex")), sha256: body(r).sha256 })),
+  ];
+  const expected = [1, 2, 3, 4, 5].map((w) => [w, b64sha(audio(w))]);
+  assert.deepEqual(Object.fromEntries(sent.map((u) => [u.windowIndex, u.sha256])), Object.fromEntries(expected));
+});

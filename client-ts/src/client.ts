@@ -377,9 +377,8 @@ export class UploadClient {
     return { prepared: await this.prepare(sessionId, half) };
   }
 
-  /** A half ready to be granted: its size, frame count and SHA-256 read. UsageError for bad input, before anything is
-   * sent. */
-  /** `early`: its SHA-256, read ahead (null when it was not). */
+  /** A half ready to be granted: its size, frame count and SHA-256 read (`early`: read ahead, null when it was not).
+   * UsageError for bad input, before anything is sent. */
   private async prepare(sessionId: string, media: HalfMedia, early?: Promise<string | null>): Promise<PreparedHalf> {
     const { windowIndex, half, body, frameCount } = media;
     if (half === "frames" && !(Number.isInteger(frameCount) && frameCount! >= 1)) {
@@ -686,7 +685,6 @@ function corsHint(rules: string, more = ""): string {
   return inBrowser ? `: the network failed, or ${rules} refused this origin${more}` : "";
 }
 
-/** A window's halves to upload, in order: its audio, then its frames if it has them. */
 /**
  * The SHA-256s of these bodies, read one after another until `answered` settles (null for those not read by then):
  * work that preparing their halves does after the answer, done while waiting for it. A body that cannot be read fails
@@ -710,6 +708,7 @@ function hashUntil(answered: Promise<unknown>, bodies: Body[], sha256: Sha256): 
   return hashed;
 }
 
+/** A window's halves to upload, in order: its audio, then its frames if it has them. */
 function halvesOf(windowIndex: number, media: Body | WindowMedia): HalfMedia[] {
   const { audio, frames } = asMedia(media);
   const halves: HalfMedia[] = [{ windowIndex, half: "audio", body: audio }];

@@ -8,6 +8,7 @@ import argparse
 import array
 import contextlib
 import json
+import logging
 import math
 import sys
 import tempfile
@@ -130,11 +131,20 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 @contextlib.contextmanager
 def handler_output_to(path: Path) -> Iterator[None]:
-    """The in-process handlers log and print metrics to stdout, as in Lambda; send that to a file instead."""
+    """The in-process handlers log and print metrics to stdout, as in Lambda; send that to a file instead, with the
+    local stack's own warnings (a failed attempt it retries: `make soak` injects about 500), between the handler lines
+    of the invocations they are about."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    stack_log = logging.getLogger("devstack")
     with path.open("w") as log, contextlib.redirect_stdout(log), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Powertools warns on stderr of every invocation that emits no metric
-        yield
+        to_file = logging.StreamHandler(log)
+        to_file.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        stack_log.addHandler(to_file)
+        try:
+            yield
+        finally:
+            stack_log.removeHandler(to_file)
 
 
 def _demo(args: argparse.Namespace, say: Callable[..., None]) -> int:

@@ -2,6 +2,10 @@
 
 from devstack import botofix, motofix
 
+# How the local stack's own log lines read, on the terminal of `python -m devstack` and in a bench's or the demo's log
+# file (devstack.demo.handler_output_to).
+LOG_FORMAT = "%(asctime)s %(name)s %(levelname)s %(message)s"
+
 # Every moto this project runs (the local stack's server, the tests' in-process mocks, the benches) is moto with
 # constant-cost transactions; see devstack/motofix.py.
 motofix.install()

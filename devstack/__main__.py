@@ -12,6 +12,7 @@ import threading
 from pathlib import Path
 from urllib.parse import urlencode
 
+from devstack import LOG_FORMAT
 from devstack.tokens import DEFAULT_STATE_DIR, DEFAULT_TTL_SECONDS, DEV_USER, ENDPOINTS_FILE, DevKey
 
 EXAMPLE_PAGE = "example/index.html"
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     token_parser.add_argument("--ttl", type=int, default=DEFAULT_TTL_SECONDS, help="lifetime in seconds")
     commands.add_parser("sweep", help="run the running stack's sweeper once, as its schedule would; print its report")
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    logging.basicConfig(level=logging.WARNING, format=LOG_FORMAT)
     logging.getLogger("devstack").setLevel(logging.INFO)
     return {"serve": serve, "token": token, "sweep": sweep}[args.command](args)
 

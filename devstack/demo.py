@@ -23,6 +23,7 @@ from client import ClientError, UploadClient, window_filename
 from client.progress import ProgressBar
 from client.report import status_table
 from client.windows import FRAMES
+from devstack import LOG_FORMAT
 from devstack.stack import LocalStack
 from handlers import layout
 
@@ -139,7 +140,7 @@ def handler_output_to(path: Path) -> Iterator[None]:
     with path.open("w") as log, contextlib.redirect_stdout(log), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Powertools warns on stderr of every invocation that emits no metric
         to_file = logging.StreamHandler(log)
-        to_file.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+        to_file.setFormatter(logging.Formatter(LOG_FORMAT))
         stack_log.addHandler(to_file)
         try:
             yield

@@ -1,4 +1,5 @@
-"""The embedded local stack: the deployed pipeline's handlers, in-process, against moto on 127.0.0.1."""
+"""The embedded local stack: the deployed pipeline's handlers, each instance in a process of its own, against moto on
+127.0.0.1."""
 
 from devstack import botofix, motofix
 

@@ -13,7 +13,6 @@ import math
 import sys
 import tempfile
 import time
-import warnings
 import wave
 import zipfile
 from collections.abc import Callable, Iterator, Sequence
@@ -132,13 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 @contextlib.contextmanager
 def handler_output_to(path: Path) -> Iterator[None]:
-    """The in-process handlers log and print metrics to stdout, as in Lambda; send that to a file instead, with the
-    local stack's own warnings (a failed attempt it retries: `make soak` injects about 500), between the handler lines
-    of the invocations they are about."""
+    """What the functions' instances print (their logs, metrics and warnings, written to the stack process's stdout
+    as to Lambda's log) to a file instead, with the local stack's own warnings (a failed attempt it retries: `make
+    soak` injects about 500), between the handler lines of the invocations they are about."""
     path.parent.mkdir(parents=True, exist_ok=True)
     stack_log = logging.getLogger("devstack")
-    with path.open("w") as log, contextlib.redirect_stdout(log), warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Powertools warns on stderr of every invocation that emits no metric
+    with path.open("w") as log, contextlib.redirect_stdout(log):
         to_file = logging.StreamHandler(log)
         to_file.setFormatter(logging.Formatter(LOG_FORMAT))
         stack_log.addHandler(to_file)

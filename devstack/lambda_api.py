@@ -1,4 +1,4 @@
-"""Lambda's Invoke API (the one call the handlers make), served for the stack's in-process functions."""
+"""Lambda's Invoke API (the one call the handlers make), served for the stack's functions."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from urllib.parse import unquote
 
 from werkzeug.wrappers import Request, Response
 
-from devstack.runtime import AsyncInvoker
+from devstack.runtime import AsyncInvoker, error_type
 
 _CREDENTIAL = re.compile(r"Credential=(?P<key>[A-Z0-9]+)/")
 _INVOKE_PATH = re.compile(r"^/2015-03-31/functions/(?P<name>[^/]+)/invocations$")
@@ -74,6 +74,6 @@ class LambdaInvokeApi:
         try:
             result = invoker.function.invoke(payload)
         except Exception as error:  # noqa: BLE001 - Lambda reports a function error in the payload, with 200
-            body = {"errorMessage": str(error), "errorType": type(error).__name__}
+            body = {"errorMessage": str(error), "errorType": error_type(error)}
             return Response(json.dumps(body), status=200, headers={"X-Amz-Function-Error": "Unhandled"})
         return Response(json.dumps(result), status=200, content_type="application/json")

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from devstack import polling
-from devstack.runtime import AsyncInvoker
+from devstack.runtime import AsyncInvoker, error_type
 
 log = logging.getLogger("devstack")
 
@@ -29,7 +29,7 @@ def failure_record(function_arn: str, event: Any, request_id: str, error: BaseEx
         },
         "requestPayload": event,
         "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
-        "responsePayload": {"errorMessage": str(error), "errorType": type(error).__name__},
+        "responsePayload": {"errorMessage": str(error), "errorType": error_type(error)},
     }
 
 

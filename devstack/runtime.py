@@ -1,165 +1,25 @@
-"""Lambda's runtime, in-process: each function a pool of warm instances (handler modules loaded in their deployed
-environment, each running one invocation at a time, up to a concurrency limit), and Lambda's asynchronous invocation
-(queued, retried twice with the same request id).
+"""Lambda's runtime: each function a pool of warm instances (each runs one invocation at a time, up to a concurrency
+limit), and Lambda's asynchronous invocation (queued, retried twice with the same request id).
 
-Instances run in this process, not in worker processes: a second instance of a module costs 20 to 90 ms of its
-import-time work (clients, settings), a worker process seconds of interpreter start and imports, and the e2e suite
-starts many stacks. What a container would have to itself and this process shares is handled in two places:
-- the environment: os.environ and boto3's default session are swapped only while a module loads
-  (`deployed_environment`, one load at a time). Each instance builds its clients, credentials and settings then,
-  and nothing reads them from the environment again: of what the handlers, Powertools and botocore read from
-  os.environ per invocation (`_X_AMZN_TRACE_ID`, `AWS_LAMBDA_INITIALIZATION_TYPE`, `AWS_LAMBDA_FUNCTION_NAME` with
-  `_X_AMZN_TRACE_ID` for the recursion-detection header, `AWS_EXECUTION_ENV`, `POWERTOOLS_METRICS_DISABLED` and
-  `POWERTOOLS_DEV`), no deployed environment sets any but `AWS_LAMBDA_FUNCTION_NAME`, and that one only counts
-  together with the trace id, which none sets: an invocation that overlaps another instance's load sees nothing of
-  that environment that changes what it does;
-- Powertools' per-process state (`_private_powertools_state`)."""
+What an instance is comes from its loader: the local stack's are processes of their own (devstack/instances.py), with
+the function's environment, clients, credentials and Powertools state, and an interpreter no other instance shares."""
 
 from __future__ import annotations
 
 import collections
-import contextlib
-import importlib.util
 import logging
-import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import ModuleType
 from typing import Any
-
-import boto3
-import botocore.loaders
-import botocore.session
 
 log = logging.getLogger("devstack")
 
 ACCOUNT_ID = "123456789012"  # moto's default account
 MEMORY_MB = 256
 DEFAULT_CONCURRENCY = 4  # warm instances a function may run at once, as a reserved concurrency of 4 would allow
-_ENV_LOCK = threading.Lock()
-_ISOLATED_PREFIXES = ("AWS_", "POWERTOOLS_", "_X_AMZN_")
-
-
-_MODEL_LOADER = botocore.loaders.create_loader()
-
-
-def _fresh_botocore_session() -> botocore.session.Session:
-    """A session that resolves credentials and config anew, sharing the (read-only) service models already parsed."""
-    session = botocore.session.Session()
-    session.register_component("data_loader", _MODEL_LOADER)
-    return session
-
-
-@contextlib.contextmanager
-def deployed_environment(
-    env: Mapping[str, str], on_session: Callable[[botocore.session.Session], None] | None = None
-) -> Iterator[None]:
-    """The process as a fresh Lambda container sees it: of the AWS_* variables, only the function's own, and a
-    new default boto3 session (the current one caches credentials resolved from some other environment)."""
-    with _ENV_LOCK:
-        saved = {name: value for name, value in os.environ.items() if name.startswith(_ISOLATED_PREFIXES) or name in env}
-        saved_session = boto3.DEFAULT_SESSION
-        try:
-            for name in saved:
-                del os.environ[name]
-            os.environ.update(env)
-            botocore_session = _fresh_botocore_session()
-            if on_session is not None:
-                on_session(botocore_session)
-            boto3.setup_default_session(botocore_session=botocore_session)
-            yield
-        finally:
-            for name in [*env, *saved]:
-                os.environ.pop(name, None)
-            os.environ.update(saved)
-            boto3.DEFAULT_SESSION = saved_session
-
-
-# The class attributes in which every Metrics object of a process keeps one shared metric set (Powertools shares
-# them on purpose, so that Metrics() anywhere in a function's code adds to one EMF blob).
-_METRICS_SHARED_SETS = ("_metrics", "_dimensions", "_metadata", "_default_dimensions")
-
-
-@contextlib.contextmanager
-def _private_powertools_state(module: ModuleType) -> Iterator[None]:
-    """While `module` loads, Powertools' per-process state made fresh, and after, its resolvers' request kept on
-    them, so that the instance's Logger, Metrics and event handler share nothing with those of other instances (of
-    its own function or another) that run at the same time, as in a container of its own.
-
-    - Metrics: a Metrics object adds to the sets it finds in the class attributes when built; each load builds
-      its objects on fresh sets, and the class gets its own back after (objects built outside a load share them).
-    - Logger: the first Logger of a service configures the stdlib logger of that name (a handler whose formatter
-      holds the appended keys: request id, correlation id); every later Logger of the service reuses that handler.
-      The loggers Powertools configured are hidden from `logging`'s registry during the load, so the instance's
-      Logger configures a logger (handler, formatter, keys) of its own; hidden ones it did not replace come back.
-    - Event handler: `resolve()` stores the request's event and context on the `BaseRouter` class, where every
-      resolver reads them (`app.current_event`: the caller's JWT claims); each resolver of the module also keeps
-      them on itself, where its reads find them first.
-    Process-wide still: Powertools' cold-start flags (only the process's first invocation logs `cold_start: true`).
-    Call with `_ENV_LOCK` held: it swaps process-wide attributes.
-    """
-    # Here, not at the top: what imports devstack.runtime for its constants (devstack.s3events, the benches that
-    # time cold starts) must not pay for Powertools; the module about to load imports it anyway.
-    from aws_lambda_powertools.event_handler.api_gateway import BaseRouter  # noqa: PLC0415
-    from aws_lambda_powertools.logging.constants import LOGGER_ATTRIBUTE_POWERTOOLS_HANDLER  # noqa: PLC0415
-    from aws_lambda_powertools.metrics import Metrics  # noqa: PLC0415
-
-    saved_sets = {name: getattr(Metrics, name) for name in _METRICS_SHARED_SETS}
-    registry = logging.Logger.manager.loggerDict
-    hidden = {
-        name: logger
-        for name, logger in list(registry.items())
-        if getattr(logger, LOGGER_ATTRIBUTE_POWERTOOLS_HANDLER, None) is not None
-    }
-    try:
-        for name in saved_sets:
-            setattr(Metrics, name, {})
-        for name in hidden:
-            registry.pop(name, None)
-        yield
-    finally:
-        for name, value in saved_sets.items():
-            setattr(Metrics, name, value)
-        for name, logger in hidden.items():
-            registry.setdefault(name, logger)
-    for resolver in {id(v): v for v in vars(module).values() if isinstance(v, BaseRouter)}.values():
-        _keep_request_on(resolver)
-
-
-def _keep_request_on(resolver: Any) -> None:
-    """The resolver's reads of `current_event` and `lambda_context` find its own request's: resolve() still sets
-    the class's, and the instance's attributes, set here, come first."""
-    to_proxy_event, resolve = resolver._to_proxy_event, resolver.resolve
-
-    def own_proxy_event(event: dict) -> Any:
-        resolver.current_event = to_proxy_event(event)
-        return resolver.current_event
-
-    def own_resolve(event: Any, context: Any) -> Any:
-        resolver.lambda_context = context
-        return resolve(event, context)
-
-    resolver._to_proxy_event = own_proxy_event
-    resolver.resolve = own_resolve
-
-
-def load_handler_module(
-    module_name: str, env: Mapping[str, str], on_session: Callable[[botocore.session.Session], None] | None = None
-) -> ModuleType:
-    """A private instance of a handler module, executed in its environment: it builds its clients and settings at
-    import, as in a container, and never touches the `sys.modules` copy that tests reload under moto's mock. Each
-    call is a new container: its own environment, clients, credentials, Logger, Metrics and resolver state.
-    `on_session` sees the botocore session its clients are made from (devstack/iam.py records their calls)."""
-    spec = importlib.util.find_spec(module_name)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"no handler module {module_name}")
-    module = importlib.util.module_from_spec(spec)
-    with deployed_environment(env, on_session), _private_powertools_state(module):
-        spec.loader.exec_module(module)
-    return module
 
 
 @dataclass
@@ -188,13 +48,20 @@ class InjectedFault(RuntimeError):
     """A failure the stack's fault hooks asked for."""
 
 
+def error_type(error: BaseException) -> str:
+    """The `errorType` Lambda reports of a failed invocation: the handler's error's type (devstack/instances.py's
+    FunctionError names the one raised in the instance's process), or the runtime's own (an injected fault)."""
+    return getattr(error, "error_type", type(error).__name__)
+
+
 Handler = Callable[[Any, Any], Any]
 
 
 class Function:
     """One deployed function: a pool of warm instances, each a handler that `load` returns (a new container: see
-    `load_handler_module`) and that runs one invocation at a time, as a container does (handler modules keep
-    per-invocation state in module globals, e.g. Powertools' logger keys and metrics).
+    devstack/instances.py) and that runs one invocation at a time, as a container does (handler modules keep
+    per-invocation state in module globals, e.g. Powertools' logger keys and metrics). An instance that is no longer
+    `alive` (its process ended) leaves the pool; `close()` ends the idle ones (their `close`, where they have one).
 
     An invocation takes an idle instance (the one released last: the warmest), or starts a new one while fewer than
     `concurrency` exist (a cold start, outside the invocation's time), or waits for one to be released. Lambda
@@ -242,8 +109,19 @@ class Function:
             return handler(event, context)
         finally:
             with self._pool:
-                self._idle.append(handler)
+                if getattr(handler, "alive", True):
+                    self._idle.append(handler)
+                else:
+                    self._instances -= 1
                 self._pool.notify()
+
+    def close(self) -> None:
+        """End every idle instance (call once nothing invokes the function any more)."""
+        with self._pool:
+            idle, self._idle = self._idle, []
+            self._instances -= len(idle)
+        for handler in idle:
+            getattr(handler, "close", lambda: None)()
 
     def _acquire(self) -> Handler:
         with self._pool:

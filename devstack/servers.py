@@ -12,11 +12,9 @@ from typing import Any
 import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
 
+from devstack.forkserver import CONTEXT
+
 HOST = "127.0.0.1"
-# moto's servers fork from one forkserver per process, which imports devstack.moto_process (moto, its services' models
-# and routing) once: a stack's moto then starts without importing or warming anything.
-_MOTO = multiprocessing.get_context("forkserver")
-_MOTO.set_forkserver_preload(["devstack.moto_process"])
 _START_TIMEOUT = 60
 
 
@@ -61,8 +59,8 @@ class MotoServer:
         self.port: int | None = None
 
     def start(self) -> None:
-        self._pipe, child = _MOTO.Pipe()
-        self._process = _MOTO.Process(target=_serve_moto, args=(child,), name="moto", daemon=True)
+        self._pipe, child = CONTEXT.Pipe()
+        self._process = CONTEXT.Process(target=_serve_moto, args=(child,), name="moto", daemon=True)
         self._process.start()
         child.close()
         if not self._pipe.poll(_START_TIMEOUT):

@@ -1,4 +1,5 @@
-"""LocalStack: the deployed pipeline on 127.0.0.1, its handlers unchanged and in-process, moto behind them."""
+"""LocalStack: the deployed pipeline on 127.0.0.1, its handlers unchanged (each instance a process of its own), moto
+behind them."""
 
 from __future__ import annotations
 
@@ -30,9 +31,10 @@ from devstack.deploy import STACK, AsyncConfig, Deployment, Edit, FunctionSpec, 
 from devstack.faults import FailingPuts, Faults
 from devstack.front import HttpApiFront
 from devstack.gate import PresignGate
+from devstack.instances import ProcessInstance
 from devstack.lambda_api import LambdaInvokeApi
 from devstack.relay import EventRelay, failure_record
-from devstack.runtime import DEFAULT_CONCURRENCY, Activity, AsyncInvoker, Function, load_handler_module
+from devstack.runtime import DEFAULT_CONCURRENCY, Activity, AsyncInvoker, Function
 from devstack.schedule import scheduled_event
 from devstack.servers import MotoServer, WsgiServer
 from devstack.tokens import DEFAULT_STATE_DIR, DEV_USER, ENDPOINTS_FILE, DevKey
@@ -116,8 +118,8 @@ class LocalStack:
         self.control = control
         self.event_transport = event_transport
         self._program_edit = program_edit
-        # Lambda's reserved concurrency of every function: how many warm instances (each a private load of the
-        # handler module in the function's environment) run invocations at once.
+        # Lambda's reserved concurrency of every function: how many warm instances (each a process of its own, with
+        # the handler module loaded in the function's environment) run invocations at once.
         self.function_concurrency = function_concurrency
         self.page_url: str | None = None
         self.control_url: str | None = None
@@ -131,6 +133,7 @@ class LocalStack:
         self._servers: list[Any] = []
         self._moto: MotoServer | None = None
         self._invokers: list[AsyncInvoker] = []
+        self._functions: list[Function] = []
         self._relay: EventRelay | None = None
         self._capture: SessionReadyCapture | None = None
         self.endpoints: dict[str, str] = {}
@@ -288,6 +291,8 @@ class LocalStack:
         for thread in stopping:
             thread.join()
         self._servers.clear()
+        for function in self._functions:
+            function.close()
         if self._moto is not None:
             self._record_calls()
             self._moto.stop()
@@ -490,23 +495,22 @@ class LocalStack:
         }
 
     def _function(self, spec: FunctionSpec, fault: str | None) -> Function:
-        """The function's instances (`function_concurrency`), each a private load of its handler module in its
-        environment, every one's calls recorded for devstack/iam.py. All are loaded now, while nothing else runs:
-        a load swaps os.environ (runtime.deployed_environment), and a client of the stack in this process reading
-        os.environ meanwhile (requests does on every call, for proxies) could find a key gone between listing it
-        and reading it."""
+        """The function's instances (up to `function_concurrency`), each a process of its own with the handler loaded
+        in the function's environment, every one's calls recorded for devstack/iam.py; one started now, so that a
+        handler that cannot load fails the stack's start, and the others on demand, as Lambda starts them."""
         recorder = self.calls[spec.name] = iam.CallRecorder(self.region)
         environment = self._environment(spec)
-        return Function(
+        function = Function(
             spec.name,
-            lambda: load_handler_module(spec.module, environment, recorder.attach).lambda_handler,
+            lambda: ProcessInstance(spec.handler, environment, self.region, recorder),
             self.region,
             spec.timeout_seconds,
             fault=(lambda: self.faults.take(fault)) if fault else (lambda: False),
             concurrency=self.function_concurrency,
             memory_mb=spec.memory_mb,
-            warm=self.function_concurrency,
         )
+        self._functions.append(function)
+        return function
 
     def _async(self, function: Function) -> AsyncInvoker:
         """Lambda's async invocation of `function`, with the program's retries (Lambda's default: 2) and on-failure

@@ -16,9 +16,8 @@ class LazyClient:
 
     Everything a client resolves from the environment is resolved here, when the handler module is imported, as an
     eager client would: the default session of that moment and its credentials, the region and the configured endpoint
-    URL (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`). On Lambda the environment never changes, but the local stack
-    gives a function its deployed environment only while its module imports, as a container's init, and a client
-    built later from the environment of that moment would call another endpoint with other credentials.
+    URL (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`), so that the client built later is the one an eager client
+    would have been, whatever the process's environment says by then.
     """
 
     def __init__(self, service: str, **kwargs: Any):

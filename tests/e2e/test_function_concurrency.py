@@ -1,23 +1,26 @@
-"""The local stack runs functions as Lambda does: several warm instances per function, each with the environment,
-clients, credentials, logger keys and metrics of its own container, up to the function's concurrency limit; and
-exactly-once ingest still holds when duplicate events race on instances of their own."""
+"""The local stack runs functions as Lambda does: several warm instances per function, each a process of its own with
+the environment, clients, credentials, logger keys and metrics of its container, up to the function's concurrency
+limit; and exactly-once ingest still holds when duplicate events race on instances of their own."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from devstack import s3events, samples
+from devstack import iam, s3events, samples
 from devstack.apigw import http_api_event
+from devstack.instances import FunctionError, ProcessInstance
 from devstack.relay import EventRelay
-from devstack.runtime import Activity, AsyncInvoker, Function, load_handler_module
+from devstack.runtime import Activity, AsyncInvoker, Function, error_type
 from tests.e2e.conftest import put
 
 REGION = "eu-west-1"
@@ -255,18 +258,21 @@ def test_a_batch_the_relay_cannot_delete_is_logged_and_the_relay_goes_on_polling
     assert "relaying S3 events failed" in caplog.text
 
 
-# -- real handler modules: environment, credentials, logger keys and metrics ------------------------------------
+# -- real handler modules, each instance a process: environment, credentials, logger keys, metrics, errors -------
 
 
 @pytest.fixture
-def probe(tmp_path) -> Callable[[str], Function]:
-    """A function of the probe handler whose every instance is loaded with an environment of its own: the
-    function's name as its service, `<name>-<n>` as its setting and in its endpoint, and credentials `AKID<name><n>`."""
+def probe(tmp_path) -> Iterator[Callable[[str], Function]]:
+    """A function of the probe handler whose every instance is a process loaded with an environment of its own: the
+    function's name as its service, `<name>-<n>` as its setting and in its endpoint, and credentials `AKID<name><n>`;
+    its calls recorded by `recorders[name]`. Every instance is ended after the test."""
+    functions: list[Function] = []
 
     def make(name: str) -> Function:
         instances = itertools.count(1)
+        recorders[name] = iam.CallRecorder(REGION)
 
-        def load() -> Callable:
+        def load() -> ProcessInstance:
             n = next(instances)
             environment = {
                 "AWS_REGION": REGION,
@@ -280,35 +286,53 @@ def probe(tmp_path) -> Callable[[str], Function]:
                 "POWERTOOLS_TRACE_DISABLED": "true",
                 "PROBE_SETTING": f"{name}-{n}",
             }
-            return load_handler_module(PROBE, environment).lambda_handler
+            return ProcessInstance(f"{PROBE}.lambda_handler", environment, REGION, recorders[name])
 
-        return Function(name, load, REGION, timeout_seconds=WAIT, concurrency=2)
+        functions.append(Function(name, load, REGION, timeout_seconds=WAIT, concurrency=2))
+        return functions[-1]
 
-    return make
+    recorders: dict[str, iam.CallRecorder] = {}
+    make.recorders = recorders
+    yield make
+    for function in functions:
+        function.close()
 
 
-def _three_at_once(probe: Callable[[str], Function]) -> list[dict]:
+def _rendezvous(tmp_path: Path, parties: int) -> dict:
+    folder = tmp_path / f"rendezvous-{next(_RENDEZVOUS)}"
+    folder.mkdir()
+    return {"folder": str(folder), "parties": parties}
+
+
+_RENDEZVOUS = itertools.count()
+
+
+def _three_at_once(probe: Callable[[str], Function], tmp_path: Path) -> list[dict]:
     """Two invocations of one function and one of another, all inside their handlers at once."""
     one, two = probe("probe-one"), probe("probe-two")
-    barrier = threading.Barrier(3, timeout=WAIT)
+    rendezvous = _rendezvous(tmp_path, 3)
     return _invoke_together([
-        (one, {"name": "A", "barrier": barrier}, "request-A"),
-        (one, {"name": "B", "barrier": barrier}, "request-B"),
-        (two, {"name": "C", "barrier": barrier}, "request-C"),
+        (one, {"name": "A", "rendezvous": rendezvous}, "request-A"),
+        (one, {"name": "B", "rendezvous": rendezvous}, "request-B"),
+        (two, {"name": "C", "rendezvous": rendezvous}, "request-C"),
     ])
 
 
-def test_each_instance_keeps_the_environment_clients_and_credentials_it_was_loaded_with(probe):
-    results = _three_at_once(probe)
+def test_each_instance_is_a_process_of_its_own_with_the_environment_clients_and_credentials_it_was_loaded_with(
+    probe, tmp_path
+):
+    results = _three_at_once(probe, tmp_path)
 
-    # Each instance's setting, client endpoint and client credentials are those of its own load, never another's.
-    assert sorted((r["setting"], r["endpoint"], r["accessKey"]) for r in results) == [
-        ("probe-one-1", "http://probe-one-1.invalid", "AKIDprobe-one1"),
-        ("probe-one-2", "http://probe-one-2.invalid", "AKIDprobe-one2"),
-        ("probe-two-1", "http://probe-two-1.invalid", "AKIDprobe-two1"),
+    # Each instance's setting (as it read it at load, and in its environment now), client endpoint and client
+    # credentials are those of its own load, never another's.
+    assert sorted((r["setting"], r["settingInEnvironment"], r["endpoint"], r["accessKey"]) for r in results) == [
+        ("probe-one-1", "probe-one-1", "http://probe-one-1.invalid", "AKIDprobe-one1"),
+        ("probe-one-2", "probe-one-2", "http://probe-one-2.invalid", "AKIDprobe-one2"),
+        ("probe-two-1", "probe-two-1", "http://probe-two-1.invalid", "AKIDprobe-two1"),
     ]
-    # And once loaded, no function's environment is left in the process's for an invocation to see.
-    assert [r["settingInProcessEnvironment"] for r in results] == [None, None, None]
+    # Three processes (three interpreters, three locks), none of them this one, whose environment has no function's.
+    assert len({r["process"] for r in results} | {os.getpid()}) == 4
+    assert "PROBE_SETTING" not in os.environ
 
 
 def _json_documents(text: str) -> list[dict]:
@@ -320,20 +344,19 @@ def _json_documents(text: str) -> list[dict]:
     return documents
 
 
-def test_logger_keys_and_metrics_of_concurrent_invocations_stay_with_their_own_invocation(probe, capsys):
+def test_logger_keys_and_metrics_of_concurrent_invocations_stay_with_their_own_invocation(probe, tmp_path, capsys):
     capsys.readouterr()
-    _three_at_once(probe)
+    _three_at_once(probe, tmp_path)
+    # What each instance printed is on this process's stdout once its invocation returns, as in the function's log.
     printed = _json_documents(capsys.readouterr().out)
 
-    # Every key was appended before any invocation logged: a shared formatter would give all three lines one probe.
     logs = [d for d in printed if d.get("message") == "probed"]
     assert sorted((d["service"], d["probe"], d["function_request_id"]) for d in logs) == [
         ("probe-one", "A", "request-A"),
         ("probe-one", "B", "request-B"),
         ("probe-two", "C", "request-C"),
     ]
-    # One EMF blob per invocation, with its own metric and dimensions: a shared metric set would put all three
-    # metrics in the first blob flushed (and no metrics in the others).
+    # One EMF blob per invocation, with its own metric and dimensions.
     blobs = [d for d in printed if "_aws" in d]
     assert sorted(
         (d["service"], d["probe"], [m["Name"] for m in d["_aws"]["CloudWatchMetrics"][0]["Metrics"]]) for d in blobs
@@ -344,11 +367,11 @@ def test_logger_keys_and_metrics_of_concurrent_invocations_stay_with_their_own_i
     ]
 
 
-def test_concurrent_requests_to_an_http_api_resolver_each_see_their_own_event_and_context(probe):
-    # Powertools' resolvers keep the request being resolved in class attributes, one per process.
+def test_concurrent_requests_to_an_http_api_resolver_each_see_their_own_event_and_context(probe, tmp_path):
     api = probe("probe-api")
-    barrier = threading.Barrier(2, timeout=WAIT)
-    requests = [dict(http_api_event("GET", "/caller", claims={"sub": user}), barrier=barrier) for user in ("ann", "bob")]
+    rendezvous = _rendezvous(tmp_path, 2)
+    requests = [dict(http_api_event("GET", "/caller", claims={"sub": user}), rendezvous=rendezvous)
+                for user in ("ann", "bob")]
 
     responses = _invoke_together([(api, requests[0], "request-ann"), (api, requests[1], "request-bob")])
 
@@ -356,6 +379,40 @@ def test_concurrent_requests_to_an_http_api_resolver_each_see_their_own_event_an
         {"sub": "ann", "requestId": "request-ann"},
         {"sub": "bob", "requestId": "request-bob"},
     ]
+
+
+def test_a_handler_error_is_raised_as_lambda_reports_it_and_the_instance_serves_on(probe):
+    function = probe("probe-errors")
+
+    with pytest.raises(FunctionError) as raised:
+        function.invoke({}, "request-bad")  # no name: the handler's KeyError
+    assert (raised.value.error_type, str(raised.value)) == ("KeyError", "'name'")
+    assert "probe_handler.py" in raised.value.trace and error_type(raised.value) == "KeyError"
+    assert function.invoke({"name": "A"}, "request-good")["setting"] == "probe-errors-1"
+    assert function.instances == 1
+
+
+def test_an_instance_whose_process_ends_fails_its_invocation_and_leaves_the_pool_to_a_new_one(probe):
+    function = probe("probe-exit")
+    first = function.invoke({"name": "A"})["process"]
+
+    with pytest.raises(FunctionError) as raised:
+        function.invoke({"exit": True})
+    assert raised.value.error_type == "Runtime.ExitError" and function.instances == 0
+    second = function.invoke({"name": "B"})
+    assert second["setting"] == "probe-exit-2" and second["process"] != first
+
+
+def test_a_handler_module_that_cannot_load_fails_its_instance_start_with_its_error():
+    with pytest.raises(FunctionError) as raised:
+        ProcessInstance(f"{PROBE}.lambda_handler", {"AWS_REGION": REGION}, REGION)  # no PROBE_SETTING
+    assert (raised.value.error_type, str(raised.value)) == ("KeyError", "'PROBE_SETTING'")
+
+
+def test_the_calls_an_instance_makes_reach_its_functions_recorder(probe):
+    function = probe("probe-calls")
+    function.invoke({"name": "A", "presign": "probe-bucket"})  # a URL signed: a call of the function's, once used
+    assert iam.Call("s3:ListBucket", "arn:aws:s3:::probe-bucket") in probe.recorders["probe-calls"].calls
 
 
 # -- the stack: exactly once, with the completion function's instances racing --------------------------------------

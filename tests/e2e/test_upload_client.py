@@ -60,7 +60,7 @@ def test_the_cli_resumes_a_partial_upload_without_sending_a_window_twice(stack, 
 
     code = cli(["upload-dir", str(few_windows), "--session", session, "--api", stack.api_url,
                 "--token", stack.token(user="alice"), "--concurrency", "8"])
-    # The in-process handlers print their metrics to stdout too: keep the CLI's summary line.
+    # The functions' instances print their metrics to this process's stdout too: keep the CLI's summary line.
     summary = [line for line in capsys.readouterr().out.splitlines() if line.startswith("uploaded ")]
     assert code == 0
     assert summary == [f"uploaded {FEW - 4}, skipped 4 (already recorded), failed 0"]

@@ -1,4 +1,4 @@
-"""devstack.demo.handler_output_to: what the in-process handlers print, and the local stack's own warnings (a failed
+"""devstack.demo.handler_output_to: what the functions' instances print, and the local stack's own warnings (a failed
 attempt it retries), go to the run's log file, not to the terminal where a bench prints its figures."""
 
 from __future__ import annotations

@@ -33,11 +33,17 @@ def failure_record(function_arn: str, event: Any, request_id: str, error: BaseEx
     }
 
 
+POLLERS = 4
+
+
 class EventRelay:
     """Polls the notification queue; each S3 event goes to the completion function's async invoker, and its
     message is deleted once the invoker has it. The queue stands for S3's delivery to Lambda, the invoker for
     Lambda's event queue: a backlog waits in the invoker, and the queue stays short (moto scans it whole on every
-    send, receive and delete)."""
+    send, receive and delete). `POLLERS` threads poll at once, each its own receive and delete: one alone, whose two
+    requests a batch wait behind every other request of a busy moto, fell behind S3's events, and the queue's growth
+    then made each of moto's sends slower still (in `bench.load --sessions 20`, 72 % of moto's time went to
+    those sends' scans)."""
 
     def __init__(
         self,
@@ -54,14 +60,17 @@ class EventRelay:
         self._stopping = stopping
         self._duplicate = duplicate  # asked once per event: True delivers it twice, as S3 sometimes does
         self._drop = drop  # asked once per event: True loses it (deleted, never delivered)
-        self._thread = threading.Thread(target=self._poll, name="devstack-relay", daemon=True)
+        self._threads = [threading.Thread(target=self._poll, name=f"devstack-relay-{n}", daemon=True)
+                         for n in range(POLLERS)]
 
     def start(self) -> None:
-        self._thread.start()
+        for thread in self._threads:
+            thread.start()
 
     def stop(self) -> None:
-        """Once the stack's `stopping` is set: the poll ended now, the thread joined."""
-        polling.stop(self._thread, self._sqs, self._queue_url)
+        """Once the stack's `stopping` is set: the polls ended now, the threads joined."""
+        for thread in self._threads:
+            polling.stop(thread, self._sqs, self._queue_url)
 
     def _poll(self) -> None:
         while not self._stopping.is_set():

@@ -231,6 +231,43 @@ def test_the_relay_hands_each_event_to_the_invoker_then_deletes_the_messages_bef
     assert queue.deleted == ["test", "receipt-0", "receipt-1"]
 
 
+def test_the_relays_pollers_receive_at_once_so_a_slow_receive_holds_up_no_other():
+    class Queue:
+        """Each receive waits inside until another poller is inside one too: a lone poller's never ends."""
+
+        def __init__(self) -> None:
+            self.all_in = threading.Barrier(2, timeout=WAIT)
+            self.delivered: list[str] = []
+
+        def receive_message(self, **_: Any) -> dict:
+            if stopping.is_set():
+                return {}
+            n = self.all_in.wait()
+            body = json.dumps(s3events.notification(s3events.notification_record("b", f"k{n}", size=1)))
+            return {"Messages": [{"ReceiptHandle": f"r{n}", "Body": body}]}
+
+        def delete_message_batch(self, QueueUrl: str, Entries: list[dict]) -> None:  # noqa: N803 - boto3's names
+            self.delivered += [entry["ReceiptHandle"] for entry in Entries]
+
+        def send_message(self, **_: Any) -> None:  # the stop's wake-up
+            pass
+
+    class Invoker:
+        def submit(self, event: dict) -> str:
+            return "request"
+
+    queue, stopping = Queue(), threading.Event()
+    relay = EventRelay(queue, "url", Invoker(), stopping)
+    relay.start()
+    try:
+        _wait_until(lambda: len(queue.delivered) >= 2, "two batches, received at once")
+    finally:
+        stopping.set()
+        queue.all_in.abort()
+        relay.stop()
+    assert {"r0", "r1"} <= set(queue.delivered)
+
+
 def test_a_batch_the_relay_cannot_delete_is_logged_and_the_relay_goes_on_polling(caplog):
     class Queue:
         def __init__(self) -> None:

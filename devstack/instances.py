@@ -16,10 +16,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from devstack import iam
-from devstack.forkserver import CONTEXT
-
-_START_TIMEOUT = 60  # seconds: a busy 2-core machine starting many stacks at once (the tests)
+from devstack import forkserver, iam
 
 
 class Outcome(NamedTuple):
@@ -61,14 +58,8 @@ class ProcessInstance:
                  recorder: iam.CallRecorder | None = None):
         self._handler = handler
         self._recorder = recorder
-        self._pipe, child = CONTEXT.Pipe()
-        self._process = CONTEXT.Process(target=_serve, args=(child, handler, dict(environment), region),
-                                        name=handler, daemon=True)
-        self._process.start()
-        child.close()
-        if not self._pipe.poll(_START_TIMEOUT):
-            self.close()
-            raise RuntimeError(f"{handler}: instance did not start in {_START_TIMEOUT} s")
+        self._process, self._pipe = forkserver.fork(_serve, (handler, dict(environment), region),
+                                                    f"instance of {handler}")
         try:
             self._receive()
         except BaseException:
@@ -100,9 +91,4 @@ class ProcessInstance:
 
     def close(self) -> None:
         """Ends the process (its pipe closed, it exits; killed if it does not)."""
-        if not self._pipe.closed:
-            self._pipe.close()
-        self._process.join(5)
-        if self._process.is_alive():
-            self._process.kill()
-            self._process.join()
+        forkserver.end(self._process, self._pipe, timeout=5)

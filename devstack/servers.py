@@ -12,10 +12,9 @@ from typing import Any
 import requests
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from devstack.forkserver import CONTEXT
+from devstack import forkserver
 
 HOST = "127.0.0.1"
-_START_TIMEOUT = 60
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -59,13 +58,7 @@ class MotoServer:
         self.port: int | None = None
 
     def start(self) -> None:
-        self._pipe, child = CONTEXT.Pipe()
-        self._process = CONTEXT.Process(target=_serve_moto, args=(child,), name="moto", daemon=True)
-        self._process.start()
-        child.close()
-        if not self._pipe.poll(_START_TIMEOUT):
-            self.stop()
-            raise RuntimeError(f"moto server did not start in {_START_TIMEOUT} s")
+        self._process, self._pipe = forkserver.fork(_serve_moto, (), "moto server")
         try:
             self.port = self._pipe.recv()
         except EOFError:
@@ -84,9 +77,5 @@ class MotoServer:
         if self._process is None:
             return
         process, self._process = self._process, None
-        self._pipe.close()
-        process.join(10)
-        if process.is_alive():
-            process.kill()
-            process.join()
+        forkserver.end(process, self._pipe)
         process.close()

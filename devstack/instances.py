@@ -68,18 +68,21 @@ class ProcessInstance:
 
     @property
     def alive(self) -> bool:
-        return not self._pipe.closed and self._process.is_alive()
+        """False once its process was found gone (the pipe is closed then)."""
+        return not self._pipe.closed
 
     def __call__(self, event: Any, context: Any) -> Any:
-        self._pipe.send((event, context))
+        try:
+            self._pipe.send((event, context))
+        except OSError:  # its process ended while the instance was idle
+            self._exited()
         return self._receive()
 
     def _receive(self) -> Any:
         try:
             outcome: Outcome = self._pipe.recv()
         except EOFError:
-            self.close()
-            raise FunctionError("Runtime.ExitError", f"{self._handler}: the instance's process exited") from None
+            self._exited()
         if outcome.output:
             sys.stdout.write(outcome.output)
         if self._recorder is not None:
@@ -88,6 +91,10 @@ class ProcessInstance:
         if outcome.error is not None:
             raise FunctionError(*outcome.error)
         return outcome.result
+
+    def _exited(self) -> None:
+        self.close()
+        raise FunctionError("Runtime.ExitError", f"{self._handler}: the instance's process exited") from None
 
     def close(self) -> None:
         """Ends the process (its pipe closed, it exits; killed if it does not)."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -438,6 +439,26 @@ def test_an_instance_whose_process_ends_fails_its_invocation_and_leaves_the_pool
     assert raised.value.error_type == "Runtime.ExitError" and function.instances == 0
     second = function.invoke({"name": "B"})
     assert second["setting"] == "probe-exit-2" and second["process"] != first
+
+
+def test_an_instance_whose_process_ended_while_idle_fails_its_next_invocation_and_leaves_the_pool(probe):
+    function = probe("probe-killed")
+    first = function.invoke({"name": "A"})["process"]
+    os.kill(first, signal.SIGKILL)
+    _wait_until(lambda: not _running(first), "the instance's process gone")
+
+    with pytest.raises(FunctionError) as raised:
+        function.invoke({"name": "B"})
+    assert raised.value.error_type == "Runtime.ExitError" and function.instances == 0
+    assert function.invoke({"name": "C"})["setting"] == "probe-killed-2"
+
+
+def _running(pid: int) -> bool:
+    """Whether the process runs (a zombie, ended but not yet reaped, does not)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 def test_a_handler_module_that_cannot_load_fails_its_instance_start_with_its_error():

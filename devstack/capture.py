@@ -34,7 +34,7 @@ class SessionReadyCapture:
 
     def stop(self) -> None:
         """Once the stack's `stopping` is set: the poll ended now, the thread joined."""
-        polling.stop(self._thread, self._sqs, self._queue_url)
+        polling.stop([self._thread], self._sqs, self._queue_url)
 
     def details(self) -> list[dict]:
         with self._kept:

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections.abc import Sequence
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -19,6 +21,7 @@ log = logging.getLogger("devstack")
 
 WAIT_SECONDS = 20  # SQS's longest poll
 WAKE_BODY = "devstack: stopping"  # the message that ends a poller's long poll; a poller that receives it drops it
+ROUND_SECONDS = 0.25
 
 
 def receive(sqs: Any, queue_url: str, *, wait: bool = True) -> list[dict]:
@@ -28,12 +31,18 @@ def receive(sqs: Any, queue_url: str, *, wait: bool = True) -> list[dict]:
     ).get("Messages", [])
 
 
-def stop(poller: threading.Thread, sqs: Any, queue_url: str) -> None:
-    """Once the stack's `stopping` is set: the poller's long poll ended by a message, and the poller joined (woken
-    again should another reader of the queue have taken the message). A moto already gone has ended the poll too."""
-    while poller.is_alive():
-        try:
-            sqs.send_message(QueueUrl=queue_url, MessageBody=WAKE_BODY)
-        except (BotoCoreError, ClientError) as error:
-            log.debug("waking the poller of %s: %s", queue_url, error)
-        poller.join(1.0)
+def stop(pollers: Sequence[threading.Thread], sqs: Any, queue_url: str) -> None:
+    """Once the stack's `stopping` is set: the long polls of `pollers`, the threads reading `queue_url`, ended by
+    messages, and the threads joined. Each round sends one message per poller still waiting and gives them ROUND_SECONDS
+    to leave: a poller may take several of the messages in one receive, leaving another waiting for the next round. A
+    moto already gone has ended the polls too. (One message and a one-second join per poller in turn took a stack's
+    stop 2 to 3 s, whichever poller took the message: 14 stops, 32 s of a `make test` run.)"""
+    while waiting := [poller for poller in pollers if poller.is_alive()]:
+        for _ in waiting:
+            try:
+                sqs.send_message(QueueUrl=queue_url, MessageBody=WAKE_BODY)
+            except (BotoCoreError, ClientError) as error:
+                log.debug("waking a poller of %s: %s", queue_url, error)
+        deadline = time.monotonic() + ROUND_SECONDS
+        for poller in waiting:
+            poller.join(max(0.0, deadline - time.monotonic()))

@@ -69,8 +69,7 @@ class EventRelay:
 
     def stop(self) -> None:
         """Once the stack's `stopping` is set: the polls ended now, the threads joined."""
-        for thread in self._threads:
-            polling.stop(thread, self._sqs, self._queue_url)
+        polling.stop(self._threads, self._sqs, self._queue_url)
 
     def _poll(self) -> None:
         while not self._stopping.is_set():

@@ -22,6 +22,9 @@ from ops.target import COMPLETION, SWEEPER
 # Long enough for every replay of one received batch; a crash of the tool makes them visible again after it.
 REDRIVE_VISIBILITY_SECONDS = 300
 SHOW_VISIBILITY_SECONDS = 30
+# A deployed stack's queue is read with a short long poll, so that an empty answer means empty: a receive that does
+# not wait samples a subset of SQS's servers. The local stack's moto is one server, read without waiting.
+EMPTY_WAIT_SECONDS = 1
 
 
 @dataclass
@@ -90,7 +93,7 @@ def object_keys(event: Any) -> list[str]:
 
 def _receive(stack: Stack, url: str, visibility: int) -> Iterator[list[dict[str, Any]]]:
     """Batches until the queue shows nothing more; received messages stay invisible for `visibility` seconds."""
-    wait = 0 if stack.target.local else 1  # a short wait makes an empty answer mean empty on SQS's sampled servers
+    wait = 0 if stack.target.local else EMPTY_WAIT_SECONDS
     while True:
         messages = stack.sqs.receive_message(
             QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=visibility, WaitTimeSeconds=wait,

@@ -9,6 +9,7 @@ import time
 import boto3
 import pytest
 from moto.core.authorization import enable_iam_authentication
+from moto.sqs.models import SQSBackend
 from pulumi_policy import ResourceValidationArgs
 
 from devstack import s3events, samples
@@ -18,6 +19,7 @@ from handlers.dal.objects import S3Objects
 from handlers.dal.sessions_table import SessionsTable
 from handlers.domain import completeness, completion
 from handlers.domain.sessions import create_session
+from ops import dlq
 from ops.cli import main
 from ops.iam import operator_policy
 from ops.target import from_outputs
@@ -144,6 +146,20 @@ def test_dlq_show_reads_both_kinds_of_record_and_leaves_them(world, capsys):
     assert code == 0 and out.splitlines()[-1] == "completion DLQ: would replay 2, unreadable 1"
     attributes = sqs.get_queue_attributes(QueueUrl=world.values["dlqUrl"], AttributeNames=["All"])["Attributes"]
     assert attributes["ApproximateNumberOfMessages"] == "3"  # nothing consumed, all visible again
+
+
+def test_a_deployed_stack_s_queues_are_read_with_a_wait_so_that_an_empty_answer_means_empty(world, capsys, monkeypatch):
+    monkeypatch.setattr(dlq, "EMPTY_WAIT_SECONDS", 1)  # as deployed: the fixture reads moto's queues without it
+    waits, receive = [], SQSBackend.receive_message
+
+    def recording(self, queue_name, count, wait_seconds_timeout, *args, **kwargs):
+        waits.append(wait_seconds_timeout)
+        return receive(self, queue_name, count, 0, *args, **kwargs)  # recorded, not waited for
+
+    monkeypatch.setattr(SQSBackend, "receive_message", recording)
+    code, out, _ = world.ops(capsys, "dlq", "show", "--queue", "completion", "--json")
+    assert code == 0 and json.loads(out)[0]["records"] == []
+    assert waits == [1]
 
 
 # --- the operator's IAM policy -----------------------------------------------------------------------------------

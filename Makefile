@@ -48,7 +48,7 @@ package: $(BIN)/.installed
 test:
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-py test-ts
 
-# One pytest worker per core: the suite is CPU-bound (moto, the local stack and the handlers share each interpreter).
+# `-n auto`: one pytest worker per core and one more (tests/conftest.py, pytest_xdist_auto_num_workers).
 # A file's tests on one worker: a module's own local stack then starts once, not on both (180.7 s against 206.8 s).
 test-py: $(BIN)/.installed $(LAYER) $(OPS)
 	$(BIN)/python -m pytest -n auto --dist loadfile

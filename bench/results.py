@@ -66,7 +66,7 @@ BENCHES = (
                "do (`make test` starts 15 in its pytest run and 2 in its TypeScript e2e)."),
     Bench("Offline preview (program under mocks + policy pack)", ("offline.preview", "--stack", "dev"), tail=3),
     Bench("Test suite", ("pytest", "-q", "-p", "no:cacheprovider", "-n", "auto", "--dist", "loadfile"), tail=1,
-          note="The Python suite, as `make test` runs it (one worker per core, a file's tests on one; "
+          note="The Python suite, as `make test` runs it (one worker per core and one more, a file's tests on one; "
                "tests/reliability included); `make test` runs the TypeScript client's suite beside it."),
 )
 

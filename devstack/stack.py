@@ -284,7 +284,7 @@ class LocalStack:
                 poller.stop()
         for invoker in self._invokers:
             invoker.join()
-        # Together: each server notices a shutdown only at its next poll (every half second).
+        # Together: each server notices a shutdown only at its next poll (every 0.05 s).
         stopping = [threading.Thread(target=server.stop) for server in self._servers]
         for thread in stopping:
             thread.start()

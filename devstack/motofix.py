@@ -24,6 +24,11 @@ constant (or per partition) or paid once, each giving moto's own answer.
 - Each user pool's signing key: moto ships one private key (jwks-private.json) and imports it again for each new
   user pool, 0.2 to 0.4 s of CPU (joserfc recovers its primes), once per local stack start. It is imported once
   here, and the pools share the key, which only signs.
+
+And one race. Each ReceiveMessage starts by listing the message groups of the queue's messages in flight, iterating
+the queue's set of them while another request's receive or delete may add to it or take from it: "Set changed size
+during iteration", a 500 to the receive, which botocore retries. The local stack's relay receives from one queue in
+four threads, and a `make soak` run met it. Here the groups are read from a copy of the set, taken in one step.
 """
 
 from __future__ import annotations
@@ -45,7 +50,7 @@ from moto.core.utils import method_names_from_class, unix_time
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
-from moto.sqs.models import Message, SQSBackend
+from moto.sqs.models import Message, Queue, SQSBackend
 
 _ORIGINAL = DynamoDBBackend.transact_write_items
 
@@ -175,6 +180,15 @@ def is_message_valid_based_on_retention_period(self: SQSBackend, queue_name: str
     return retention_seconds + message.sent_timestamp / 1000 > unix_time()
 
 
+_ORIGINAL_GROUPS = Queue.pending_message_groups
+
+
+def pending_message_groups(self: Queue) -> set[str]:
+    # list() copies the set in one step, under the interpreter lock; a comprehension over the set itself runs bytecode
+    # between its steps, where the interpreter may switch to another request's thread, which changes the set.
+    return {message.group_id for message in list(self._pending_messages) if message.group_id is not None}
+
+
 _MOTO_MODULES = moto.backends.list_of_moto_modules
 
 
@@ -214,6 +228,7 @@ def install() -> None:
     Table.query = query
     BaseJSONSerializer._serialize_type_structure = serialize_type_structure
     SQSBackend.is_message_valid_based_on_retention_period = is_message_valid_based_on_retention_period
+    Queue.pending_message_groups = property(pending_message_groups)
     moto.backends.list_of_moto_modules = _listed_once
     moto.core.responses.method_names_from_class = _method_names_once
     cognitoidp_models.jwk = _COGNITO_JWK

@@ -161,6 +161,38 @@ def test_a_message_is_kept_for_the_queue_s_retention_period_as_moto_keeps_it():
             assert motofix._ORIGINAL_RETENTION(backend, "kept", message) is kept
 
 
+class _Plain:
+    group_id = None
+
+
+class _Racing:
+    """A message in flight whose group is read while another request's thread adds a message to the queue's set."""
+
+    def __init__(self, queue) -> None:
+        self.queue = queue
+
+    @property
+    def group_id(self) -> str:
+        self.queue._pending_messages.add(_Plain())
+        return "g"
+
+
+def test_the_groups_in_flight_are_moto_s_and_are_read_whatever_another_request_adds_meanwhile():
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name=REGION)
+        url = sqs.create_queue(QueueName="groups.fifo", Attributes={"FifoQueue": "true",
+                                                                     "ContentBasedDeduplication": "true"})["QueueUrl"]
+        for group in "ab":
+            sqs.send_message(QueueUrl=url, MessageBody=group, MessageGroupId=group)
+        assert len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]) == 2
+        queue = moto.backends.get_backend("sqs")["123456789012"][REGION].get_queue("groups.fifo")
+        assert queue.pending_message_groups == motofix._ORIGINAL_GROUPS.fget(queue) == {"a", "b"}
+        queue._pending_messages.add(_Racing(queue))
+        with pytest.raises(RuntimeError, match="changed size during iteration"):
+            motofix._ORIGINAL_GROUPS.fget(queue)
+        assert queue.pending_message_groups == {"a", "b", "g"}
+
+
 def test_the_listing_of_moto_s_services_is_read_once_and_is_moto_s_own():
     assert list(moto.backends.list_of_moto_modules()) == list(motofix._MOTO_MODULES())
     assert "s3" in moto.backends.list_of_moto_modules() and "dynamodb" in moto.backends.list_of_moto_modules()

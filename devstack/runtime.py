@@ -66,8 +66,7 @@ class Function:
     An invocation takes an idle instance (the one released last: the warmest), or starts a new one while fewer than
     `concurrency` exist (a cold start, outside the invocation's time), or waits for one to be released. Lambda
     throttles past its reserved concurrency rather than waiting; here the caller waits, as a retried async event
-    would. The first `warm` instances are loaded here (at least one, so a module that cannot load fails the stack's
-    start), as provisioned concurrency would start them."""
+    would. The first instance is loaded here, so that a module that cannot load fails the stack's start."""
 
     def __init__(
         self,
@@ -78,10 +77,9 @@ class Function:
         fault: Callable[[], bool] = lambda: False,
         concurrency: int = DEFAULT_CONCURRENCY,
         memory_mb: int = MEMORY_MB,
-        warm: int = 1,
     ):
-        if not 1 <= warm <= concurrency:
-            raise ValueError(f"{name}: needs 1 <= warm ({warm}) <= concurrency ({concurrency})")
+        if concurrency < 1:
+            raise ValueError(f"{name}: needs a concurrency of at least 1 ({concurrency})")
         self.name = name
         self.arn = f"arn:aws:lambda:{region}:{ACCOUNT_ID}:function:{name}"
         self.concurrency = concurrency
@@ -90,8 +88,8 @@ class Function:
         self._memory_mb = memory_mb
         self._fault = fault
         self._pool = threading.Condition()
-        self._idle: list[Handler] = [load() for _ in range(warm)]
-        self._instances = warm
+        self._idle: list[Handler] = [load()]
+        self._instances = 1
 
     @property
     def instances(self) -> int:

@@ -113,20 +113,19 @@ def test_no_more_instances_than_the_concurrency_limit_run_and_the_other_invocati
     assert (most_running[0], len(loads), function.instances) == (2, 2, 2)
 
 
-def test_warm_instances_are_loaded_with_the_function_and_serve_at_once_without_another_load():
+def test_a_function_loads_its_first_instance_with_itself_and_needs_a_concurrency_of_at_least_one():
     loads = []
-    both_in = threading.Barrier(2, timeout=WAIT)
 
     def load() -> Callable:
         loads.append(1)
-        return lambda event, context: both_in.wait()
+        return lambda event, context: "served"
 
-    function = Function("provisioned", load, REGION, timeout_seconds=WAIT, concurrency=2, warm=2)
-    assert (len(loads), function.instances) == (2, 2)
-    _invoke_together([(function, {}, "first"), (function, {}, "second")])
-    assert (len(loads), function.instances) == (2, 2)
-    with pytest.raises(ValueError, match="warm"):
-        Function("over", load, REGION, timeout_seconds=WAIT, concurrency=2, warm=3)
+    function = Function("loaded", load, REGION, timeout_seconds=WAIT, concurrency=2)
+    assert (len(loads), function.instances) == (1, 1)
+    assert function.invoke({}) == "served"
+    assert (len(loads), function.instances) == (1, 1)
+    with pytest.raises(ValueError, match="concurrency"):
+        Function("none", load, REGION, timeout_seconds=WAIT, concurrency=0)
 
 
 def test_an_instance_that_fails_to_start_fails_its_invocation_and_frees_its_place():

@@ -18,7 +18,7 @@ from bench import machine
 from client import UploadClient
 from client.report import windows_in
 from devstack.demo import handler_output_to, write_windows
-from devstack.stack import LocalStack
+from devstack.stack import DevStack
 from devstack.tokens import ENDPOINTS_FILE
 from ops import dlq
 from ops.stack import Stack
@@ -97,7 +97,7 @@ class LoadFigures:
 
 
 def run_load(
-    stack: LocalStack,
+    stack: DevStack,
     windows_dir: Path,
     *,
     sessions: int,
@@ -128,7 +128,7 @@ def run_load(
     with ThreadPoolExecutor(max_workers=parallel_sessions) as pool:
         uploaded = list(pool.map(upload, users))
     figures.upload_seconds = time.perf_counter() - started
-    # The completion function runs a few invocations at once (LocalStack.function_concurrency): the rest queue.
+    # The completion function runs a few invocations at once (DevStack.function_concurrency): the rest queue.
     stack.wait_idle(timeout=max(120.0, float(sessions * windows)))
     figures.seconds = time.perf_counter() - started
     figures.windows_uploaded = sum(n for _, _, n, _ in uploaded)
@@ -164,7 +164,7 @@ def run_load(
     return figures
 
 
-def redrive(stack: LocalStack, figures: LoadFigures) -> int:
+def redrive(stack: DevStack, figures: LoadFigures) -> int:
     """The completion DLQ redriven as an operator does (`python -m ops dlq redrive`): how many records were replayed."""
     operator = Stack(from_local(stack.state_dir / ENDPOINTS_FILE))
     report = dlq.redrive(operator, COMPLETION, dry_run=False)
@@ -172,7 +172,7 @@ def redrive(stack: LocalStack, figures: LoadFigures) -> int:
     return len(report.replayed)
 
 
-def sweep(stack: LocalStack, figures: LoadFigures) -> int:
+def sweep(stack: DevStack, figures: LoadFigures) -> int:
     """Sweep as the schedule would, again while a sweep leaves sessions for the next; the windows it healed."""
     healed = 0
     for _ in range(MAX_SWEEPS):
@@ -184,7 +184,7 @@ def sweep(stack: LocalStack, figures: LoadFigures) -> int:
     return healed
 
 
-def check_session(stack: LocalStack, figures: LoadFigures, user: str, session_id: str, windows: int) -> None:
+def check_session(stack: DevStack, figures: LoadFigures, user: str, session_id: str, windows: int) -> None:
     """Count the session's lost and doubly ingested windows, and whether it is ready."""
     expected = set(range(windows))
     counts = stack.ingest_counts(session_id)
@@ -218,7 +218,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tempfile.TemporaryDirectory() as directory,
         tempfile.TemporaryDirectory() as state,
         handler_output_to(LOG_FILE),
-        LocalStack(retry_delays=RETRY_DELAYS, claim_lease_seconds=CLAIM_LEASE_SECONDS,
+        DevStack(retry_delays=RETRY_DELAYS, claim_lease_seconds=CLAIM_LEASE_SECONDS,
                    completion_timeout_seconds=COMPLETION_TIMEOUT_SECONDS, state_dir=state) as stack,
     ):
         write_windows(Path(directory), args.windows, seconds=0.05)

@@ -20,14 +20,14 @@ def main() -> None:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
     started = time.perf_counter()
-    from devstack.stack import LocalStack  # noqa: PLC0415 - its import is measured on its own
+    from devstack.stack import DevStack  # noqa: PLC0415 - its import is measured on its own
 
     imported = time.perf_counter() - started
     starts, stops = [], []
     with tempfile.TemporaryDirectory() as state:
         for run in range(args.runs + 1):
             started = time.perf_counter()
-            stack = LocalStack(state_dir=Path(state) / str(run)).start()
+            stack = DevStack(state_dir=Path(state) / str(run)).start()
             starts.append(time.perf_counter() - started)
             started = time.perf_counter()
             stack.stop()

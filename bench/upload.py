@@ -22,7 +22,7 @@ from bench import machine
 from client import UploadClient, find_windows
 from client.windows import WindowBody
 from devstack.demo import handler_output_to, write_windows
-from devstack.stack import LocalStack
+from devstack.stack import DevStack
 
 # An hour of windows: at concurrency 8 the bare PUTs of the 20 windows this bench used to send took 0.3 s, which the
 # client's start (the resume check, the first grants request) weighed on and a load spike on this machine swung.
@@ -161,7 +161,7 @@ class Uploader:
     would share its interpreter lock with the front, the gate and the functions (the client's figures were 5 to 15
     points lower there). Waits for the stack to be idle after each, so that no run pays for another's events."""
 
-    def __init__(self, stack: LocalStack) -> None:
+    def __init__(self, stack: DevStack) -> None:
         self._stack = stack
         self._token = stack.token(user="bench")
         self._child = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
@@ -175,7 +175,7 @@ class Uploader:
         self._child.shutdown()
 
 
-def api_bytes_per_window(stack: LocalStack, run: Uploader, directory: Path) -> tuple[float, float, Counter]:
+def api_bytes_per_window(stack: DevStack, run: Uploader, directory: Path) -> tuple[float, float, Counter]:
     """(request body bytes per window, API requests per window, bodies by route) for one upload_dir run."""
     proxy = CountingProxy(stack.api_url)
     try:
@@ -231,7 +231,7 @@ def measure(windows: int) -> tuple[list, dict, int]:
         tempfile.TemporaryDirectory() as big,
         tempfile.TemporaryDirectory() as small,
         tempfile.TemporaryDirectory() as state,
-        LocalStack(state_dir=state) as stack,
+        DevStack(state_dir=state) as stack,
     ):
         write_windows(Path(big), windows, WINDOW_SECONDS)
         write_windows(Path(small), windows, 1.0)

@@ -19,7 +19,7 @@ EXAMPLE_PAGE = "example/index.html"
 
 
 def serve(args: argparse.Namespace) -> int:
-    from devstack.stack import LocalStack  # moto and the handlers: only what serving needs
+    from devstack.stack import DevStack  # moto and the handlers: only what serving needs
 
     stop = threading.Event()
     # SIGTERM and Ctrl-C both end the wait below, so the stack stops the same way on either.
@@ -30,7 +30,7 @@ def serve(args: argparse.Namespace) -> int:
         options["completion_timeout_seconds"] = args.completion_timeout
     if args.url_expires:
         options["url_expires_seconds"] = args.url_expires
-    with LocalStack(
+    with DevStack(
         state_dir=args.state_dir,
         cors_allowed_origins=args.allow_origin,
         static_dir=args.static,

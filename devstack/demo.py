@@ -23,7 +23,7 @@ from client.progress import ProgressBar
 from client.report import status_table
 from client.windows import FRAMES
 from devstack import LOG_FORMAT
-from devstack.stack import LocalStack
+from devstack.stack import DevStack
 from handlers import layout
 
 LOG_FILE = Path(".devstack") / "demo.log"
@@ -71,18 +71,18 @@ def write_bundles(directory: Path, count: int, frames: int) -> dict[int, int]:
     return counts
 
 
-def session_ready_events(stack: LocalStack, session_id: str) -> list[dict]:
+def session_ready_events(stack: DevStack, session_id: str) -> list[dict]:
     return [detail for detail in stack.session_ready_events() if detail["sessionId"] == session_id]
 
 
-def wait_for_session_ready(stack: LocalStack, session_id: str, timeout: float = SESSION_READY_WAIT_SECONDS) -> None:
+def wait_for_session_ready(stack: DevStack, session_id: str, timeout: float = SESSION_READY_WAIT_SECONDS) -> None:
     """Until the processing bus delivered the session's SessionReady event, or the timeout passed."""
     deadline = time.monotonic() + timeout
     while not session_ready_events(stack, session_id) and time.monotonic() < deadline:
         time.sleep(0.1)
 
 
-def check(stack: LocalStack, status: dict, count: int, frame_counts: dict[int, int] | None = None) -> list[str]:
+def check(stack: DevStack, status: dict, count: int, frame_counts: dict[int, int] | None = None) -> list[str]:
     """Every way the session falls short of "every window recorded and ingested exactly once, each ingest request
     with the window's frame count (`frame_counts`, 0 for every window when None: audio only), and one SessionReady
     event naming every window and each of its halves"."""
@@ -148,7 +148,7 @@ def handler_output_to(path: Path) -> Iterator[None]:
 
 def _demo(args: argparse.Namespace, say: Callable[..., None]) -> int:
     # A private state directory: a `make dev` stack running beside keeps its endpoints file.
-    with tempfile.TemporaryDirectory() as tmp, LocalStack(state_dir=Path(tmp) / "state") as stack:
+    with tempfile.TemporaryDirectory() as tmp, DevStack(state_dir=Path(tmp) / "state") as stack:
         say(f"local stack up: API {stack.api_url} (handler logs: {args.log})")
         failed = False
         for mode in CAPTURE_MODES:
@@ -177,7 +177,7 @@ def _demo(args: argparse.Namespace, say: Callable[..., None]) -> int:
 
 
 def _session(
-    stack: LocalStack, mode: str, windows: Path, args: argparse.Namespace, say: Callable[..., None]
+    stack: DevStack, mode: str, windows: Path, args: argparse.Namespace, say: Callable[..., None]
 ) -> tuple[dict, dict[int, int] | None, bool] | None:
     """One session of `mode` through the client: (its final status, each window's frame count, whether an upload
     failed), or None when the API refused something."""

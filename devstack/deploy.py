@@ -330,7 +330,7 @@ class MotoBackend(ShapedOutputs):
                 {k: v for k, v in inputs.items() if k not in ("rule", "eventBusName")} | {"id": outputs["name"]})])
             return
         described = self._client("events").describe_rule(Name=rule, EventBusName=bus)
-        if "ScheduleExpression" in described:  # the local stack's scheduler: LocalStack.sweep()
+        if "ScheduleExpression" in described:  # the local stack's scheduler: DevStack.sweep()
             self.deployment.schedules[rule] = arn
             return {"__in_moto": None}
         # S3's events for a function: to the delivery queue, matched by the program's own pattern.

@@ -86,7 +86,7 @@ class EventRelay:
     def relay(self, messages: list[dict]) -> None:
         """Each message's event to the invoker, then the messages deleted in one request: Lambda has accepted the
         events into its own queue, and S3's delivery is done. Deleted after the submits, so that each event counts
-        as work in flight before it leaves the queue (LocalStack.wait_idle)."""
+        as work in flight before it leaves the queue (DevStack.wait_idle)."""
         for message in messages:
             self._submit(message["Body"])
         self._sqs.delete_message_batch(QueueUrl=self._queue_url, Entries=[

@@ -1,4 +1,4 @@
-"""LocalStack: the deployed pipeline on 127.0.0.1, its handlers unchanged (each instance a process of its own), moto
+"""DevStack: the deployed pipeline on 127.0.0.1, its handlers unchanged (each instance a process of its own), moto
 behind them."""
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ class Names:
     session_ready_queue: str
 
 
-class LocalStack:
-    """Start with `with LocalStack() as stack:` (or start()/stop()). Options: `retry_delays` between Lambda's
+class DevStack:
+    """Start with `with DevStack() as stack:` (or start()/stop()). Options: `retry_delays` between Lambda's
     async attempts, `claim_lease_seconds` (INGEST_CLAIM_LEASE_SECONDS, also the processing trigger's lease),
     `completion_timeout_seconds` (COMPLETION_TIMEOUT_SECONDS, the sweeper's), `url_expires_seconds`, `state_dir`;
     `event_transport` (the program's eventTransport: notification or eventbridge); `program_edit` (devstack.deploy's
@@ -140,13 +140,13 @@ class LocalStack:
 
     # -- lifecycle ---------------------------------------------------------------------------------------------
 
-    def __enter__(self) -> LocalStack:
+    def __enter__(self) -> DevStack:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def start(self) -> LocalStack:
+    def start(self) -> DevStack:
         try:
             self._start()
         except BaseException:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import pytest
 import requests
 
-from devstack.stack import LocalStack
+from devstack.stack import DevStack
 
 RETRY_DELAYS = (0.2, 0.4)
 CLAIM_LEASE_SECONDS = 2
@@ -23,9 +23,9 @@ COMPLETION_TIMEOUT_SECONDS = 2  # a sweep right after complete leaves the sessio
 
 
 @contextlib.contextmanager
-def running_stack(tmp_path_factory: pytest.TempPathFactory, **options: Any) -> Iterator[LocalStack]:
-    """A local stack with these short retry delays, claim lease and completion timeout, and LocalStack's `options`."""
-    with LocalStack(
+def running_stack(tmp_path_factory: pytest.TempPathFactory, **options: Any) -> Iterator[DevStack]:
+    """A local stack with these short retry delays, claim lease and completion timeout, and DevStack's `options`."""
+    with DevStack(
         retry_delays=RETRY_DELAYS,
         claim_lease_seconds=CLAIM_LEASE_SECONDS,
         completion_timeout_seconds=COMPLETION_TIMEOUT_SECONDS,
@@ -55,7 +55,7 @@ def faults(stack):
 class Api:
     """The HTTP API as a client sees it, for one user."""
 
-    def __init__(self, stack: LocalStack, user: str = "alice"):
+    def __init__(self, stack: DevStack, user: str = "alice"):
         self.url = stack.api_url
         self.headers = {"Authorization": f"Bearer {stack.token(user=user)}"}
 
@@ -127,7 +127,7 @@ def api(stack) -> Api:
     return Api(stack)
 
 
-def dead_letters_for(stack: LocalStack, session_id: str) -> list[dict]:
+def dead_letters_for(stack: DevStack, session_id: str) -> list[dict]:
     """The DLQ's records of the session's events (the stack is shared: other tests' are there too)."""
     return [
         record

@@ -7,7 +7,7 @@ import pytest
 import requests
 
 from devstack import samples
-from devstack.stack import LocalStack
+from devstack.stack import DevStack
 from handlers import cors
 from tests.e2e.conftest import Api, s3_error
 
@@ -21,7 +21,7 @@ GRANT_HEADERS = "content-type,if-none-match,x-amz-checksum-sha256"
 def stack(tmp_path_factory):
     static = tmp_path_factory.mktemp("static")
     (static / "hello.html").write_text("<p>hello</p>")
-    with LocalStack(
+    with DevStack(
         cors_allowed_origins=[ORIGIN],
         static_dir=static,
         control=True,

@@ -91,7 +91,7 @@ def test_every_resource_of_the_program_is_created_in_moto_or_stood_in_for(moto, 
         if resource.custom and resource.type.startswith("aws:"):
             graph.setdefault(resource.type, set()).add(resource.name)
     stood_in = {typ for typ in graph if typ in STANDS_IN}
-    # Every resource is created, or its type stood in for; a schedule's target is stood in for (LocalStack.sweep).
+    # Every resource is created, or its type stood in for; a schedule's target is stood in for (DevStack.sweep).
     schedule_targets = {r.name for r in deployment.run.of_type("aws:cloudwatch/eventTarget:EventTarget")
                         if ":lambda:" in r.inputs["arn"] and r.inputs["rule"] in deployment.schedules}
     expected = {typ: names - schedule_targets for typ, names in graph.items() if typ not in stood_in}

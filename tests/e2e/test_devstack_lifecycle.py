@@ -16,7 +16,7 @@ import requests
 
 from devstack import samples
 from devstack.__main__ import main as devstack_cli
-from devstack.stack import ENDPOINTS_FILE, LocalStack
+from devstack.stack import ENDPOINTS_FILE, DevStack
 from offline.program import PROJECT_DIR
 from tests.e2e.conftest import refuses
 
@@ -24,8 +24,8 @@ from tests.e2e.conftest import refuses
 def test_a_started_stack_is_frozen_and_leaving_it_stops_every_server_and_thread(tmp_path):
     before = set(threading.enumerate())
     gc.unfreeze()  # what the stacks earlier tests of this process started froze
-    with LocalStack(state_dir=tmp_path) as stack:
-        # What it holds is out of the collector's generations (LocalStack._start), the stack itself among it.
+    with DevStack(state_dir=tmp_path) as stack:
+        # What it holds is out of the collector's generations (DevStack._start), the stack itself among it.
         assert gc.get_freeze_count() > 0 and not any(tracked is stack for tracked in gc.get_objects())
         urls = [stack.api_url, stack.aws_endpoint, stack.s3_endpoint, stack.lambda_endpoint]
         assert not any(refuses(url) for url in urls)

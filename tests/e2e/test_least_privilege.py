@@ -15,7 +15,7 @@ from client import UploadClient
 from devstack import iam, s3events, samples
 from devstack.deploy import Edit
 from devstack.schedule import scheduled_event
-from devstack.stack import LocalStack
+from devstack.stack import DevStack
 from handlers import layout
 from tests.e2e.conftest import CLAIM_LEASE_SECONDS, COMPLETION_TIMEOUT_SECONDS, Api, put, s3_error
 
@@ -39,8 +39,8 @@ def without(component: str, action: str) -> Edit:
     return edit
 
 
-def doctored(tmp_path, edit: Edit) -> LocalStack:
-    return LocalStack(retry_delays=(0.1, 0.1), claim_lease_seconds=CLAIM_LEASE_SECONDS, state_dir=tmp_path,
+def doctored(tmp_path, edit: Edit) -> DevStack:
+    return DevStack(retry_delays=(0.1, 0.1), claim_lease_seconds=CLAIM_LEASE_SECONDS, state_dir=tmp_path,
                       program_edit=edit)
 
 
@@ -83,7 +83,7 @@ def exercised(tmp_path_factory):
     refused upload, an event and a sweep that fail until they are dead-lettered, readiness found by the API, the
     completion path and the sweeper, the status and windows routes."""
     # Retries a second apart: `complete` lands between a failed attempt and its retry.
-    with LocalStack(retry_delays=(1.0, 1.0), claim_lease_seconds=CLAIM_LEASE_SECONDS,
+    with DevStack(retry_delays=(1.0, 1.0), claim_lease_seconds=CLAIM_LEASE_SECONDS,
                     completion_timeout_seconds=COMPLETION_TIMEOUT_SECONDS,
                     state_dir=tmp_path_factory.mktemp("devstack")) as stack:
         api = Api(stack)

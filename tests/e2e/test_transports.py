@@ -9,7 +9,7 @@ import json
 import pytest
 
 from devstack import samples
-from devstack.stack import LocalStack
+from devstack.stack import DevStack
 from tests.e2e.conftest import CLAIM_LEASE_SECONDS, RETRY_DELAYS, Api
 
 WINDOWS = 3
@@ -17,7 +17,7 @@ WINDOWS = 3
 
 @pytest.fixture(scope="module", params=["notification", "eventbridge"])
 def transported(request, tmp_path_factory):
-    with LocalStack(retry_delays=RETRY_DELAYS, claim_lease_seconds=CLAIM_LEASE_SECONDS, event_transport=request.param,
+    with DevStack(retry_delays=RETRY_DELAYS, claim_lease_seconds=CLAIM_LEASE_SECONDS, event_transport=request.param,
                     state_dir=tmp_path_factory.mktemp("devstack")) as stack:
         yield stack
 

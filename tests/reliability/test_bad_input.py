@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 from schemathesis import GenerationMode
 
 from devstack import s3events
-from devstack.stack import LocalStack
+from devstack.stack import DevStack
 from handlers import contract, layout
 from tests.conftest import BUCKET, REGION, TABLE, load_handler
 from tests.handlers.conftest import Api, LambdaContext
@@ -50,7 +50,7 @@ SPEC = yaml.safe_load(OPENAPI.read_text())
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
-    with LocalStack(state_dir=tmp_path_factory.mktemp("devstack")) as running:
+    with DevStack(state_dir=tmp_path_factory.mktemp("devstack")) as running:
         yield running
 
 
@@ -60,7 +60,7 @@ def http(stack):
         yield session
 
 
-def callers(stack: LocalStack) -> dict[str, dict[str, str]]:
+def callers(stack: DevStack) -> dict[str, dict[str, str]]:
     """Who calls: the session's owner, another user, and callers the authorizer must turn away."""
     return {
         "owner": {"Authorization": f"Bearer {stack.token(user='alice')}"},
@@ -230,7 +230,7 @@ class Table:
 
     KEYS = (contract.TABLE_HASH_KEY, contract.TABLE_RANGE_KEY)
 
-    def __init__(self, stack: LocalStack):
+    def __init__(self, stack: DevStack):
         self._dynamodb, self._name = stack.client("dynamodb"), stack.names.table
 
     def items(self) -> list[str]:

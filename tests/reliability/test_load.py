@@ -10,7 +10,7 @@ import pytest
 
 from bench.load import CLAIM_LEASE_SECONDS, COMPLETION_TIMEOUT_SECONDS, RETRY_DELAYS, run_load
 from devstack.demo import write_windows
-from devstack.stack import LocalStack
+from devstack.stack import DevStack
 
 SESSIONS = 4
 WINDOWS = 10  # per session, for the suite's time; `make soak` runs 10,000 windows
@@ -19,7 +19,7 @@ WINDOWS = 10  # per session, for the suite's time; `make soak` runs 10,000 windo
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
     state = tmp_path_factory.mktemp("devstack")
-    with LocalStack(retry_delays=RETRY_DELAYS, claim_lease_seconds=CLAIM_LEASE_SECONDS,
+    with DevStack(retry_delays=RETRY_DELAYS, claim_lease_seconds=CLAIM_LEASE_SECONDS,
                     completion_timeout_seconds=COMPLETION_TIMEOUT_SECONDS, state_dir=state) as running:
         yield running
 

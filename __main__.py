@@ -112,7 +112,7 @@ sweeper = Sweeper("sweeper", SweeperArgs(
     kms_key_arn=config.kms_key_arn,
     pending_index_arn=sessions.pending_index_arn,
     processing=processing,
-    completion_timeout_seconds=config.completion_timeout_minutes * 60,
+    finalizing_timeout_seconds=config.finalizing_timeout_minutes * 60,
     schedule_minutes=config.sweep_schedule_minutes,
     account_id=account_id,
     **functions,

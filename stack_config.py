@@ -23,6 +23,8 @@ RETIRED_KEYS = {
     "powertoolsLayerVersion": "the functions run on the stack's own layer, built by `make package` from "
                               "layer/requirements.txt (the versions the tests ran), not on the public Powertools layer",
     "lambdaRuntime": "the functions run on the runtime their layer is built for (layer.RUNTIME in layer/__init__.py)",
+    "completionTimeoutMinutes": "it is finalizingTimeoutMinutes now (\"completion\" names an object's arrival, not the "
+                                "end of a session's finalizing), so set that key to the same value",
 }
 MAX_SINGLE_PUT_BYTES = 5 * 1024**3  # S3 refuses a single PUT above 5 GiB
 _LAMBDA_ARN = re.compile(r"^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]{1,64}(:[A-Za-z0-9$_-]+)?$")
@@ -58,7 +60,7 @@ class StackConfig:
     deletion_protection: bool
     processing_event_bus_name: str | None  # where SessionReady goes; the stack's own bus when absent
     processing_state_machine_arn: str | None  # also started once per ready session, when given
-    completion_timeout_minutes: int  # a session still finalizing this long after complete becomes incomplete
+    finalizing_timeout_minutes: int  # a session still finalizing this long after complete becomes incomplete
     sweep_schedule_minutes: int  # how often the sweeper looks
     api_snap_start: bool  # the API function's cold starts restored from a SnapStart snapshot (billed: see README)
 
@@ -226,8 +228,8 @@ def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None =
         deletion_protection=r.boolean("deletionProtection", False),
         processing_event_bus_name=bus,
         processing_state_machine_arn=state_machine,
-        completion_timeout_minutes=r.integer("completionTimeoutMinutes",
-                                             contract.DEFAULT_COMPLETION_TIMEOUT_SECONDS // 60, 1, 7 * 24 * 60),
+        finalizing_timeout_minutes=r.integer("finalizingTimeoutMinutes",
+                                             contract.DEFAULT_FINALIZING_TIMEOUT_SECONDS // 60, 1, 7 * 24 * 60),
         sweep_schedule_minutes=r.integer("sweepScheduleMinutes", 5, 1, 24 * 60),
         api_snap_start=r.boolean("apiSnapStart", False),
     )

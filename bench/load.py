@@ -27,7 +27,7 @@ from ops.target import COMPLETION, from_local
 INJECTED_MARK = "failure injected by devstack faults"  # in the message of every fault the stack injects
 RETRY_DELAYS = (0.2, 0.4)  # Lambda's async retries, shortened: a duplicate that finds its twin's claim live (on
 CLAIM_LEASE_SECONDS = 2  # another instance) is retried after them; the lease, longer, only covers crashes
-COMPLETION_TIMEOUT_SECONDS = 1  # the sweeper heals and judges sessions this long after complete
+FINALIZING_TIMEOUT_SECONDS = 1  # the sweeper heals and judges sessions this long after complete
 MAX_SWEEPS = 5  # a sweep that runs short of time leaves sessions for the next one
 LOG_FILE = Path(".devstack") / "load.log"
 
@@ -111,7 +111,7 @@ def run_load(
 ) -> LoadFigures:
     """Upload `sessions` sessions of `windows` windows (the window_NNN.wav files in `windows_dir`) with faults on;
     then redrive the DLQ as an operator would, complete every session, let the sweeper heal the dropped events once
-    the stack's completion timeout has passed, and count."""
+    the stack's finalizing timeout has passed, and count."""
     figures = LoadFigures(sessions, windows, duplicate_rate, invoke_failure_rate, seed, drop_rate)
     stack.faults.at_random("duplicate_event", duplicate_rate, seed)
     stack.faults.at_random("ingest_invoke", invoke_failure_rate, seed + 1)
@@ -151,7 +151,7 @@ def run_load(
             client.complete(session_id, windows)
     completed_at = time.monotonic()  # the last session's timeout runs from here
     stack.wait_idle(timeout=60)
-    time.sleep(max(0.0, completed_at + stack.completion_timeout_seconds + 0.2 - time.monotonic()))
+    time.sleep(max(0.0, completed_at + stack.finalizing_timeout_seconds + 0.2 - time.monotonic()))
     figures.windows_healed = sweep(stack, figures)
     stack.wait_idle(timeout=60)
     figures.sweep_seconds, phase = time.perf_counter() - phase, time.perf_counter()
@@ -219,7 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         tempfile.TemporaryDirectory() as state,
         handler_output_to(LOG_FILE),
         DevStack(retry_delays=RETRY_DELAYS, claim_lease_seconds=CLAIM_LEASE_SECONDS,
-                   completion_timeout_seconds=COMPLETION_TIMEOUT_SECONDS, state_dir=state) as stack,
+                   finalizing_timeout_seconds=FINALIZING_TIMEOUT_SECONDS, state_dir=state) as stack,
     ):
         write_windows(Path(directory), args.windows, seconds=0.05)
         started = machine.cpu_times()

@@ -1,4 +1,4 @@
-"""The completion sweeper: a Lambda on an EventBridge schedule, with bounded retries and its own DLQ. It heals lost S3
+"""The sweeper: a Lambda on an EventBridge schedule, with bounded retries and its own DLQ. It heals lost S3
 events through the completion path before it judges a session, so it holds the completion path's grants too."""
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class SweeperArgs:
     """The sparse index of pending sessions: how the sweeper finds the sessions to settle."""
     processing: ProcessingTarget
     """Where the triggers still owed to ready sessions are delivered."""
-    completion_timeout_seconds: int
+    finalizing_timeout_seconds: int
     """A session still finalizing this long after complete becomes incomplete."""
     schedule_minutes: int
     """How often the sweeper runs."""
@@ -102,12 +102,12 @@ class Sweeper(pulumi.ComponentResource):
                     bucket_name=args.bucket_name,
                     table_name=args.table_name,
                     ingest_function_name=args.ingest_function_arn,
-                    completion_timeout_seconds=args.completion_timeout_seconds,
+                    finalizing_timeout_seconds=args.finalizing_timeout_seconds,
                     processing=args.processing.settings(),
                 ).environment(),
                 # One run walks every pending session; overlapping runs are safe (every write is conditional).
                 timeout_seconds=contract.SWEEPER_FUNCTION_TIMEOUT_SECONDS,
-                description="session-uploads completion sweeper",
+                description="session-uploads sweeper",
             ),
             opts=child,
         )

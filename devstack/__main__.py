@@ -26,8 +26,8 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     options = {"region": args.region} if args.region else {}
-    if args.completion_timeout:
-        options["completion_timeout_seconds"] = args.completion_timeout
+    if args.finalizing_timeout:
+        options["finalizing_timeout_seconds"] = args.finalizing_timeout
     if args.url_expires:
         options["url_expires_seconds"] = args.url_expires
     with DevStack(
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
     serve_parser = commands.add_parser("serve", help="run the local stack until Ctrl-C or SIGTERM")
     serve_parser.add_argument("--region", help="the AWS region the stack pretends to be in")
     serve_parser.add_argument(
-        "--completion-timeout", type=int, metavar="SECONDS",
+        "--finalizing-timeout", type=int, metavar="SECONDS",
         help="how long a session may stay finalizing before the sweeper marks it incomplete (default one hour)",
     )
     serve_parser.add_argument(

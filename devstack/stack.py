@@ -47,7 +47,7 @@ DEFAULT_REGION = "eu-west-1"
 
 # Durations the tests compress below what the program's config can say (minutes, or not configurable): set over the
 # program's own variables, only where the program deploys them. Everything else a function reads is the program's.
-COMPRESSIBLE = (contract.ENV_INGEST_CLAIM_LEASE_SECONDS, contract.ENV_COMPLETION_TIMEOUT_SECONDS)
+COMPRESSIBLE = (contract.ENV_INGEST_CLAIM_LEASE_SECONDS, contract.ENV_FINALIZING_TIMEOUT_SECONDS)
 # The local stand-in for processing: every SessionReady on the program's bus, to a queue the capture drains.
 SESSION_READY_PATTERN = {
     "source": [contract.PROCESSING_EVENT_SOURCE],
@@ -78,7 +78,7 @@ class Names:
 class DevStack:
     """Start with `with DevStack() as stack:` (or start()/stop()). Options: `retry_delays` between Lambda's
     async attempts, `claim_lease_seconds` (INGEST_CLAIM_LEASE_SECONDS, also the processing trigger's lease),
-    `completion_timeout_seconds` (COMPLETION_TIMEOUT_SECONDS, the sweeper's), `url_expires_seconds`, `state_dir`;
+    `finalizing_timeout_seconds` (FINALIZING_TIMEOUT_SECONDS, the sweeper's), `url_expires_seconds`, `state_dir`;
     `event_transport` (the program's eventTransport: notification or eventbridge); `program_edit` (devstack.deploy's
     Edit: a resource's inputs changed before it is created); `function_concurrency` (warm instances per function);
     `cors_allowed_origins` (the stack config's corsAllowedOrigins: the bucket's CORS rules and the API's CORS
@@ -93,7 +93,7 @@ class DevStack:
         url_expires_seconds: int = contract.DEFAULT_URL_EXPIRES_SECONDS,
         max_audio_bytes: int = contract.DEFAULT_MAX_AUDIO_BYTES,
         max_frames_bytes: int = contract.DEFAULT_MAX_FRAMES_BYTES,
-        completion_timeout_seconds: int = contract.DEFAULT_COMPLETION_TIMEOUT_SECONDS,
+        finalizing_timeout_seconds: int = contract.DEFAULT_FINALIZING_TIMEOUT_SECONDS,
         region: str = DEFAULT_REGION,
         state_dir: Path | str = DEFAULT_STATE_DIR,
         cors_allowed_origins: Sequence[str] = (),
@@ -110,7 +110,7 @@ class DevStack:
         self.url_expires_seconds = url_expires_seconds
         self.max_audio_bytes = max_audio_bytes
         self.max_frames_bytes = max_frames_bytes
-        self.completion_timeout_seconds = completion_timeout_seconds
+        self.finalizing_timeout_seconds = finalizing_timeout_seconds
         self.region = region
         self.state_dir = Path(state_dir)
         self.cors_allowed_origins = tuple(cors_allowed_origins)
@@ -472,7 +472,7 @@ class DevStack:
         the compressed durations over it), and botocore's standard endpoint overrides."""
         credentials = self._function_credentials[spec.name]
         compressed = {contract.ENV_INGEST_CLAIM_LEASE_SECONDS: str(self.claim_lease_seconds),
-                      contract.ENV_COMPLETION_TIMEOUT_SECONDS: str(self.completion_timeout_seconds)}
+                      contract.ENV_FINALIZING_TIMEOUT_SECONDS: str(self.finalizing_timeout_seconds)}
         variables = {**spec.environment,
                      **{name: value for name, value in compressed.items() if name in spec.environment}}
         self.function_variables[spec.module] = dict(variables)

@@ -93,12 +93,12 @@ PENDING_INDEX_NAME = "pending-sessions"
 PENDING_INDEX_HASH_KEY = "sweep"
 PENDING_INDEX_RANGE_KEY = "finalizingAt"
 PENDING_MARK = "pending"
-DEFAULT_COMPLETION_TIMEOUT_SECONDS = 3600  # stack config: completionTimeoutMinutes
+DEFAULT_FINALIZING_TIMEOUT_SECONDS = 3600  # stack config: finalizingTimeoutMinutes
 # The processing trigger: an EventBridge event (and optionally a Step Functions execution) per ready session.
 PROCESSING_EVENT_SOURCE = "session-uploads"
 PROCESSING_EVENT_DETAIL_TYPE = "SessionReady"
 ENV_PROCESSING_EVENT_BUS_NAME = "PROCESSING_EVENT_BUS_NAME"
 ENV_PROCESSING_STATE_MACHINE_ARN = "PROCESSING_STATE_MACHINE_ARN"
-ENV_COMPLETION_TIMEOUT_SECONDS = "COMPLETION_TIMEOUT_SECONDS"
+ENV_FINALIZING_TIMEOUT_SECONDS = "FINALIZING_TIMEOUT_SECONDS"
 # The index carries the status too, so the sweeper finds ready sessions still owed a trigger without a table read.
 PENDING_INDEX_PROJECTED_ATTRIBUTES = ("status",)

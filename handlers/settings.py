@@ -190,7 +190,7 @@ class SweeperSettings:
     bucket_name: str
     table_name: str
     ingest_function_name: str
-    completion_timeout_seconds: int
+    finalizing_timeout_seconds: int
     processing: ProcessingSettings
 
     @classmethod
@@ -199,8 +199,8 @@ class SweeperSettings:
             bucket_name=_required(env, contract.ENV_BUCKET_NAME),
             table_name=_required(env, contract.ENV_SESSIONS_TABLE_NAME),
             ingest_function_name=_required(env, contract.ENV_INGEST_FUNCTION_NAME),
-            completion_timeout_seconds=_positive_int(
-                env, contract.ENV_COMPLETION_TIMEOUT_SECONDS, contract.DEFAULT_COMPLETION_TIMEOUT_SECONDS
+            finalizing_timeout_seconds=_positive_int(
+                env, contract.ENV_FINALIZING_TIMEOUT_SECONDS, contract.DEFAULT_FINALIZING_TIMEOUT_SECONDS
             ),
             processing=ProcessingSettings.from_env(env),
         )
@@ -211,6 +211,6 @@ class SweeperSettings:
             contract.ENV_BUCKET_NAME: self.bucket_name,
             contract.ENV_SESSIONS_TABLE_NAME: self.table_name,
             contract.ENV_INGEST_FUNCTION_NAME: self.ingest_function_name,
-            contract.ENV_COMPLETION_TIMEOUT_SECONDS: str(self.completion_timeout_seconds),
+            contract.ENV_FINALIZING_TIMEOUT_SECONDS: str(self.finalizing_timeout_seconds),
             **self.processing.environment(),
         }

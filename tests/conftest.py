@@ -42,7 +42,7 @@ HANDLER_ENV = {
 
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     """What `-n auto` (make test) starts: one worker per core and one more. A worker waits about a third of its time,
-    on its local stack's processes and on the completion timeouts and retry delays its tests wait out, and the extra
+    on its local stack's processes and on the finalizing timeouts and retry delays its tests wait out, and the extra
     worker fills those waits: `make test` took 67.2, 69.5 and 69.1 s with three workers against 86.8, 78.1 and 74.2 s
     with two (alternating runs on a 2-core machine, idle 12 to 18 s against 38 to 46 s of each run); four took 73.3 s.
     PYTEST_XDIST_AUTO_NUM_WORKERS still decides when it is set."""

@@ -46,7 +46,7 @@ def lambda_handler(event: dict, context: object) -> dict:
     report = completeness.sweep(
         store=store,
         trigger=trigger,
-        timeout_seconds=settings.completion_timeout_seconds,
+        timeout_seconds=settings.finalizing_timeout_seconds,
         heal=Healer(listing, pipeline, time_left=lambda: _time_left(context)),
     )
     metrics.add_metric(name="SessionsMarkedIncomplete", unit=MetricUnit.Count, value=len(report.marked_incomplete))
@@ -59,7 +59,7 @@ def lambda_handler(event: dict, context: object) -> dict:
             extra={"sessionId": session_id, "windows": Ranges.of(windows)},
         )
     for session_id in report.marked_incomplete:
-        logger.warning("session incomplete after the completion timeout", extra={"sessionId": session_id})
+        logger.warning("session incomplete after the finalizing timeout", extra={"sessionId": session_id})
     if report.failed:
         logger.error("sessions not swept; the next run retries them", extra={"sessionIds": report.failed})
     if report.deferred:

@@ -1,4 +1,4 @@
-"""The local stack, one per test module, with short retry delays, claim lease and completion timeout; and helpers
+"""The local stack, one per test module, with short retry delays, claim lease and finalizing timeout; and helpers
 to drive it over HTTP."""
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ from devstack.stack import DevStack
 
 RETRY_DELAYS = (0.2, 0.4)
 CLAIM_LEASE_SECONDS = 2
-COMPLETION_TIMEOUT_SECONDS = 2  # a sweep right after complete leaves the session alone; one after this marks it
+FINALIZING_TIMEOUT_SECONDS = 2  # a sweep right after complete leaves the session alone; one after this marks it
 
 
 @contextlib.contextmanager
 def running_stack(tmp_path_factory: pytest.TempPathFactory, **options: Any) -> Iterator[DevStack]:
-    """A local stack with these short retry delays, claim lease and completion timeout, and DevStack's `options`."""
+    """A local stack with these short retry delays, claim lease and finalizing timeout, and DevStack's `options`."""
     with DevStack(
         retry_delays=RETRY_DELAYS,
         claim_lease_seconds=CLAIM_LEASE_SECONDS,
-        completion_timeout_seconds=COMPLETION_TIMEOUT_SECONDS,
+        finalizing_timeout_seconds=FINALIZING_TIMEOUT_SECONDS,
         state_dir=tmp_path_factory.mktemp("devstack"),
         **options,
     ) as running:

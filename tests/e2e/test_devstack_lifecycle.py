@@ -50,7 +50,7 @@ def test_serve_answers_cli_tokens_logs_session_ready_sweeps_from_the_cli_and_sto
     log = tmp_path / "serve.log"
     with log.open("wb") as out:
         server = subprocess.Popen(
-            [*command, "serve", "--completion-timeout", "1"], cwd=PROJECT_DIR, stdout=out, stderr=subprocess.STDOUT
+            [*command, "serve", "--finalizing-timeout", "1"], cwd=PROJECT_DIR, stdout=out, stderr=subprocess.STDOUT
         )
     try:
         endpoints_file = tmp_path / ENDPOINTS_FILE
@@ -86,7 +86,7 @@ def test_serve_answers_cli_tokens_logs_session_ready_sweeps_from_the_cli_and_sto
         complete(partial)
         _wait_for(lambda: f"SessionReady: session {whole}" in log.read_text(), "no SessionReady line", server, log)
 
-        time.sleep(1.1)  # past the completion timeout
+        time.sleep(1.1)  # past the finalizing timeout
         swept = subprocess.run([*command, "sweep"], cwd=PROJECT_DIR, capture_output=True, text=True)
         assert swept.returncode == 0, swept.stderr
         assert json.loads(swept.stdout) == {

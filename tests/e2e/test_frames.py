@@ -14,7 +14,7 @@ from client.cli import main as cli
 from client.windows import FRAMES
 from devstack.demo import write_bundle, write_bundles, write_windows
 from handlers import layout
-from tests.e2e.conftest import COMPLETION_TIMEOUT_SECONDS, dead_letters_for, s3_error
+from tests.e2e.conftest import FINALIZING_TIMEOUT_SECONDS, dead_letters_for, s3_error
 
 WINDOWS = 10
 FRAMES_PER_WINDOW = 12
@@ -109,7 +109,7 @@ def test_a_window_missing_its_frames_leaves_the_session_incomplete_with_exactly_
     assert (completed["counts"]["audio"], completed["counts"]["frames"]) == (WINDOWS, WINDOWS - 1)
     assert stack.ingest_counts(session) == {w: 1 for w in range(WINDOWS) if w != 6}
 
-    time.sleep(max(0.0, completed_at + COMPLETION_TIMEOUT_SECONDS + 0.2 - time.monotonic()))
+    time.sleep(max(0.0, completed_at + FINALIZING_TIMEOUT_SECONDS + 0.2 - time.monotonic()))
     report = stack.sweep()
 
     assert session in report["markedIncomplete"]

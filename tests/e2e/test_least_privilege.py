@@ -17,7 +17,7 @@ from devstack.deploy import Edit
 from devstack.schedule import scheduled_event
 from devstack.stack import DevStack
 from handlers import layout
-from tests.e2e.conftest import CLAIM_LEASE_SECONDS, COMPLETION_TIMEOUT_SECONDS, Api, put, s3_error
+from tests.e2e.conftest import CLAIM_LEASE_SECONDS, FINALIZING_TIMEOUT_SECONDS, Api, put, s3_error
 
 WAV = samples.wav_bytes()
 
@@ -84,7 +84,7 @@ def exercised(tmp_path_factory):
     completion path and the sweeper, the status and windows routes."""
     # Retries a second apart: `complete` lands between a failed attempt and its retry.
     with DevStack(retry_delays=(1.0, 1.0), claim_lease_seconds=CLAIM_LEASE_SECONDS,
-                    completion_timeout_seconds=COMPLETION_TIMEOUT_SECONDS,
+                    finalizing_timeout_seconds=FINALIZING_TIMEOUT_SECONDS,
                     state_dir=tmp_path_factory.mktemp("devstack")) as stack:
         api = Api(stack)
         with UploadClient(stack.api_url, stack.token(user="alice")) as client:
@@ -131,7 +131,7 @@ def exercised(tmp_path_factory):
             put(api.grant(refused, 0, garbage), garbage)
             stack.wait_idle()
             client.complete(refused, 1)
-            time.sleep(COMPLETION_TIMEOUT_SECONDS + 0.2)  # the sweeper heals and judges only after the timeout
+            time.sleep(FINALIZING_TIMEOUT_SECONDS + 0.2)  # the sweeper heals and judges only after the timeout
             stack.sweep()
             assert client.status(refused)["status"] == "incomplete"
             assert client.status(healed)["status"] == "ready" and client.status(video)["status"] == "ready"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from devstack import samples
-from tests.e2e.conftest import COMPLETION_TIMEOUT_SECONDS
+from tests.e2e.conftest import FINALIZING_TIMEOUT_SECONDS
 
 
 def wav_body(window: int) -> bytes:
@@ -35,7 +35,7 @@ def test_dropped_events_are_healed_by_the_sweeper_before_it_judges_and_each_wind
 
     early = stack.sweep()  # within the timeout: nothing is listed, nothing judged
     assert session_id not in early["healed"] and api.status(session_id)["status"] == "finalizing"
-    time.sleep(max(0.0, completed_at + COMPLETION_TIMEOUT_SECONDS + 0.2 - time.monotonic()))
+    time.sleep(max(0.0, completed_at + FINALIZING_TIMEOUT_SECONDS + 0.2 - time.monotonic()))
     report = stack.sweep()
     stack.wait_idle()  # the healed windows' ingest invocations
 
@@ -55,7 +55,7 @@ def test_a_session_missing_a_window_that_was_never_uploaded_is_healed_of_the_res
     faults.drop_events(1)
     upload_one_by_one(stack, api, session_id, (0, 2))  # window 0's event is lost; window 1 never uploaded
     assert api.complete(session_id, 3).status_code == 202
-    time.sleep(COMPLETION_TIMEOUT_SECONDS + 0.2)
+    time.sleep(FINALIZING_TIMEOUT_SECONDS + 0.2)
 
     report = stack.sweep()
     stack.wait_idle()

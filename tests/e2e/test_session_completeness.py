@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from devstack import samples
 from handlers import layout
-from tests.e2e.conftest import COMPLETION_TIMEOUT_SECONDS, put
+from tests.e2e.conftest import FINALIZING_TIMEOUT_SECONDS, put
 
 BODY = samples.wav_bytes()
 
@@ -97,11 +97,11 @@ def test_a_session_with_gaps_is_marked_incomplete_by_the_sweeper_and_never_ready
     assert api.complete(session_id, 5).status_code == 202
     completed_at = time.monotonic()
 
-    early = stack.sweep()  # within the completion timeout: the session may still get its windows
+    early = stack.sweep()  # within the finalizing timeout: the session may still get its windows
     assert session_id not in early["markedIncomplete"]
     assert api.status(session_id)["status"] == "finalizing"
 
-    time.sleep(max(0.0, completed_at + COMPLETION_TIMEOUT_SECONDS + 0.2 - time.monotonic()))
+    time.sleep(max(0.0, completed_at + FINALIZING_TIMEOUT_SECONDS + 0.2 - time.monotonic()))
     report = stack.sweep()
 
     assert session_id in report["markedIncomplete"] and report["failed"] == []

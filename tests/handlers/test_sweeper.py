@@ -13,7 +13,7 @@ from tests.handlers.conftest import Api, LambdaContext, upload
 
 @pytest.fixture
 def handlers(aws):
-    aws.setenv(contract.ENV_COMPLETION_TIMEOUT_SECONDS, "1")
+    aws.setenv(contract.ENV_FINALIZING_TIMEOUT_SECONDS, "1")
     return (
         Api(load_handler("handlers.api.app")),
         load_handler("handlers.upload_complete.app"),

@@ -37,7 +37,7 @@ def elsewhere():
     """dev on the account's default bus, with a state machine, a one-minute sweep and the default timeout."""
     return run_program("dev", {"processingEventBusName": "default", "sweepScheduleMinutes": "1",
                                "processingStateMachineArn": STATE_MACHINE.format(account="111122223333"),
-                               "completionTimeoutMinutes": ""})
+                               "finalizingTimeoutMinutes": ""})
 
 
 # --- the table --------------------------------------------------------------------------------------------------
@@ -185,10 +185,10 @@ def test_the_schedule_and_the_timeout_follow_the_config(dev, prod, elsewhere):
     assert elsewhere.one(TARGET, "sweeper-target").inputs["retryPolicy"]["maximumEventAgeInSeconds"] == 60
     for run, minutes in ((dev, 15), (prod, 120)):
         variables = function(run, "sweeper").inputs["environment"]["variables"]
-        assert variables[contract.ENV_COMPLETION_TIMEOUT_SECONDS] == str(minutes * 60)
+        assert variables[contract.ENV_FINALIZING_TIMEOUT_SECONDS] == str(minutes * 60)
         assert variables[contract.ENV_SESSIONS_TABLE_NAME] == run.outputs["tableName"]
     variables = function(elsewhere, "sweeper").inputs["environment"]["variables"]
-    assert variables[contract.ENV_COMPLETION_TIMEOUT_SECONDS] == str(contract.DEFAULT_COMPLETION_TIMEOUT_SECONDS)
+    assert variables[contract.ENV_FINALIZING_TIMEOUT_SECONDS] == str(contract.DEFAULT_FINALIZING_TIMEOUT_SECONDS)
 
 
 # --- configuration errors -------------------------------------------------------------------------------------
@@ -201,7 +201,7 @@ def test_the_schedule_and_the_timeout_follow_the_config(dev, prod, elsewhere):
         ({"processingStateMachineArn": "session-processing"}, "session-uploads:processingStateMachineArn"),
         ({"processingStateMachineArn": STATE_MACHINE.format(account="111122223333").replace("eu-west-1", "us-east-1")},
          "session-uploads:processingStateMachineArn"),
-        ({"completionTimeoutMinutes": "0"}, "session-uploads:completionTimeoutMinutes"),
+        ({"finalizingTimeoutMinutes": "0"}, "session-uploads:finalizingTimeoutMinutes"),
         ({"sweepScheduleMinutes": "often"}, "session-uploads:sweepScheduleMinutes"),
     ],
     ids=["bus-arn", "bus-name", "machine-not-arn", "machine-other-region", "timeout-zero", "schedule-not-int"],
@@ -209,3 +209,9 @@ def test_the_schedule_and_the_timeout_follow_the_config(dev, prod, elsewhere):
 def test_a_completeness_config_error_names_its_key(overrides, key):
     with pytest.raises(ConfigError, match=key):
         run_program("dev", overrides)
+
+
+def test_the_timeout_s_former_key_is_refused_with_its_new_name():
+    # An operator's value under the old key would otherwise be ignored, and sessions judged after the default hour.
+    with pytest.raises(ConfigError, match="completionTimeoutMinutes: is no longer read: it is finalizingTimeoutMinutes"):
+        run_program("dev", {"completionTimeoutMinutes": "15"})

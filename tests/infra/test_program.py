@@ -180,7 +180,7 @@ def test_each_function_environment_is_what_its_handler_settings_read(dev, compon
     if settings is SweeperSettings:
         assert parsed == SweeperSettings(bucket_name=dev.outputs["bucketName"], table_name=dev.outputs["tableName"],
                                          ingest_function_name=arn_of(dev, FUNCTION, "ingest-handler-function"),
-                                         completion_timeout_seconds=15 * 60, processing=processing)
+                                         finalizing_timeout_seconds=15 * 60, processing=processing)
     if settings is CompletionSettings:
         assert parsed.processing == processing
         assert parsed.ingest_function_name == arn_of(dev, FUNCTION, "ingest-handler-function")

@@ -128,7 +128,7 @@ class World:
         report = completeness.sweep(
             store=self.pipeline.store,
             trigger=self.pipeline.processing,
-            timeout_seconds=contract.DEFAULT_COMPLETION_TIMEOUT_SECONDS,
+            timeout_seconds=contract.DEFAULT_FINALIZING_TIMEOUT_SECONDS,
         )
         assert report.failed == []
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.load import CLAIM_LEASE_SECONDS, COMPLETION_TIMEOUT_SECONDS, RETRY_DELAYS, run_load
+from bench.load import CLAIM_LEASE_SECONDS, FINALIZING_TIMEOUT_SECONDS, RETRY_DELAYS, run_load
 from devstack.demo import write_windows
 from devstack.stack import DevStack
 
@@ -20,7 +20,7 @@ WINDOWS = 10  # per session, for the suite's time; `make soak` runs 10,000 windo
 def stack(tmp_path_factory):
     state = tmp_path_factory.mktemp("devstack")
     with DevStack(retry_delays=RETRY_DELAYS, claim_lease_seconds=CLAIM_LEASE_SECONDS,
-                    completion_timeout_seconds=COMPLETION_TIMEOUT_SECONDS, state_dir=state) as running:
+                    finalizing_timeout_seconds=FINALIZING_TIMEOUT_SECONDS, state_dir=state) as running:
         yield running
 
 

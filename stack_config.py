@@ -14,7 +14,6 @@ NAMESPACE = "session-uploads"
 # Who authenticates the API's callers: an IdP the stack is given (jwtIssuer + jwtAudience), the stack's own Cognito
 # user pool (neither given), or nobody (allowUnauthenticated: true, an explicit opt-out).
 EXTERNAL_IDP, OWN_USER_POOL, UNAUTHENTICATED = "external", "cognito", "none"
-TRANSPORTS = ("notification", "eventbridge")
 # The values CloudWatch Logs accepts for a log group's retention.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                       3288, 3653)
@@ -47,7 +46,7 @@ class StackConfig:
     identity: str  # EXTERNAL_IDP, OWN_USER_POOL or UNAUTHENTICATED: who issues the tokens the API's JWT authorizer accepts
     jwt_issuer: str | None  # the external IdP's issuer URL (identity "external" only)
     jwt_audience: tuple[str, ...]  # its accepted `aud` values (identity "external" only)
-    event_transport: str  # "notification" (direct S3 -> Lambda) or "eventbridge"
+    event_transport: contract.EventTransport  # direct S3 -> Lambda, or through EventBridge
     ingest_function_arn: str | None  # an existing ingest target; the default ingest Lambda when absent
     alarm_email: str | None
     log_retention_days: int
@@ -165,9 +164,9 @@ def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None =
     r = _Reader(config or pulumi.Config(NAMESPACE))
     aws = _Reader(aws_config or pulumi.Config("aws"))
 
-    transport = r.text("eventTransport", "notification")
-    if transport not in TRANSPORTS:
-        raise r.fail("eventTransport", f"must be one of {', '.join(TRANSPORTS)}, got {transport!r}")
+    transport = r.text("eventTransport", contract.EventTransport.NOTIFICATION)
+    if transport not in set(contract.EventTransport):
+        raise r.fail("eventTransport", f"must be one of {', '.join(contract.EventTransport)}, got {transport!r}")
 
     identity = _identity(r)
 
@@ -213,7 +212,7 @@ def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None =
         identity=identity,
         jwt_issuer=r.text("jwtIssuer"),
         jwt_audience=r.strings("jwtAudience"),
-        event_transport=transport,
+        event_transport=contract.EventTransport(transport),
         ingest_function_arn=ingest_arn,
         alarm_email=alarm_email,
         log_retention_days=log_retention,

@@ -15,7 +15,6 @@ from handlers import contract, layout
 from handlers.settings import CompletionSettings
 
 TYPE = "session-uploads:index:UploadCompletion"
-TRANSPORTS = ("notification", "eventbridge")
 ASYNC_RETRIES = 2  # Lambda's maximum: a failed event is tried three times, then lands in the DLQ
 
 
@@ -43,8 +42,8 @@ class UploadCompletionArgs:
     """Retention of the function's log group."""
     max_event_age_seconds: int
     """An event older than this goes to the DLQ instead of being retried."""
-    event_transport: str = "notification"
-    """`notification`: the bucket's notification invokes the function; `eventbridge`: a rule on the default bus."""
+    event_transport: contract.EventTransport = contract.EventTransport.NOTIFICATION
+    """How the bucket's events reach the function: its own notification, or a rule on the default bus."""
     kms_key_arn: pulumi.Input[str] | None = None
     """The bucket's KMS key, when it has one: reading a half decrypts it, quarantining one re-encrypts its copy."""
 
@@ -95,8 +94,7 @@ class UploadCompletion(pulumi.ComponentResource):
 
     def __init__(self, name: str, args: UploadCompletionArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__(TYPE, name, None, opts)
-        if args.event_transport not in TRANSPORTS:
-            raise ValueError(f"event_transport must be one of {TRANSPORTS}, got {args.event_transport!r}")
+        transport = contract.EventTransport(args.event_transport)  # ValueError naming a transport that is not one
         child = pulumi.ResourceOptions(parent=self)
 
         self.dlq = dead_letter_queue(f"{name}-dlq", self)
@@ -133,7 +131,7 @@ class UploadCompletion(pulumi.ComponentResource):
         self.invoke_config = invoke_config(f"{name}-invoke-config", self.handler.function, self.dlq, ASYNC_RETRIES,
                                            args.max_event_age_seconds, self)
         self.rule = None
-        if args.event_transport == "notification":
+        if transport is contract.EventTransport.NOTIFICATION:
             self._direct_notification(name, args)
         else:
             self._eventbridge(name, args)

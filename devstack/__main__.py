@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from devstack import LOG_FORMAT
 from devstack.tokens import DEFAULT_STATE_DIR, DEFAULT_TTL_SECONDS, DEV_USER, ENDPOINTS_FILE, DevKey
+from handlers import contract
 
 EXAMPLE_PAGE = "example/index.html"
 
@@ -138,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     serve_parser.add_argument("--url-expires", type=int, metavar="SECONDS", help="lifetime of a presigned PUT")
     serve_parser.add_argument(
-        "--transport", choices=("notification", "eventbridge"), default="notification",
+        "--transport", type=contract.EventTransport, choices=list(contract.EventTransport),
+        default=contract.EventTransport.NOTIFICATION,
         help="how S3 events reach the completion function: the program's eventTransport (default notification)",
     )
     token_parser = commands.add_parser("token", help="print a dev bearer token signed by the stack's key")

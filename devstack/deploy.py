@@ -27,6 +27,7 @@ import boto3
 from pulumi.runtime import mocks
 
 from devstack import iam
+from handlers import contract
 from offline.program import ProgramRun, ShapedOutputs, run_program
 
 STACK = "dev"  # the stack file the local stack deploys
@@ -100,7 +101,7 @@ class Deployment:
     async_configs: dict[str, AsyncConfig] = field(default_factory=dict)  # by function name
     policies: dict[str, dict] = field(default_factory=dict)  # the program's inline policy, by role name
     event_functions: set[str] = field(default_factory=set)  # ARNs of functions S3 events invoke (either transport)
-    event_transport: str | None = None  # "notification" or "eventbridge"
+    event_transport: contract.EventTransport | None = None
     schedules: dict[str, str] = field(default_factory=dict)  # schedule rule name -> function ARN
     routes: dict[str, str] = field(default_factory=dict)  # route key -> authorization type
     api_function: str | None = None  # the integration's function ARN
@@ -277,10 +278,10 @@ class MotoBackend(ShapedOutputs):
         config: dict[str, Any] = {}
         if inputs.get("eventbridge"):
             config["EventBridgeConfiguration"] = {}
-            self.deployment.event_transport = "eventbridge"
+            self.deployment.event_transport = contract.EventTransport.EVENTBRIDGE
         functions = inputs.get("lambdaFunctions") or []
         if functions:
-            self.deployment.event_transport = "notification"
+            self.deployment.event_transport = contract.EventTransport.NOTIFICATION
             self.deployment.event_functions |= {f["lambdaFunctionArn"] for f in functions}
             config["QueueConfigurations"] = [
                 {

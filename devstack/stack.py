@@ -99,7 +99,7 @@ class DevStack:
         cors_allowed_origins: Sequence[str] = (),
         static_dir: Path | str | None = None,
         control: bool = False,
-        event_transport: str = "notification",
+        event_transport: contract.EventTransport = contract.EventTransport.NOTIFICATION,
         program_edit: Edit | None = None,
         function_concurrency: int = DEFAULT_CONCURRENCY,
     ):

@@ -17,6 +17,13 @@ class CaptureMode(enum.StrEnum):
         return (Media.AUDIO,) if self is CaptureMode.AUDIO_ONLY else (Media.AUDIO, Media.FRAMES)
 
 
+class EventTransport(enum.StrEnum):
+    """How S3's object-created events reach the completion function: the stack config's eventTransport."""
+
+    NOTIFICATION = "notification"  # the bucket's own notification invokes it
+    EVENTBRIDGE = "eventbridge"  # the bucket sends its events to the default bus, where a rule invokes it
+
+
 class Status(enum.StrEnum):
     RECORDING = "recording"
     FINALIZING = "finalizing"

@@ -10,12 +10,13 @@ import pytest
 
 from devstack import samples
 from devstack.stack import DevStack
+from handlers import contract
 from tests.e2e.conftest import CLAIM_LEASE_SECONDS, RETRY_DELAYS, Api
 
 WINDOWS = 3
 
 
-@pytest.fixture(scope="module", params=["notification", "eventbridge"])
+@pytest.fixture(scope="module", params=list(contract.EventTransport))
 def transported(request, tmp_path_factory):
     with DevStack(retry_delays=RETRY_DELAYS, claim_lease_seconds=CLAIM_LEASE_SECONDS, event_transport=request.param,
                     state_dir=tmp_path_factory.mktemp("devstack")) as stack:
@@ -27,7 +28,7 @@ def test_the_bucket_sends_its_events_as_the_program_configures_them(transported)
     notification = stack.client("s3").get_bucket_notification_configuration(Bucket=stack.names.bucket)
     rules = stack.client("events").list_rules(EventBusName="default")["Rules"]
     program_rules = stack.deployment.run.of_type("aws:cloudwatch/eventRule:EventRule")
-    if stack.event_transport == "eventbridge":
+    if stack.event_transport is contract.EventTransport.EVENTBRIDGE:
         # (moto delivers to EventBridge but does not echo EventBridgeConfiguration back.)
         assert "QueueConfigurations" not in notification
         [pattern] = [r.inputs["eventPattern"] for r in program_rules if "eventPattern" in r.inputs]

@@ -10,13 +10,13 @@ import pytest
 import requests
 
 from devstack import s3events
-from handlers import layout
+from handlers import contract, layout
 from tests.conftest import BUCKET, REGION, load_handler
 from tests.handlers.conftest import Api, LambdaContext
 from tests.handlers.test_upload_complete import FakeLambda, windows
 
 FRAME_COUNT = 7
-TRANSPORTS = ("notification", "eventbridge")
+TRANSPORTS = tuple(contract.EventTransport)
 
 
 def wav_bytes(seconds: float = 0.1, rate: int = 8000) -> bytes:
@@ -65,11 +65,11 @@ def store_half(api: Api, session_id: str, window: int, media: layout.Media) -> s
     return grant["s3Key"]
 
 
-def event_for(key: str, transport: str) -> dict:
+def event_for(key: str, transport: contract.EventTransport) -> dict:
     """The event the transport delivers for the object now stored under `key` (its real size and ETag)."""
     head = boto3.client("s3", region_name=REGION).head_object(Bucket=BUCKET, Key=key)
     size, etag = head["ContentLength"], head["ETag"].strip('"')
-    if transport == "notification":  # the key URL-encoded, as S3 sends it
+    if transport is contract.EventTransport.NOTIFICATION:  # the key URL-encoded, as S3 sends it
         return s3events.notification(s3events.notification_record(BUCKET, key, size=size, etag=etag))
     return s3events.object_created(BUCKET, key, size=size, etag=etag)  # the key raw
 
@@ -113,8 +113,8 @@ def test_an_audio_video_window_is_ingested_once_when_its_second_half_arrives(han
 def test_the_two_halves_may_come_by_either_transport(handlers, fake_lambda):
     api, module = handlers
     sid = api.create("audio_video")
-    module.lambda_handler(event_for(store_half(api, sid, 0, layout.Media.AUDIO), "eventbridge"), LambdaContext())
-    module.lambda_handler(event_for(store_half(api, sid, 0, layout.Media.FRAMES), "notification"), LambdaContext())
+    module.lambda_handler(event_for(store_half(api, sid, 0, layout.Media.AUDIO), contract.EventTransport.EVENTBRIDGE), LambdaContext())
+    module.lambda_handler(event_for(store_half(api, sid, 0, layout.Media.FRAMES), contract.EventTransport.NOTIFICATION), LambdaContext())
     assert [r["windowIndex"] for r in ingest_requests(fake_lambda, sid)] == [0]
 
 

@@ -61,13 +61,14 @@ processing = ProcessingTarget(bus_name, bus_arn, config.processing_state_machine
 # The API authenticates with the IdP the stack is given, else with the stack's own user pool, so a stack works
 # out of the box; only an explicit allowUnauthenticated leaves its routes open.
 identity = None
-if config.identity == stack_config.EXTERNAL_IDP:
-    jwt_issuer, jwt_audience = config.jwt_issuer, list(config.jwt_audience)
-elif config.identity == stack_config.OWN_USER_POOL:
-    identity = Identity("identity", IdentityArgs(region=config.region, deletion_protection=config.deletion_protection))
-    jwt_issuer, jwt_audience = identity.issuer, [identity.audience]
-else:
-    jwt_issuer, jwt_audience = None, []
+match config.api_auth:
+    case stack_config.ExternalIdp(issuer=jwt_issuer, audience=audience):
+        jwt_audience = list(audience)
+    case stack_config.OwnUserPool():
+        identity = Identity("identity", IdentityArgs(region=config.region, deletion_protection=config.deletion_protection))
+        jwt_issuer, jwt_audience = identity.issuer, [identity.audience]
+    case stack_config.Unauthenticated():
+        jwt_issuer, jwt_audience = None, []
 
 api = Api("api", ApiArgs(
     bucket_name=storage.name,
@@ -84,7 +85,7 @@ api = Api("api", ApiArgs(
     account_id=account_id,
     jwt_issuer=jwt_issuer,
     jwt_audience=jwt_audience,
-    allow_unauthenticated=config.identity == stack_config.UNAUTHENTICATED,
+    allow_unauthenticated=isinstance(config.api_auth, stack_config.Unauthenticated),
     cors_allowed_origins=config.cors_allowed_origins,
     kms_key_arn=config.kms_key_arn,
     snap_start=config.api_snap_start,

@@ -11,9 +11,6 @@ import pulumi
 from handlers import contract, cors
 
 NAMESPACE = "session-uploads"
-# Who authenticates the API's callers: an IdP the stack is given (jwtIssuer + jwtAudience), the stack's own Cognito
-# user pool (neither given), or nobody (allowUnauthenticated: true, an explicit opt-out).
-EXTERNAL_IDP, OWN_USER_POOL, UNAUTHENTICATED = "external", "cognito", "none"
 # The values CloudWatch Logs accepts for a log group's retention.
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
                       3288, 3653)
@@ -33,6 +30,27 @@ _STATE_MACHINE_ARN = re.compile(r"^arn:aws[a-z-]*:states:([a-z0-9-]+):\d{12}:sta
 _EVENT_BUS_NAME = re.compile(r"^[A-Za-z0-9._-]{1,256}$")
 
 
+@dataclass(frozen=True)
+class ExternalIdp:
+    """An IdP the stack is given (jwtIssuer + jwtAudience) issues the tokens the API's JWT authorizer accepts."""
+
+    issuer: str  # its issuer URL
+    audience: tuple[str, ...]  # its accepted `aud` values
+
+
+@dataclass(frozen=True)
+class OwnUserPool:
+    """The stack's own Cognito user pool issues them (neither jwtIssuer nor jwtAudience given)."""
+
+
+@dataclass(frozen=True)
+class Unauthenticated:
+    """Nobody: the API's routes are open (allowUnauthenticated: true, an explicit opt-out)."""
+
+
+ApiAuth = ExternalIdp | OwnUserPool | Unauthenticated  # how the API authenticates its callers
+
+
 class ConfigError(ValueError):
     """A stack configuration value is missing or invalid; the message names the key."""
 
@@ -43,9 +61,7 @@ class StackConfig:
     retention_days: int  # session objects and rows expire after this many days
     kms_key_arn: str | None  # bucket encryption key; SSE-S3 when absent
     cors_allowed_origins: tuple[str, ...]  # browser origins allowed to call the API and PUT to the bucket
-    identity: str  # EXTERNAL_IDP, OWN_USER_POOL or UNAUTHENTICATED: who issues the tokens the API's JWT authorizer accepts
-    jwt_issuer: str | None  # the external IdP's issuer URL (identity "external" only)
-    jwt_audience: tuple[str, ...]  # its accepted `aud` values (identity "external" only)
+    api_auth: ApiAuth
     event_transport: contract.EventTransport  # direct S3 -> Lambda, or through EventBridge
     ingest_function_arn: str | None  # an existing ingest target; the default ingest Lambda when absent
     alarm_email: str | None
@@ -141,22 +157,22 @@ def _origin(reader: _Reader, key: str, origin: str) -> str:
     return origin
 
 
-def _identity(r: _Reader) -> str:
+def _api_auth(r: _Reader) -> ApiAuth:
     """Which of the three ways the stack authenticates its API, refusing any mix of them."""
     issuer, audience = r.text("jwtIssuer"), r.strings("jwtAudience")
     if r.boolean("allowUnauthenticated", False):
         if issuer is not None or audience:
             raise r.fail("allowUnauthenticated", "is true but jwtIssuer or jwtAudience is set: choose one")
-        return UNAUTHENTICATED
+        return Unauthenticated()
     if issuer is None and not audience:
-        return OWN_USER_POOL
+        return OwnUserPool()
     if issuer is None:
         raise r.fail("jwtIssuer", "is required with jwtAudience (or unset both for the stack's own user pool)")
     if not issuer.startswith("https://"):
         raise r.fail("jwtIssuer", f"must be an https URL, got {issuer!r}")
     if not audience:
         raise r.fail("jwtAudience", "is required with jwtIssuer (a list of accepted `aud` values)")
-    return EXTERNAL_IDP
+    return ExternalIdp(issuer, audience)
 
 
 def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None = None) -> StackConfig:
@@ -168,7 +184,7 @@ def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None =
     if transport not in set(contract.EventTransport):
         raise r.fail("eventTransport", f"must be one of {', '.join(contract.EventTransport)}, got {transport!r}")
 
-    identity = _identity(r)
+    api_auth = _api_auth(r)
 
     kms_key_arn = r.text("kmsKeyArn")
     if kms_key_arn is not None and not _KMS_KEY_ARN.match(kms_key_arn):
@@ -209,9 +225,7 @@ def load(config: pulumi.Config | None = None, aws_config: pulumi.Config | None =
         retention_days=r.integer("retentionDays", contract.DEFAULT_RETENTION_DAYS, 1, 3650),
         kms_key_arn=kms_key_arn,
         cors_allowed_origins=tuple(_origin(r, "corsAllowedOrigins", o) for o in r.strings("corsAllowedOrigins")),
-        identity=identity,
-        jwt_issuer=r.text("jwtIssuer"),
-        jwt_audience=r.strings("jwtAudience"),
+        api_auth=api_auth,
         event_transport=contract.EventTransport(transport),
         ingest_function_arn=ingest_arn,
         alarm_email=alarm_email,

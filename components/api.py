@@ -98,8 +98,17 @@ class Api(pulumi.ComponentResource):
         super().__init__(TYPE, name, None, opts)
         if args.jwt_issuer is None and not args.allow_unauthenticated:
             raise ValueError("an API without a JWT issuer must set allow_unauthenticated explicitly")
-        child = pulumi.ResourceOptions(parent=self)
+        self.handler = self._create_handler(name, args)
+        self.api = self._create_http_api(name, args)
+        self._create_routes(name, args)
+        self.stage = self._create_stage(name, args)
+        self._allow_invoke(name, args)
+        self.url = self.api.api_endpoint
+        self.register_outputs({"url": self.url})
 
+    def _create_handler(self, name: str, args: ApiArgs) -> LambdaFunction:
+        """The API function, with what its routes call: the table, presigning under the sessions prefix, the
+        processing trigger, and the bucket's key when it has one."""
         statements = [
             # Query: the status, the windows page and complete read a session's window items (one partition);
             # BatchGetItem: a grant reads the session's header and the window's item in one request.
@@ -119,7 +128,7 @@ class Api(pulumi.ComponentResource):
         ]
         if args.kms_key_arn is not None:
             statements.append(statement(["kms:GenerateDataKey"], [args.kms_key_arn], sid="EncryptUploads"))
-        self.handler = LambdaFunction(
+        return LambdaFunction(
             f"{name}-handler",
             LambdaFunctionArgs(
                 handler="handlers.api.app.lambda_handler",
@@ -142,9 +151,11 @@ class Api(pulumi.ComponentResource):
                 description="session-uploads HTTP API",
                 snap_start=args.snap_start,
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
 
+    def _create_http_api(self, name: str, args: ApiArgs) -> aws.apigatewayv2.Api:
+        """The HTTP API, answering the allowed browser origins' preflights itself."""
         browsers = None
         if args.cors_allowed_origins:
             browsers = aws.apigatewayv2.ApiCorsConfigurationArgs(
@@ -153,9 +164,14 @@ class Api(pulumi.ComponentResource):
                 allow_headers=list(cors.API_ALLOWED_HEADERS),
                 max_age=cors.API_MAX_AGE_SECONDS,
             )
-        self.api = aws.apigatewayv2.Api(
-            f"{name}-http-api", aws.apigatewayv2.ApiArgs(protocol_type="HTTP", cors_configuration=browsers), opts=child
+        return aws.apigatewayv2.Api(
+            f"{name}-http-api", aws.apigatewayv2.ApiArgs(protocol_type="HTTP", cors_configuration=browsers),
+            opts=pulumi.ResourceOptions(parent=self),
         )
+
+    def _create_routes(self, name: str, args: ApiArgs) -> None:
+        """Every route of the contract to the function, each behind the JWT authorizer unless the stack opted out."""
+        child = pulumi.ResourceOptions(parent=self)
         integration = aws.apigatewayv2.Integration(
             f"{name}-integration",
             aws.apigatewayv2.IntegrationArgs(
@@ -192,10 +208,14 @@ class Api(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
+
+    def _create_stage(self, name: str, args: ApiArgs) -> aws.apigatewayv2.Stage:
+        """The default stage: deployed on every change, throttled, its access logs in a log group of its own."""
+        child = pulumi.ResourceOptions(parent=self)
         access_logs = aws.cloudwatch.LogGroup(
             f"{name}-access-logs", aws.cloudwatch.LogGroupArgs(retention_in_days=args.log_retention_days), opts=child
         )
-        self.stage = aws.apigatewayv2.Stage(
+        return aws.apigatewayv2.Stage(
             f"{name}-stage",
             aws.apigatewayv2.StageArgs(
                 api_id=self.api.id,
@@ -212,6 +232,9 @@ class Api(pulumi.ComponentResource):
             ),
             opts=child,
         )
+
+    def _allow_invoke(self, name: str, args: ApiArgs) -> None:
+        """This API's routes, and nothing else, may invoke the function."""
         aws.lambda_.Permission(
             f"{name}-invoke-permission",
             aws.lambda_.PermissionArgs(
@@ -223,10 +246,8 @@ class Api(pulumi.ComponentResource):
                 source_arn=self.api.execution_arn.apply(lambda arn: f"{arn}/*/*"),
                 source_account=args.account_id,
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        self.url = self.api.api_endpoint
-        self.register_outputs({"url": self.url})
 
     @staticmethod
     def _slug(route_key: str) -> str:

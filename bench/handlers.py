@@ -35,6 +35,9 @@ PROJECT_DIR = Path(__file__).resolve().parent.parent
 TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 
 BARE = "bare boto3.client('s3')"
+# The same, with the collector paused during the import and what it built frozen, as the handlers start
+# (handlers/coldstart.py): what that alone takes off a cold start, beside what it takes off the handlers'.
+BARE_PAUSED = "bare, collector paused as the handlers pause it"
 # What the X-Ray SDK adds to every traced function's cold start before its first request: its import (with wrapt's,
 # which imports asyncio) and botocore's patch, beside the bare client. The tracer's per-request work is the rest of
 # the difference between a handler's cold start with tracing on and one with POWERTOOLS_TRACE_DISABLED (which
@@ -44,7 +47,7 @@ XRAY = "bare + X-Ray SDK (import, botocore patched)"
 # validating a pydantic body) and one PutItem, none of our code (bench/floor_api.py).
 FLOOR = "floor: Powertools API, validated, 1 PutItem"
 # Measured once a round, from this tree, beside the handlers of each tree measured.
-BESIDE = (BARE, XRAY, FLOOR)
+BESIDE = (BARE, BARE_PAUSED, XRAY, FLOOR)
 KINDS = {
     FLOOR: "bench.floor_api",
     "api (POST /sessions)": "handlers.api.app",
@@ -128,10 +131,18 @@ def _child() -> None:
     if job["bytecode_under"] is not None:
         _bytecode_only_under(job["bytecode_under"])
     started, cpu = time.perf_counter(), time.process_time()
-    if kind in (BARE, XRAY):
+    if kind in (BARE, BARE_PAUSED, XRAY):
+        if kind == BARE_PAUSED:
+            import gc  # noqa: PLC0415
+
+            gc.disable()
         import boto3  # noqa: PLC0415
 
         boto3.client("s3")
+        if kind == BARE_PAUSED:
+            from handlers import coldstart  # noqa: PLC0415
+
+            coldstart.imported()
         if kind == XRAY:
             from aws_xray_sdk.core import patch  # noqa: PLC0415
 
@@ -358,6 +369,7 @@ def main() -> None:
         ingest_event = {"sessionId": cold_session, "userId": "bench", "windowIndex": 0, "frameCount": 0}
         jobs = {
             BARE: lambda _: (None, None),
+            BARE_PAUSED: lambda _: (None, None),
             XRAY: lambda _: (None, None),
             FLOOR: lambda _: (create_event, 201),
             "api (POST /sessions)": lambda _: (create_event, 201),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib
 import os
 import sys
@@ -143,7 +144,15 @@ def run_cli(main: Callable[[list[str]], int], capsys: pytest.CaptureFixture, *ar
 
 def load_handler(module: str):
     """Import (or re-import) a handler module inside the mock, so its module-level clients are mocked."""
-    loaded = importlib.reload(sys.modules[module]) if module in sys.modules else importlib.import_module(module)
+    try:
+        loaded = importlib.reload(sys.modules[module]) if module in sys.modules else importlib.import_module(module)
+    finally:
+        # A handler module pauses the collector while it imports, then freezes all this process holds (handlers/
+        # coldstart.py), once in an instance's life; a test process loads handlers again and again, and would freeze
+        # each test's garbage with them. The frozen objects go back to the collector, which is on again even after
+        # a load that raised.
+        gc.unfreeze()
+        gc.enable()
     # Powertools' Metrics share their metric and dimension sets across instances: a fresh container starts with none,
     # not with what another handler of this test process left unflushed (its `service` dimension among them).
     if hasattr(loaded, "metrics"):

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import functools
+import gc
 from typing import Annotated
+
+gc.disable()  # until coldstart.imported(), this module's last statement: handlers/coldstart.py
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -12,7 +15,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Path
 from aws_lambda_powertools.metrics import MetricUnit
 from botocore.config import Config
 
-from handlers import contract, layout
+from handlers import coldstart, contract, layout
 from handlers.api import guards, models
 from handlers.api.models import (
     AudioGrantRequest,
@@ -275,3 +278,6 @@ def complete_session(sessionId: SessionId, body: CompleteRequest) -> Response[Se
 def lambda_handler(event: dict, context: object) -> dict:
     refused = guards.refuse(event)
     return refused if refused is not None else app.resolve(event, context)
+
+
+coldstart.imported()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import json
+
+gc.disable()  # until coldstart.imported(), this module's last statement: handlers/coldstart.py
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from handlers import contract, layout
+from handlers import coldstart, contract, layout
 from handlers.settings import IngestSettings
 
 logger = Logger()
@@ -44,3 +47,6 @@ def lambda_handler(event: dict, context: object) -> dict:
     metrics.add_metric(name="IngestRequestsRecorded", unit=MetricUnit.Count, value=1)
     logger.info("ingest request recorded", extra={"key": key})
     return {"key": key}
+
+
+coldstart.imported()

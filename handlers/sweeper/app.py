@@ -3,11 +3,15 @@ incomplete; owed processing triggers are sent."""
 
 from __future__ import annotations
 
+import gc
+
+gc.disable()  # until coldstart.imported(), this module's last statement: handlers/coldstart.py
+
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from handlers import contract
+from handlers import coldstart, contract
 from handlers.dal.ingest import LambdaIngestTarget
 from handlers.dal.listing import S3Listing
 from handlers.dal.objects import S3Objects
@@ -71,3 +75,6 @@ def lambda_handler(event: dict, context: object) -> dict:
         "healed": {session_id: Ranges.of(windows) for session_id, windows in report.healed.items()},
         "deferred": report.deferred,
     }
+
+
+coldstart.imported()

@@ -3,14 +3,17 @@ and ingested exactly once (see handlers.domain.completion)."""
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterator
 from urllib.parse import unquote_plus
+
+gc.disable()  # until coldstart.imported(), this module's last statement: handlers/coldstart.py
 
 import boto3
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 
-from handlers import contract
+from handlers import coldstart, contract
 from handlers.dal.clients import LazyClient
 from handlers.dal.ingest import LambdaIngestTarget
 from handlers.dal.objects import S3Objects
@@ -97,3 +100,6 @@ def lambda_handler(event: dict, context: object) -> dict:
         metrics.add_metric(name="WindowFailures", unit=MetricUnit.Count, value=len(failures))
         raise failures[0]
     return {"handled": handled}
+
+
+coldstart.imported()

@@ -44,7 +44,7 @@ from tests.layer.support import distributions
 
 # Runs inside the sandbox. Only the standard library is importable until it extends the path.
 CHILD = r'''
-import importlib, json, sys, uuid
+import gc, importlib, json, sys, uuid
 from pathlib import Path
 
 import importlib._bootstrap_external as external
@@ -78,8 +78,16 @@ compiled = 0
 for path in sorted(Path(task).rglob("*.py")):  # every module the code archive ships, imported or not
     compile(path.read_text(), str(path), "exec")
     compiled += 1
+# The collector's passes, and what each handler module's import did with the collector (handlers/coldstart.py).
+passes, imports = [], {}
+gc.callbacks.append(lambda phase, info: phase == "start" and passes.append(info["generation"]))
 session, results = "", []
 for call in json.load(sys.stdin):
+    if call["module"] not in sys.modules:
+        before, frozen = len(passes), gc.get_freeze_count()
+        importlib.import_module(call["module"])
+        imports[call["module"]] = {"passes": passes[before:], "frozen": gc.get_freeze_count() - frozen,
+                                   "collecting": gc.isenabled()}
     module = importlib.import_module(call["module"])
     event = json.loads(json.dumps(call["event"]).replace("SESSION_ID", session))
     response = module.lambda_handler(event, Context(call["module"].split(".")[1]))
@@ -90,7 +98,8 @@ roots = {m.split(".")[0] for m in sys.modules}
 origins = {name: getattr(sys.modules[name], "__file__", None) for name in sorted(roots) if name in sys.modules}
 with open(out, "w") as f:
     json.dump({"python": list(sys.version_info[:2]), "compiled": compiled, "results": results,
-               "session": session, "origins": origins, "path": sys.path, "from_source": from_source}, f)
+               "session": session, "origins": origins, "path": sys.path, "from_source": from_source,
+               "imports": imports}, f)
 '''
 TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 USER = "alice"
@@ -266,6 +275,14 @@ def test_the_handlers_import_and_serve_requests_from_the_layer_alone(built, pyth
     else:
         assert handlers >= {"handlers/api/app.py", "handlers/upload_complete/app.py", "handlers/ingest/app.py",
                             "handlers/sweeper/app.py"}
+    # Each handler module imported with the collector off, and left it on with what it built frozen (handlers/
+    # coldstart.py). The first one imported the third-party packages: with the collector on during its imports, it
+    # made 120 passes, one over the whole heap; now a few over the youngest objects, before the module turns it off.
+    assert set(out["imports"]) == {"handlers.api.app", "handlers.upload_complete.app", "handlers.ingest.app",
+                                   "handlers.sweeper.app"}
+    for module, imported in out["imports"].items():
+        assert imported["collecting"] and imported["frozen"] > 0, (module, imported)
+        assert set(imported["passes"]) <= {0} and len(imported["passes"]) < 10, (module, imported)
     # The tracer ran as in Lambda: one subsegment per invocation, and the AWS calls inside them (X-Ray's botocore
     # patch), went to the daemon's port.
     segments = _segments(xray)

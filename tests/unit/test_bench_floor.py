@@ -1,5 +1,6 @@
 """bench/floor_api.py is what bench.handlers says it is: an API that validates its body and writes its item, and
-imports none of the handlers' code but the contract's names."""
+imports none of the handlers' code but the contract's names and the collector's pause that every handler starts
+with (handlers/coldstart.py)."""
 
 import json
 import subprocess
@@ -32,7 +33,7 @@ def test_the_floor_creates_a_session_item_and_refuses_an_invalid_body_without_wr
     assert table.scan()["Count"] == 1
 
 
-def test_the_floor_imports_no_handler_module_but_the_contracts_names():
+def test_the_floor_imports_no_handler_module_but_the_contracts_names_and_the_cold_start_pause():
     imported = subprocess.run(
         [sys.executable, "-c", "import json, sys, bench.floor_api; "
          "print(json.dumps(sorted(m for m in sys.modules if m.startswith('handlers'))))"],
@@ -40,4 +41,4 @@ def test_the_floor_imports_no_handler_module_but_the_contracts_names():
              "POWERTOOLS_TRACE_DISABLED": "true"},
         cwd=PROJECT_DIR, capture_output=True, text=True, check=True,
     ).stdout
-    assert json.loads(imported) == ["handlers", "handlers.contract", "handlers.layout"]
+    assert json.loads(imported) == ["handlers", "handlers.coldstart", "handlers.contract", "handlers.layout"]

@@ -8,8 +8,8 @@ module turns the collector off before its third-party imports (`gc.disable()`), 
 `imported()`: `gc.freeze()` moves everything built so far to the permanent generation, which no pass scans, and the
 collector runs again, over what the requests build. Freezing matters as much as pausing: re-enabled without it, the
 collector passes over the whole heap in the first request. The imports leave a few hundred objects of garbage, which
-are frozen with the rest. This is the use Python's documentation gives gc.freeze (disable early, freeze once the
-long-lived state is built).
+are frozen with the rest. Python's documentation of gc.freeze gives the same order (disable early, freeze once the
+long-lived state is built), there before a fork.
 """
 
 import gc

@@ -15,6 +15,7 @@ from components.sessions_table import SessionsTable, SessionsTableArgs
 from components.storage import Storage, StorageArgs
 from components.sweeper import Sweeper, SweeperArgs
 from components.upload_completion import UploadCompletion, UploadCompletionArgs
+from handlers.contract import Metric
 
 config = stack_config.load()
 # What the functions import besides their own code: the layer `make package` built from layer/requirements.txt, the
@@ -65,7 +66,8 @@ match config.api_auth:
     case stack_config.ExternalIdp(issuer=jwt_issuer, audience=audience):
         jwt_audience = list(audience)
     case stack_config.OwnUserPool():
-        identity = Identity("identity", IdentityArgs(region=config.region, deletion_protection=config.deletion_protection))
+        identity = Identity("identity", IdentityArgs(region=config.region,
+                                                     deletion_protection=config.deletion_protection))
         jwt_issuer, jwt_audience = identity.issuer, [identity.audience]
     case stack_config.Unauthenticated():
         jwt_issuer, jwt_audience = None, []
@@ -128,16 +130,16 @@ monitoring = Monitoring("monitoring", MonitoringArgs(
     },
     function_names=function_names,
     metrics={
-        "sessions-incomplete": MetricWatch(sweeper.handler.service_name, "SessionsMarkedIncomplete",
+        "sessions-incomplete": MetricWatch(sweeper.handler.service_name, Metric.SESSIONS_MARKED_INCOMPLETE,
                                            "Sessions ended incomplete: windows still missing after the timeout"),
-        "sweep-failures": MetricWatch(sweeper.handler.service_name, "SweepFailures",
+        "sweep-failures": MetricWatch(sweeper.handler.service_name, Metric.SWEEP_FAILURES,
                                       "The sweeper could not settle some sessions; the next run retries them"),
-        "windows-healed": MetricWatch(sweeper.handler.service_name, "WindowsHealed",
+        "windows-healed": MetricWatch(sweeper.handler.service_name, Metric.WINDOWS_HEALED,
                                       "S3 events were lost or late: the sweeper recorded windows whose objects existed "
                                       "(see its log for the sessions; `ops dlq show` for dead-lettered events)"),
-        "processing-trigger-failures": MetricWatch(api.handler.service_name, "ProcessingTriggerFailures",
+        "processing-trigger-failures": MetricWatch(api.handler.service_name, Metric.PROCESSING_TRIGGER_FAILURES,
                                                    "SessionReady not delivered on complete; the sweeper retries it"),
-        "invalid-uploads": MetricWatch(completion.handler.service_name, "InvalidUploads",
+        "invalid-uploads": MetricWatch(completion.handler.service_name, Metric.INVALID_UPLOADS,
                                        "Uploaded halves refused (not a WAV, a frames bundle of the wrong count) and "
                                        "quarantined; the client may upload the window again"),
     },

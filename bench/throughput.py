@@ -134,7 +134,7 @@ def old_completion_handler(old: OldCompletion) -> Callable[[dict, Any], dict]:
             parsed = layout.parse_key(obj.key)
             outcome = old.record(parsed.session_id, parsed.window_index)
             handled += 1
-            metrics.add_metric(name="IngestsTriggered", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name=contract.Metric.INGESTS_TRIGGERED, unit=MetricUnit.Count, value=1)
             logger.info("window handled", extra={"key": obj.key, "outcome": outcome})
         return {"handled": handled}
 

@@ -85,6 +85,31 @@ ENV_INGEST_CLAIM_LEASE_SECONDS = "INGEST_CLAIM_LEASE_SECONDS"
 # Powertools metrics namespace shared by every function of the stack.
 METRICS_NAMESPACE = "SessionUploads"
 
+
+class Metric(enum.StrEnum):
+    """Every metric the handlers emit (Counts, in METRICS_NAMESPACE, by service); the stack alarms on some."""
+
+    # The API
+    SESSIONS_CREATED = "SessionsCreated"
+    UPLOAD_GRANTS = "UploadGrants"
+    PROCESSING_TRIGGER_FAILURES = "ProcessingTriggerFailures"
+    # The completion function, one per window handled by its outcome, and its failures
+    FOREIGN_KEYS_SKIPPED = "ForeignKeysSkipped"
+    UNKNOWN_SESSIONS_SKIPPED = "UnknownSessionsSkipped"
+    MISSING_OBJECTS_SKIPPED = "MissingObjectsSkipped"
+    INVALID_UPLOADS = "InvalidUploads"
+    WINDOWS_RECORDED = "WindowsRecorded"
+    INGESTS_TRIGGERED = "IngestsTriggered"
+    DUPLICATE_EVENTS = "DuplicateEvents"
+    WINDOW_FAILURES = "WindowFailures"
+    # The default ingest target
+    INGEST_REQUESTS_RECORDED = "IngestRequestsRecorded"
+    # The sweeper
+    SESSIONS_MARKED_INCOMPLETE = "SessionsMarkedIncomplete"
+    PROCESSING_TRIGGERS_RETRIED = "ProcessingTriggersRetried"
+    SWEEP_FAILURES = "SweepFailures"
+    WINDOWS_HEALED = "WindowsHealed"
+
 # The sessions table's TTL attribute (epoch seconds): rows expire with their objects.
 TTL_ATTRIBUTE = "expiresAt"
 DEFAULT_RETENTION_DAYS = 30

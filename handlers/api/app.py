@@ -144,7 +144,7 @@ WindowIndex = query_int(0, layout.MAX_WINDOW_INDEX)
 )
 def create_session(body: CreateSessionRequest) -> Response[SessionCreated]:
     created = sessions.create_session(caller(), body.captureMode, store=store, retention_days=settings.retention_days)
-    metrics.add_metric(name="SessionsCreated", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=contract.Metric.SESSIONS_CREATED, unit=MetricUnit.Count, value=1)
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON, body=created)
 
 
@@ -198,7 +198,7 @@ def _grant(session_id: str, media: layout.Media, window_index: int, size_bytes: 
 
     request = grants.HalfRequest(media, window_index, size_bytes, sha256, frame_count)
     grant = grants.grant_upload(request, session_id, caller(), store=store, signer=_signer())
-    metrics.add_metric(name="UploadGrants", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=contract.Metric.UPLOAD_GRANTS, unit=MetricUnit.Count, value=1)
     return grant.body()
 
 
@@ -241,7 +241,7 @@ def grant_many(sessionId: SessionId, body: GrantsRequest) -> Grants:
         for u in body.uploads
     ]
     granted, refused = grants.grant_uploads(asked, sessionId, caller(), store=store, signer=_signer())
-    metrics.add_metric(name="UploadGrants", unit=MetricUnit.Count, value=len(granted))
+    metrics.add_metric(name=contract.Metric.UPLOAD_GRANTS, unit=MetricUnit.Count, value=len(granted))
     return {
         "grants": [{**grant.body(), "half": str(media)} for media, grant in granted],
         "refused": [refusal.body() for refusal in refused],
@@ -268,7 +268,7 @@ def complete_session(sessionId: SessionId, body: CompleteRequest) -> Response[Se
     if result.trigger_error is not None:
         # The session is ready all the same; the sweeper delivers the trigger it is still owed.
         logger.warning("processing trigger not delivered; the sweeper will retry", exc_info=result.trigger_error)
-        metrics.add_metric(name="ProcessingTriggerFailures", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=contract.Metric.PROCESSING_TRIGGER_FAILURES, unit=MetricUnit.Count, value=1)
     return Response(status_code=202, content_type=content_types.APPLICATION_JSON, body=result.body)
 
 

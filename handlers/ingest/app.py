@@ -44,7 +44,7 @@ def record_request(request: dict, request_id: str, *, s3: object, bucket: str) -
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event: dict, context: object) -> dict:
     key = record_request(event, context.aws_request_id, s3=s3_client, bucket=settings.bucket_name)
-    metrics.add_metric(name="IngestRequestsRecorded", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=contract.Metric.INGEST_REQUESTS_RECORDED, unit=MetricUnit.Count, value=1)
     logger.info("ingest request recorded", extra={"key": key})
     return {"key": key}
 

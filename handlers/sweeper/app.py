@@ -53,10 +53,13 @@ def lambda_handler(event: dict, context: object) -> dict:
         timeout_seconds=settings.finalizing_timeout_seconds,
         heal=Healer(listing, pipeline, time_left=lambda: _time_left(context)),
     )
-    metrics.add_metric(name="SessionsMarkedIncomplete", unit=MetricUnit.Count, value=len(report.marked_incomplete))
-    metrics.add_metric(name="ProcessingTriggersRetried", unit=MetricUnit.Count, value=len(report.triggered))
-    metrics.add_metric(name="SweepFailures", unit=MetricUnit.Count, value=len(report.failed))
-    metrics.add_metric(name="WindowsHealed", unit=MetricUnit.Count, value=report.windows_healed)
+    for metric, count in (
+        (contract.Metric.SESSIONS_MARKED_INCOMPLETE, len(report.marked_incomplete)),
+        (contract.Metric.PROCESSING_TRIGGERS_RETRIED, len(report.triggered)),
+        (contract.Metric.SWEEP_FAILURES, len(report.failed)),
+        (contract.Metric.WINDOWS_HEALED, report.windows_healed),
+    ):
+        metrics.add_metric(name=metric, unit=MetricUnit.Count, value=count)
     for session_id, windows in report.healed.items():
         logger.warning(
             "events lost: windows recorded by the sweeper's heal",

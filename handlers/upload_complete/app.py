@@ -38,13 +38,13 @@ pipeline = completion.Pipeline(
 )
 
 _METRIC_BY_OUTCOME = {
-    completion.Outcome.IGNORED_KEY: "ForeignKeysSkipped",
-    completion.Outcome.UNKNOWN_SESSION: "UnknownSessionsSkipped",
-    completion.Outcome.OBJECT_GONE: "MissingObjectsSkipped",
-    completion.Outcome.INVALID: "InvalidUploads",
-    completion.Outcome.RECORDED: "WindowsRecorded",
-    completion.Outcome.INGEST_TRIGGERED: "IngestsTriggered",
-    completion.Outcome.ALREADY_TRIGGERED: "DuplicateEvents",
+    completion.Outcome.IGNORED_KEY: contract.Metric.FOREIGN_KEYS_SKIPPED,
+    completion.Outcome.UNKNOWN_SESSION: contract.Metric.UNKNOWN_SESSIONS_SKIPPED,
+    completion.Outcome.OBJECT_GONE: contract.Metric.MISSING_OBJECTS_SKIPPED,
+    completion.Outcome.INVALID: contract.Metric.INVALID_UPLOADS,
+    completion.Outcome.RECORDED: contract.Metric.WINDOWS_RECORDED,
+    completion.Outcome.INGEST_TRIGGERED: contract.Metric.INGESTS_TRIGGERED,
+    completion.Outcome.ALREADY_TRIGGERED: contract.Metric.DUPLICATE_EVENTS,
 }
 
 
@@ -97,7 +97,7 @@ def lambda_handler(event: dict, context: object) -> dict:
         log = logger.warning if outcome in _SKIPPED else logger.info
         log("window handled", extra={"key": obj.key, "outcome": outcome.value})
     if failures:
-        metrics.add_metric(name="WindowFailures", unit=MetricUnit.Count, value=len(failures))
+        metrics.add_metric(name=contract.Metric.WINDOW_FAILURES, unit=MetricUnit.Count, value=len(failures))
         raise failures[0]
     return {"handled": handled}
 

@@ -24,12 +24,11 @@ from client.report import status_table
 from client.windows import FRAMES
 from devstack import LOG_FORMAT
 from devstack.stack import DevStack
-from handlers import layout
+from handlers import contract, layout
 
 LOG_FILE = Path(".devstack") / "demo.log"
 SESSION_READY_WAIT_SECONDS = 10
 SAMPLE_RATE = 16_000  # 16 kHz, 16-bit mono: about 2 MB per 60 s window, as the app records
-CAPTURE_MODES = ("audio_only", "audio_video")
 # A stand-in for one frame: JPEG's start and end markers around filler (nothing in the pipeline decodes a frame; the
 # completion path counts a bundle's entries).
 FRAME_JPEG = b"\xff\xd8\xff\xe0" + bytes(96) + b"\xff\xd9"
@@ -151,7 +150,7 @@ def _demo(args: argparse.Namespace, say: Callable[..., None]) -> int:
     with tempfile.TemporaryDirectory() as tmp, DevStack(state_dir=Path(tmp) / "state") as stack:
         say(f"local stack up: API {stack.api_url} (handler logs: {args.log})")
         failed = False
-        for mode in CAPTURE_MODES:
+        for mode in contract.CAPTURE_MODES:  # a session of each
             say()
             outcome = _session(stack, mode, Path(tmp) / mode, args, say)
             failed |= outcome is None

@@ -33,11 +33,6 @@ class Status(enum.StrEnum):
 
 AUDIO_CONTENT_TYPE = Media.AUDIO.content_type
 CAPTURE_MODES = tuple(CaptureMode)
-STATUS_RECORDING = Status.RECORDING
-STATUS_FINALIZING = Status.FINALIZING
-STATUS_READY = Status.READY
-STATUS_INCOMPLETE = Status.INCOMPLETE
-STATUSES = tuple(Status)
 
 # The frames grant signs the declared frame count as object metadata (x-amz-meta-frame-count): the object carries
 # it, and the completion path checks the bundle's entry count against it.

@@ -11,8 +11,9 @@ from pydantic_core import PydanticCustomError
 
 from handlers import contract, layout
 
-CaptureMode = Literal["audio_only", "audio_video"]
-Status = Literal["recording", "finalizing", "ready", "incomplete"]
+# The contract's closed sets, as the bodies spell them.
+CaptureMode = Literal[tuple(mode.value for mode in contract.CaptureMode)]
+Status = Literal[tuple(status.value for status in contract.Status)]
 
 
 # A query integer is spelled as JSON spells a non-negative integer: decimal digits, no sign, spaces, fraction,

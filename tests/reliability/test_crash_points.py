@@ -181,7 +181,7 @@ class Scenario:
             status, body = api.call(
                 "POST", f"/sessions/{session_id}/complete", body={"expectedWindowCount": self.finalize_with}
             )
-            assert (status, body["status"]) == (202, contract.STATUS_FINALIZING), body
+            assert (status, body["status"]) == (202, contract.Status.FINALIZING), body
         return session_id
 
     def event(self, session_id: str) -> dict:
@@ -251,7 +251,7 @@ def test_a_crash_before_any_aws_call_then_redelivery_leaves_the_session_correct(
         assert all(requests.count(r) == ingests[r["windowIndex"]] for r in requests if r["windowIndex"] in ingests)
 
         if scenario.finalize_with is not None:
-            assert item["status"] == contract.STATUS_READY, where
+            assert item["status"] == contract.Status.READY, where
             assert "processingTriggeredAt" in item and "processingClaim" not in item, where
             assert contract.PENDING_INDEX_HASH_KEY not in item, where  # off the sweeper's index
             ready = [d for d in world.bus.details if d["sessionId"] == session_id]

@@ -105,6 +105,7 @@ class Metric(enum.StrEnum):
     SWEEP_FAILURES = "SweepFailures"
     WINDOWS_HEALED = "WindowsHealed"
 
+
 # The sessions table's TTL attribute (epoch seconds): rows expire with their objects.
 TTL_ATTRIBUTE = "expiresAt"
 DEFAULT_RETENTION_DAYS = 30

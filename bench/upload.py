@@ -159,7 +159,10 @@ def grants_beside_puts(api_url: str, token: str, directory: str, concurrency: in
 class Uploader:
     """Runs each timed upload in a process of its own, as an app is: in the stack's process, the uploads' threads
     would share its interpreter lock with the front, the gate and the functions (the client's figures were 5 to 15
-    points lower there). Waits for the stack to be idle after each, so that no run pays for another's events."""
+    points lower there). Waits for the stack to be idle after each, so that no run pays for another's events, then
+    empties the bucket, so that none pays for another's objects: moto holds each object of under 5 MB in its
+    process's memory, 120 MB a run here, and with them kept the same bare PUTs went from 124 to 59 MB/s over five
+    rounds (S3 does not slow down as a bucket fills)."""
 
     def __init__(self, stack: DevStack) -> None:
         self._stack = stack
@@ -169,6 +172,10 @@ class Uploader:
     def __call__(self, upload: Callable[..., Any], api_url: str, *args: Any, **kwargs: Any) -> Any:
         result = self._child.submit(upload, api_url, self._token, *args, **kwargs).result()
         self._stack.wait_idle()
+        s3, bucket = self._stack.client("s3"), self._stack.names.bucket
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
+            if page.get("Contents"):  # a page holds at most 1,000 keys, as many as one DeleteObjects takes
+                s3.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": o["Key"]} for o in page["Contents"]]})
         return result
 
     def close(self) -> None:
